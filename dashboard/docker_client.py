@@ -1,0 +1,344 @@
+"""The only module that talks to Docker.
+
+It connects the way the docker CLI does (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), turns
+every failure into one of a few errors a person can act on, counts its requests by endpoint, and
+returns the frozen objects of dashboard.domain - nothing raw leaves it.
+
+aiodocker underneath; its quirks are handled here: ``tcp://`` with an SSL context would speak plain
+HTTP (so the URL becomes ``https://``), connection failures arrive as DockerError(900) with the
+real cause in ``__context__``, and its events helper cannot survive a dropped stream (so the
+stream is read with our own loop, see ``events``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+import aiohttp
+
+from dashboard.domain import JSON, Node, Service, Task, as_dict, parse_node, parse_service, parse_task
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+class DockerProblem(Exception):
+    """Base of every error this module raises; ``str()`` says what happened and what to do."""
+
+    kind = "error"
+
+
+class DaemonUnreachable(DockerProblem):
+    kind = "unreachable"
+
+
+class TLSProblem(DockerProblem):
+    kind = "tls"
+
+
+class NotInSwarm(DockerProblem):
+    kind = "not_in_swarm"
+
+
+class NotAManager(DockerProblem):
+    kind = "worker"
+
+
+class DockerAPIError(DockerProblem):
+    kind = "api"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"Docker answered {status}: {message}")
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where Docker is and how to reach it."""
+
+    host: str  # unix:///path or tcp://host:port
+    tls_verify: bool = False
+    cert_path: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Endpoint:
+        env = os.environ if environ is None else environ
+        host = env.get("DOCKER_HOST") or DEFAULT_SOCKET
+        if not host.startswith(("unix://", "tcp://", "https://", "http://")):
+            raise DaemonUnreachable(f"DOCKER_HOST={host!r}: expected unix:///path or tcp://host:port")
+        verify = env.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
+        cert_path = env.get("DOCKER_CERT_PATH") or None
+        if verify and cert_path is None:
+            cert_path = str(Path.home() / ".docker")
+        return cls(host=host, tls_verify=verify, cert_path=cert_path)
+
+    @property
+    def is_unix(self) -> bool:
+        return self.host.startswith("unix://")
+
+    def describe(self) -> str:
+        return f"{self.host} (TLS)" if self.tls_verify else self.host
+
+
+def tls_context(cert_path: str) -> ssl.SSLContext:
+    """The docker CLI's layout: ca.pem, cert.pem, key.pem in one folder; every file required."""
+    folder = Path(cert_path)
+    files = {name: folder / name for name in ("ca.pem", "cert.pem", "key.pem")}
+    missing = [name for name, path in files.items() if not path.is_file()]
+    if missing:
+        raise TLSProblem(
+            f"DOCKER_TLS_VERIFY is set but {', '.join(missing)} missing in DOCKER_CERT_PATH={cert_path}: "
+            "put the CA, client certificate and key there (as for the docker CLI)"
+        )
+    try:
+        ctx = ssl.create_default_context(cafile=str(files["ca.pem"]))
+        ctx.load_cert_chain(str(files["cert.pem"]), str(files["key.pem"]))
+    except ssl.SSLError as e:
+        raise TLSProblem(f"cannot load the TLS files in {cert_path}: {e.reason or e}") from None
+    return ctx
+
+
+def _explain(exc: BaseException, endpoint: Endpoint) -> DockerProblem:
+    """Map aiodocker/aiohttp failures to one of our errors (the cause hides in __context__)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
+            return TLSProblem(
+                f"the Docker daemon at {endpoint.describe()} presented a certificate that the CA in "
+                f"DOCKER_CERT_PATH does not trust ({_short(cause)})"
+            )
+        if isinstance(cause, aiohttp.ClientSSLError | ssl.SSLError):
+            return TLSProblem(
+                f"TLS handshake with {endpoint.describe()} failed ({_short(cause)}); check DOCKER_CERT_PATH "
+                "holds a client certificate the daemon accepts"
+            )
+        if isinstance(cause, aiohttp.ServerDisconnectedError) and endpoint.host.startswith("tcp://"):
+            if not endpoint.tls_verify:
+                return TLSProblem(
+                    f"{endpoint.host} closed the connection: it may require TLS (set DOCKER_TLS_VERIFY=1 "
+                    "and DOCKER_CERT_PATH)"
+                )
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, aiodocker.DockerError) and exc.status != 900:
+        return DockerAPIError(exc.status, str(exc.message))
+    where = endpoint.describe()
+    hint = (
+        "is dockerd running and may this user open the socket (root or the docker group)?"
+        if endpoint.is_unix
+        else "is the daemon listening there and reachable from here?"
+    )
+    return DaemonUnreachable(f"cannot reach Docker at {where}: {_short(exc)}; {hint}")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of /events, reduced to what the watcher needs as a hint."""
+
+    type: str  # "service", "node", "container", "secret", "config", ...
+    action: str
+    actor_id: str
+    attributes: tuple[tuple[str, str], ...]
+    time_nano: int
+
+    def attr(self, key: str) -> str:
+        return dict(self.attributes).get(key, "")
+
+
+def parse_event(raw: JSON) -> Event:
+    actor = as_dict(raw.get("Actor"))
+    attrs = as_dict(actor.get("Attributes"))
+    time_nano = raw.get("timeNano")
+    if not isinstance(time_nano, int):
+        time_nano = int(raw.get("time", 0) or 0) * 1_000_000_000
+    return Event(
+        type=str(raw.get("Type", "")),
+        action=str(raw.get("Action", raw.get("status", ""))),
+        actor_id=str(actor.get("ID", "")),
+        attributes=tuple(sorted((str(k), str(v)) for k, v in attrs.items())),
+        time_nano=time_nano,
+    )
+
+
+class DockerClient:
+    """A connection to one Docker daemon (a swarm manager). Use as ``async with``."""
+
+    def __init__(self, endpoint: Endpoint, *, request_timeout: float = 10.0) -> None:
+        self.endpoint = endpoint
+        self.request_timeout = request_timeout
+        self.requests: Counter[str] = Counter()  # "GET /tasks" -> count, for benchmarks and metrics
+        self._docker: aiodocker.Docker | None = None
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> DockerClient:
+        return cls(Endpoint.from_env(), **kwargs)
+
+    async def __aenter__(self) -> DockerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _connect(self) -> aiodocker.Docker:
+        if self._docker is None:
+            ep = self.endpoint
+            timeout = aiohttp.ClientTimeout(total=None, connect=self.request_timeout)
+            if ep.tls_verify:
+                assert ep.cert_path is not None
+                url = "https://" + ep.host.split("://", 1)[1]
+                self._docker = aiodocker.Docker(url=url, ssl_context=tls_context(ep.cert_path), timeout=timeout)
+            else:
+                url = ep.host.replace("tcp://", "http://", 1)
+                self._docker = aiodocker.Docker(url=url, timeout=timeout)
+            # our own client decides the API version: /version is one request we can count and bound
+            self._docker.api_version = "v1.41"
+        return self._docker
+
+    async def close(self) -> None:
+        if self._docker is not None:
+            docker, self._docker = self._docker, None
+            await docker.close()
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        docker = self._connect()
+        self.requests[f"GET /{path}"] += 1
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                return await docker._query_json(path, params=params)
+        except TimeoutError:
+            raise DaemonUnreachable(
+                f"Docker at {self.endpoint.describe()} did not answer GET /{path} within {self.request_timeout:g}s"
+            ) from None
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
+            raise self._classify(e, path) from None
+
+    def _classify(self, exc: BaseException, path: str) -> DockerProblem:
+        problem = _explain(exc, self.endpoint)
+        if isinstance(problem, DockerAPIError) and problem.status == 503:
+            text = str(problem).lower()
+            if "not a swarm manager" in text or "worker" in text:
+                return NotAManager(
+                    f"the Docker daemon at {self.endpoint.describe()} is a swarm worker: it cannot list "
+                    "services or tasks. Point DOCKER_HOST at a manager node."
+                )
+            if "not part of a swarm" in text or "swarm mode" in text:
+                return NotInSwarm(
+                    f"the Docker daemon at {self.endpoint.describe()} is not in swarm mode: run "
+                    "`docker swarm init` there, or point DOCKER_HOST at a swarm manager."
+                )
+        return problem
+
+    # --- reads ------------------------------------------------------------------------------
+
+    async def info(self) -> JSON:
+        result: JSON = await self._get("info")
+        return result
+
+    async def check_manager(self) -> JSON:
+        """GET /info; raises NotInSwarm or NotAManager when the daemon cannot serve the dashboard."""
+        info = await self.info()
+        swarm = as_dict(info.get("Swarm"))
+        where = self.endpoint.describe()
+        if swarm.get("LocalNodeState") != "active":
+            raise NotInSwarm(
+                f"the Docker daemon at {where} is not in swarm mode (state: "
+                f"{swarm.get('LocalNodeState') or 'inactive'}): run `docker swarm init` there, or point "
+                "DOCKER_HOST at a swarm manager."
+            )
+        if not swarm.get("ControlAvailable"):
+            raise NotAManager(
+                f"the Docker daemon at {where} is a swarm worker: it cannot list services or tasks. "
+                "Point DOCKER_HOST at a manager node."
+            )
+        return info
+
+    async def nodes(self) -> tuple[Node, ...]:
+        """GET /nodes (every node of the swarm)."""
+        return tuple(parse_node(raw) for raw in await self._get("nodes"))
+
+    async def services(self, *, ids: tuple[str, ...] = ()) -> tuple[Service, ...]:
+        """GET /services?status=true, filtered by ``id`` when ids are given."""
+        params: dict[str, Any] = {"status": "true"}
+        if ids:
+            params["filters"] = json.dumps({"id": list(ids)})
+        return tuple(parse_service(raw) for raw in await self._get("services", params))
+
+    async def tasks(self, *, service_ids: tuple[str, ...] = (), node_ids: tuple[str, ...] = ()) -> tuple[Task, ...]:
+        """GET /tasks, filtered by ``service`` and/or ``node`` (each an OR-list)."""
+        filters: dict[str, list[str]] = {}
+        if service_ids:
+            filters["service"] = list(service_ids)
+        if node_ids:
+            filters["node"] = list(node_ids)
+        params = {"filters": json.dumps(filters)} if filters else None
+        return tuple(parse_task(raw) for raw in await self._get("tasks", params))
+
+    async def events(self, *, since: int | None, liveness: float) -> AsyncIterator[Event]:
+        """Follow GET /events from ``since`` (seconds; inclusive, so callers de-duplicate).
+
+        Docker sends nothing while nothing happens, and a frozen connection never errors: a read
+        that waits longer than ``liveness`` seconds raises StreamStalled. The caller decides when
+        it is safe to treat silence as a stall (see dashboard.watcher).
+        """
+        docker = self._connect()
+        params: dict[str, Any] = {"filters": json.dumps({"type": ["service", "node", "container"]})}
+        if since is not None:
+            params["since"] = str(since)
+        self.requests["GET /events"] += 1
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                cm = docker._query("events", params=params, timeout=aiohttp.ClientTimeout(total=None))
+                response = await cm.__aenter__()
+        except TimeoutError:
+            raise DaemonUnreachable(f"Docker at {self.endpoint.describe()} did not open /events") from None
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
+            raise self._classify(e, "events") from None
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(liveness):
+                        line = await response.content.readline()
+                except TimeoutError:
+                    raise StreamStalled(f"no byte on /events for {liveness:g}s") from None
+                if not line:
+                    raise DaemonUnreachable(f"Docker at {self.endpoint.describe()} closed the /events stream")
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    raw = json.loads(line)
+                except ValueError:
+                    continue  # a torn line from a dying connection; the resync after reconnect covers it
+                if isinstance(raw, dict):
+                    yield parse_event(raw)
+        except (aiohttp.ClientError, OSError) as e:
+            raise self._classify(e, "events") from None
+        finally:
+            await cm.__aexit__(None, None, None)
+
+
+class StreamStalled(DaemonUnreachable):
+    kind = "stalled"
+
+
+async def check_connection(endpoint: Endpoint | None = None) -> tuple[DockerClient, JSON]:
+    """Connect and prove the daemon is a swarm manager; for start-up checks."""
+    client = DockerClient(endpoint or Endpoint.from_env(), request_timeout=5.0)
+    try:
+        info = await client.check_manager()
+    except BaseException:
+        await client.close()
+        raise
+    return client, info

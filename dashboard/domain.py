@@ -1,0 +1,215 @@
+"""The swarm in small frozen objects, parsed from the Docker Engine API's JSON.
+
+Parsing lives here so that nothing raw leaves dashboard.docker_client. Every parser is total: a
+field Docker leaves out becomes None or an empty value, never a KeyError, because the API's
+shapes vary by version and by state (a pending task has no NodeID, a global service no Replicas).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+JSON = dict[str, Any]
+Labels = tuple[tuple[str, str], ...]
+
+
+def _labels(raw: Any) -> Labels:
+    if not isinstance(raw, dict):
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in raw.items()))
+
+
+def _str(raw: Any) -> str:
+    return raw if isinstance(raw, str) else ""
+
+
+def _int(raw: Any) -> int | None:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+
+def as_dict(raw: Any) -> JSON:
+    return raw if isinstance(raw, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    hostname: str
+    role: str  # "manager" | "worker"
+    leader: bool
+    reachability: str  # manager reachability ("reachable", "unreachable", ...) or "" for workers
+    state: str  # Docker's Status.State: "ready", "down", "unknown", "disconnected"
+    message: str
+    address: str
+    availability: str  # "active", "pause", "drain"
+    engine_version: str
+    platform: str  # "linux/x86_64"
+    cpus: float
+    memory_bytes: int
+    labels: Labels
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    protocol: str
+    target: int
+    published: int | None
+    mode: str  # "ingress" | "host"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: str
+    name: str
+    stack: str  # com.docker.stack.namespace, "" outside a stack
+    image: str  # without the @sha256 digest
+    mode: str  # "replicated" | "global" | "replicated-job" | "global-job"
+    replicas: int | None  # None for global services
+    running_tasks: int | None  # from ?status=true (API >= 1.41)
+    desired_tasks: int | None
+    update_state: str  # UpdateStatus.State ("updating", "completed", "rollback_started", ...) or ""
+    update_message: str
+    labels: Labels
+    ports: tuple[Port, ...]
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: str
+    service_id: str
+    slot: int | None  # None for global services (they are keyed by node)
+    node_id: str  # "" while unassigned (pending)
+    desired_state: str
+    state: str  # Docker's Status.State
+    message: str
+    error: str
+    exit_code: int | None
+    container_id: str
+    image: str
+    created_at: str
+    updated_at: str
+    status_at: str  # Status.Timestamp: when the task entered its current state
+    health: str  # "healthy" | "unhealthy" | "starting" | "" when unknown
+
+
+def image_without_digest(image: str) -> str:
+    return image.split("@", 1)[0]
+
+
+def parse_node(raw: JSON) -> Node:
+    spec = as_dict(raw.get("Spec"))
+    desc = as_dict(raw.get("Description"))
+    status = as_dict(raw.get("Status"))
+    manager = raw.get("ManagerStatus")
+    manager = manager if isinstance(manager, dict) else None
+    platform = as_dict(desc.get("Platform"))
+    resources = as_dict(desc.get("Resources"))
+    nano_cpus = _int(resources.get("NanoCPUs")) or 0
+    address = _str(status.get("Addr"))
+    if manager is not None and (not address or address == "0.0.0.0"):  # noqa: S104 - Docker's "unset"
+        address = _str(manager.get("Addr")).rsplit(":", 1)[0]
+    return Node(
+        id=_str(raw.get("ID")),
+        hostname=_str(desc.get("Hostname")),
+        role=_str(spec.get("Role")) or ("manager" if manager else "worker"),
+        leader=bool(manager and manager.get("Leader") is True),
+        reachability=_str(manager.get("Reachability")) if manager else "",
+        state=_str(status.get("State")) or "unknown",
+        message=_str(status.get("Message")),
+        address=address,
+        availability=_str(spec.get("Availability")) or "active",
+        engine_version=_str(as_dict(desc.get("Engine")).get("EngineVersion")),
+        platform="/".join(p for p in (_str(platform.get("OS")), _str(platform.get("Architecture"))) if p),
+        cpus=nano_cpus / 1e9,
+        memory_bytes=_int(resources.get("MemoryBytes")) or 0,
+        labels=_labels(spec.get("Labels")),
+    )
+
+
+def _service_mode(mode: JSON) -> tuple[str, int | None]:
+    if "Replicated" in mode:
+        return "replicated", _int(as_dict(mode["Replicated"]).get("Replicas"))
+    if "Global" in mode:
+        return "global", None
+    if "ReplicatedJob" in mode:
+        return "replicated-job", _int(as_dict(mode["ReplicatedJob"]).get("TotalCompletions"))
+    if "GlobalJob" in mode:
+        return "global-job", None
+    return "replicated", None
+
+
+def _ports(endpoint: JSON) -> tuple[Port, ...]:
+    raw_ports = endpoint.get("Ports")
+    if not isinstance(raw_ports, list):
+        raw_ports = as_dict(as_dict(endpoint.get("Spec"))).get("Ports")
+    if not isinstance(raw_ports, list):
+        return ()
+    ports = []
+    for p in raw_ports:
+        p = as_dict(p)
+        ports.append(
+            Port(
+                protocol=_str(p.get("Protocol")) or "tcp",
+                target=_int(p.get("TargetPort")) or 0,
+                published=_int(p.get("PublishedPort")),
+                mode=_str(p.get("PublishMode")) or "ingress",
+            )
+        )
+    return tuple(ports)
+
+
+def parse_service(raw: JSON) -> Service:
+    spec = as_dict(raw.get("Spec"))
+    labels = _labels(spec.get("Labels"))
+    container = as_dict(as_dict(spec.get("TaskTemplate")).get("ContainerSpec"))
+    mode, replicas = _service_mode(as_dict(spec.get("Mode")))
+    status = raw.get("ServiceStatus")
+    status = status if isinstance(status, dict) else {}
+    update = as_dict(raw.get("UpdateStatus"))
+    return Service(
+        id=_str(raw.get("ID")),
+        name=_str(spec.get("Name")),
+        stack=dict(labels).get("com.docker.stack.namespace", ""),
+        image=image_without_digest(_str(container.get("Image"))),
+        mode=mode,
+        replicas=replicas,
+        running_tasks=_int(status.get("RunningTasks")),
+        desired_tasks=_int(status.get("DesiredTasks")),
+        update_state=_str(update.get("State")),
+        update_message=_str(update.get("Message")),
+        labels=labels,
+        ports=_ports(as_dict(raw.get("Endpoint"))),
+        created_at=_str(raw.get("CreatedAt")),
+        updated_at=_str(raw.get("UpdatedAt")),
+    )
+
+
+def parse_task(raw: JSON) -> Task:
+    status = as_dict(raw.get("Status"))
+    container_status = as_dict(status.get("ContainerStatus"))
+    spec = as_dict(raw.get("Spec"))
+    container = as_dict(spec.get("ContainerSpec"))
+    health = ""
+    # Docker puts no health on the task itself; a few builds carry it in the container status
+    if isinstance(container_status.get("Health"), str):
+        health = container_status["Health"]
+    return Task(
+        id=_str(raw.get("ID")),
+        service_id=_str(raw.get("ServiceID")),
+        slot=_int(raw.get("Slot")),
+        node_id=_str(raw.get("NodeID")),
+        desired_state=_str(raw.get("DesiredState")),
+        state=_str(status.get("State")) or "new",
+        message=_str(status.get("Message")),
+        error=_str(status.get("Err")),
+        exit_code=_int(container_status.get("ExitCode")) if container_status else None,
+        container_id=_str(container_status.get("ContainerID")),
+        image=image_without_digest(_str(container.get("Image"))),
+        created_at=_str(raw.get("CreatedAt")),
+        updated_at=_str(raw.get("UpdatedAt")),
+        status_at=_str(status.get("Timestamp")),
+        health=health,
+    )

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# sv - run, test and demo Swarm Visualizer.
+#
+#   ./sv run             serve the dashboard (DOCKER_HOST, default the local socket) on HOST:PORT
+#   ./sv test            the whole test suite: lint, types, unit, real-swarm and browser tests (root)
+#   ./sv unit            the fast unit tier only (no root, no Docker)
+#   ./sv demo            a real local 3-node swarm with sample services, and the dashboard on it (root)
+#   ./sv lab CMD ...     the swarm lab itself (tests/lab/swarmlab: up, down, kill N, restart N, status)
+#   ./sv manage ARGS...  manage.py in the project's virtualenv (createsuperuser, adduser, ...)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=${VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3}
+APT_TEST_PACKAGES="docker.io busybox-static iproute2 iptables util-linux chromium redis-server python3-venv"
+
+say() { echo "sv: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+venv() {  # venv REQUIREMENTS: a virtualenv holding exactly that pinned set (re-installed when it changes)
+  local req=$1 stamp
+  command -v "$PY" >/dev/null || die "$PY not found: install Python 3.11+ (apt-get install -y python3 python3-venv)"
+  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11+ needed, $PY is $("$PY" -V 2>&1)"
+  stamp=$(cat "$req" requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+  if [ -f "$VENV/.stamp" ] && [ "$(cat "$VENV/.stamp")" = "$stamp" ]; then return; fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the virtualenv in $VENV"
+    "$PY" -m venv "$VENV" 2>/dev/null || { rm -rf "$VENV"; die "cannot create a virtualenv: apt-get install -y python3-venv"; }
+  fi
+  say "installing $req into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$req" || die "pip install -r $req failed"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e . || die "pip install -e . failed"
+  echo "$stamp" > "$VENV/.stamp"
+}
+
+system_packages() {  # install what the real-swarm and browser tests need, when missing and allowed
+  local missing="" c
+  for c in dockerd busybox ip iptables nsenter chromium redis-server; do command -v "$c" >/dev/null || missing="$missing $c"; done
+  "$PY" -m venv --help >/dev/null 2>&1 || missing="$missing python3-venv"
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing system packages (missing:$missing)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null && apt-get install -y -q $APT_TEST_PACKAGES >/dev/null ||
+      die "apt-get install failed; install by hand: apt-get install -y $APT_TEST_PACKAGES"
+  else
+    say "missing:$missing - the real-swarm and browser tests need: apt-get install -y $APT_TEST_PACKAGES (as root)"
+  fi
+}
+
+first_user() {  # a dashboard needs someone to log in: create the first admin when there is none
+  local n
+  n=$("$VENV/bin/python" manage.py shell -c 'from django.contrib.auth import get_user_model; print(get_user_model().objects.count())' 2>/dev/null | tail -1)
+  [ "$n" = 0 ] || return 0
+  if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ] && { [ -n "${DJANGO_SUPERUSER_PASSWORD:-}" ] || [ -n "${DJANGO_SUPERUSER_PASSWORD_FILE:-}" ]; }; then
+    "$VENV/bin/python" manage.py createsuperuser --noinput --email "${DJANGO_SUPERUSER_EMAIL:-admin@localhost}"
+  elif [ -t 0 ]; then
+    say "no user yet: create the first admin"
+    "$VENV/bin/python" manage.py createsuperuser
+  else
+    say "no user yet: set DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD, or run ./sv manage createsuperuser"
+  fi
+}
+
+serve() {
+  "$VENV/bin/python" manage.py checkdocker || exit 1
+  "$VENV/bin/python" manage.py migrate --noinput -v 0
+  first_user
+  local host=${HOST:-127.0.0.1} port=${PORT:-8000}
+  say "serving on http://$host:$port/ (Ctrl-C stops)"
+  exec "$VENV/bin/daphne" -b "$host" -p "$port" visualizer.asgi:application
+}
+
+run_tests() {  # run_tests PYTEST-ARGS...
+  venv requirements-dev.txt
+  local t0=$SECONDS
+  "$VENV/bin/ruff" check . || die "ruff found problems"
+  "$VENV/bin/ruff" format --check . >/dev/null || die "ruff format: files need formatting (.venv/bin/ruff format .)"
+  "$VENV/bin/mypy" --no-error-summary visualizer dashboard tests bench || die "mypy found problems"
+  say "lint and types clean in $((SECONDS - t0))s"
+  "$VENV/bin/python" -m pytest "$@"
+}
+
+case "${1:-}" in
+  run) venv requirements.txt; serve ;;
+  test) shift; system_packages; run_tests "$@" ;;
+  unit) shift; venv requirements-dev.txt; "$VENV/bin/python" -m pytest -m "not lab and not browser" "$@" ;;
+  demo) shift; [ "$(id -u)" = 0 ] || die "the demo starts a real swarm of dockerd daemons: run it as root (sudo ./sv demo)"
+        command -v dockerd >/dev/null || die "dockerd is missing: apt-get install -y docker.io busybox-static iproute2 iptables"
+        venv requirements.txt; exec "$VENV/bin/python" -m dashboard.demo "$@" ;;
+  lab) shift; exec "$ROOT/tests/lab/swarmlab" "$@" ;;
+  manage) shift; venv requirements.txt; exec "$VENV/bin/python" manage.py "$@" ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
