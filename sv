@@ -17,12 +17,15 @@ APT_TEST_PACKAGES="docker.io busybox-static iproute2 iptables util-linux chromiu
 say() { echo "sv: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-venv() {  # venv REQUIREMENTS: a virtualenv holding exactly that pinned set (re-installed when it changes)
+venv() {  # venv REQUIREMENTS: a virtualenv holding that pinned set (re-installed when a pin changes)
   local req=$1 stamp
   command -v "$PY" >/dev/null || die "$PY not found: install Python 3.11+ (apt-get install -y python3 python3-venv)"
   "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11+ needed, $PY is $("$PY" -V 2>&1)"
-  stamp=$(cat "$req" requirements.txt pyproject.toml | sha256sum | cut -c1-16)
-  if [ -f "$VENV/.stamp" ] && [ "$(cat "$VENV/.stamp")" = "$stamp" ]; then return; fi
+  stamp=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+  # the dev set includes the runtime set, so a current dev stamp serves `run` too
+  for s in "$req" requirements-dev.txt; do
+    [ "$(cat "$VENV/.stamp-$s" 2>/dev/null)" = "$stamp-$(sha256sum < "$s" | cut -c1-16)" ] && return 0
+  done
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating the virtualenv in $VENV"
     "$PY" -m venv "$VENV" 2>/dev/null || { rm -rf "$VENV"; die "cannot create a virtualenv: apt-get install -y python3-venv"; }
@@ -30,7 +33,7 @@ venv() {  # venv REQUIREMENTS: a virtualenv holding exactly that pinned set (re-
   say "installing $req into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$req" || die "pip install -r $req failed"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e . || die "pip install -e . failed"
-  echo "$stamp" > "$VENV/.stamp"
+  echo "$stamp-$(sha256sum < "$req" | cut -c1-16)" > "$VENV/.stamp-$req"
 }
 
 system_packages() {  # install what the real-swarm and browser tests need, when missing and allowed
