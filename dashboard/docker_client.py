@@ -40,6 +40,12 @@ class DaemonUnreachable(DockerProblem):
     kind = "unreachable"
 
 
+class StreamStalled(DaemonUnreachable):
+    """The connection is open but nothing moves on it (a frozen proxy, a half-open TCP connection)."""
+
+    kind = "stalled"
+
+
 class TLSProblem(DockerProblem):
     kind = "tls"
 
@@ -285,12 +291,30 @@ class DockerClient:
         params = {"filters": json.dumps(filters)} if filters else None
         return tuple(parse_task(raw) for raw in await self._get("tasks", params))
 
-    async def events(self, *, since: int | None, liveness: float) -> AsyncIterator[Event]:
+    async def ping(self, *, timeout: float) -> None:
+        """GET /_ping: proves the daemon still answers (on a fresh request, not the events stream)."""
+        docker = self._connect()
+        self.requests["GET /_ping"] += 1
+        try:
+            async with asyncio.timeout(timeout):
+                async with docker._query("_ping", versioned_api=False) as response:
+                    await response.read()
+        except TimeoutError:
+            raise StreamStalled(
+                f"Docker at {self.endpoint.describe()} did not answer a ping within {timeout:g}s"
+            ) from None
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
+            raise self._classify(e, "_ping") from None
+
+    async def events(
+        self, *, since: int | None, liveness: float, opened: asyncio.Event | None = None
+    ) -> AsyncIterator[Event]:
         """Follow GET /events from ``since`` (seconds; inclusive, so callers de-duplicate).
 
         Docker sends nothing while nothing happens, and a frozen connection never errors: a read
         that waits longer than ``liveness`` seconds raises StreamStalled. The caller decides when
-        it is safe to treat silence as a stall (see dashboard.watcher).
+        it is safe to treat silence as a stall (see dashboard.watcher). ``opened`` is set once
+        Docker has accepted the request: events from then on will arrive.
         """
         docker = self._connect()
         params: dict[str, Any] = {"filters": json.dumps({"type": ["service", "node", "container"]})}
@@ -305,6 +329,8 @@ class DockerClient:
             raise DaemonUnreachable(f"Docker at {self.endpoint.describe()} did not open /events") from None
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
             raise self._classify(e, "events") from None
+        if opened is not None:
+            opened.set()
         try:
             while True:
                 try:
@@ -327,10 +353,6 @@ class DockerClient:
             raise self._classify(e, "events") from None
         finally:
             await cm.__aexit__(None, None, None)
-
-
-class StreamStalled(DaemonUnreachable):
-    kind = "stalled"
 
 
 async def check_connection(endpoint: Endpoint | None = None) -> tuple[DockerClient, JSON]:

@@ -93,6 +93,9 @@ class Task:
     updated_at: str
     status_at: str  # Status.Timestamp: when the task entered its current state
     health: str  # "healthy" | "unhealthy" | "starting" | "" when unknown
+    # derived by dashboard.state, never by Docker: Docker still says "running" for a task on a
+    # node that is down; such a task is shown as orphaned
+    orphaned: bool = False
 
 
 def image_without_digest(image: str) -> str:

@@ -4,5 +4,6 @@ from dashboard import views
 
 urlpatterns = [
     path("", views.grid, name="grid"),
+    path("api/snapshot", views.api_snapshot, name="api-snapshot"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -1,0 +1,70 @@
+"""The process's one watcher, started lazily in the serving event loop (daphne has no lifespan).
+
+Every view and consumer reaches the model through ``watcher()``; the first call starts the
+watcher task, later calls return it, and a watcher task that died of a bug is logged and started
+again. Patches go to the Channels group ``GROUP`` for the websocket consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from dashboard.docker_client import DockerClient
+from dashboard.state import Patch, Snapshot, patch_json
+from dashboard.watcher import Watcher, WatchSettings
+
+log = logging.getLogger(__name__)
+GROUP = "swarm"
+
+_watcher: Watcher | None = None
+_task: asyncio.Task[None] | None = None
+
+
+def watch_settings() -> WatchSettings:
+    return WatchSettings(
+        reconcile=settings.SWARM_RECONCILE_SECONDS,
+        liveness=settings.SWARM_EVENTS_LIVENESS_SECONDS,
+        backoff_max=settings.SWARM_BACKOFF_MAX_SECONDS,
+    )
+
+
+async def _to_group(snapshot: Snapshot, patch: Patch) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(GROUP, {"type": "swarm.patch", "patch": patch_json(patch)})
+
+
+def watcher() -> Watcher:
+    """The running watcher of this process (must be called from the serving event loop)."""
+    global _watcher, _task
+    if _watcher is None:
+        _watcher = Watcher(DockerClient.from_env, watch_settings())
+        _watcher.subscribe(_to_group)
+    if _task is None or _task.done():
+        if _task is not None and not _task.cancelled() and _task.exception() is not None:
+            log.error("the watcher stopped on an error; starting it again", exc_info=_task.exception())
+        _task = asyncio.get_running_loop().create_task(_watcher.run(), name="swarm-watcher")
+    return _watcher
+
+
+async def first_sync(timeout: float) -> Watcher:
+    """The watcher, after its first successful listing or ``timeout`` seconds, whichever comes first."""
+    w = watcher()
+    try:
+        await w.wait_for(lambda s: s.status.state != "connecting", timeout)
+    except TimeoutError:
+        pass
+    return w
+
+
+async def stop() -> None:
+    """Cancel the watcher and wait for it to close its Docker connection."""
+    global _watcher, _task
+    task, _task, _watcher = _task, None, None
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,344 @@
+"""One watcher per process: keeps dashboard.state's Snapshot equal to Docker's truth.
+
+The loop, from the outside in (each a small method):
+  run        reconnect loop with capped exponential backoff; a full resync after every (re)connect
+  _session   open /events, list everything, then follow: events and the refresher side by side
+  _events    each event is a hint, never data: it marks what to re-list; a silent stream is
+             pinged after half the liveness bound and reopened from where it stopped
+  _refresher waits for hints (a burst coalesced), periodic reconciles and settle follow-ups, and
+             re-lists only what they name
+
+Docker has no task events and a manager only sees its own node's containers, so after an event a
+service's tasks are re-listed until they settle (bounded), and a periodic reconcile of /tasks
+catches what no event says (pending, rejected, tasks failing on workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dashboard.docker_client import (
+    DaemonUnreachable,
+    DockerAPIError,
+    DockerClient,
+    DockerProblem,
+    Event,
+    StreamStalled,
+)
+from dashboard.domain import Node, Service, Task
+from dashboard.state import FINAL_STATES, ConnectionState, Patch, Snapshot, Status, advance
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Snapshot, Patch], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    reconcile: float = 8.0  # seconds between re-lists of /tasks
+    full_every: int = 8  # every Nth reconcile re-lists nodes and services too
+    liveness: float = 60.0  # a stream silent this long must prove it is alive (ping, reopen)
+    backoff_initial: float = 0.25
+    backoff_max: float = 10.0
+    coalesce: float = 0.02  # a burst of events within this window makes one re-list
+    settle_for: float = 15.0  # after an event, re-list a service's tasks until they settle, this long at most
+    settle_first: float = 0.2
+    settle_max_interval: float = 2.0
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _settled(tasks: Iterable[Task]) -> bool:
+    """No task of the service is on its way anywhere: each is where its desired state says."""
+    for task in tasks:
+        if task.desired_state == "running" and task.state not in ("running", *FINAL_STATES):
+            return False
+        if task.desired_state in ("shutdown", "remove") and task.state not in FINAL_STATES:
+            return False
+    return True
+
+
+@dataclass
+class _Dirty:
+    """What the events since the last refresh asked to re-list."""
+
+    services: set[str] = field(default_factory=set)  # re-list these services
+    removed_services: set[str] = field(default_factory=set)
+    service_tasks: set[str] = field(default_factory=set)  # re-list these services' tasks
+    nodes: bool = False
+    node_tasks: set[str] = field(default_factory=set)  # re-list the tasks on these nodes
+
+    def __bool__(self) -> bool:
+        return bool(self.services or self.removed_services or self.service_tasks or self.nodes or self.node_tasks)
+
+
+class Watcher:
+    def __init__(self, client_factory: Callable[[], DockerClient], settings: WatchSettings | None = None) -> None:
+        self.settings = settings or WatchSettings()
+        self._client_factory = client_factory
+        self.snapshot = Snapshot()
+        self._subscribers: list[Subscriber] = []
+        self._requests: Counter[str] = Counter()  # of closed clients; see request_counts()
+        self._client: DockerClient | None = None
+        self._nodes: dict[str, Node] = {}
+        self._services: dict[str, Service] = {}
+        self._tasks: dict[str, Task] = {}
+        self._status = Status()
+        self._dirty = _Dirty()
+        self._wake = asyncio.Event()
+        self._settling: dict[str, tuple[float, float, float]] = {}  # service -> deadline, next at, interval
+        self._changed = asyncio.Condition()
+        self.events_seen = 0
+        self.synced_at = 0.0  # monotonic time of the last full sync
+
+    # --- what others use ----------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    def request_counts(self) -> Counter[str]:
+        total = Counter(self._requests)
+        if self._client is not None:
+            total.update(self._client.requests)
+        return total
+
+    async def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
+        """Until the published snapshot satisfies ``predicate``; TimeoutError after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self.snapshot))
+        return self.snapshot
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    async def run(self, *, _iterations: int | None = None) -> None:
+        backoff = self.settings.backoff_initial
+        attempt = 0
+        while _iterations is None or attempt < _iterations:
+            attempt += 1
+            client = self._client = self._client_factory()
+            synced_before = self.synced_at
+            try:
+                await self._session(client)
+            except DockerProblem as e:
+                state: ConnectionState = "reconnecting" if isinstance(e, DaemonUnreachable) else "error"
+                log.warning("docker connection %s: %s", state, e)
+                await self._set_status(state, reason=str(e), kind=e.kind)
+            finally:
+                self._client = None
+                self._requests.update(client.requests)
+                await client.close()
+            if self.synced_at != synced_before:
+                backoff = self.settings.backoff_initial  # that session worked: retry fast
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.backoff_max)
+
+    async def _session(self, client: DockerClient) -> None:
+        opened = asyncio.Event()
+        events = asyncio.create_task(self._events(client, opened), name="swarm-watcher-events")
+        refresher: asyncio.Task[None] | None = None
+        try:
+            # the stream first, then the listing: whatever happens in between arrives as a hint
+            waiting = asyncio.create_task(opened.wait())
+            try:
+                done, _ = await asyncio.wait([events, waiting], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+            if events in done:
+                events.result()  # raises what stopped it
+            await self._full_sync(client)
+            refresher = asyncio.create_task(self._refresher(client), name="swarm-watcher-refresher")
+            stopped, _ = await asyncio.wait([events, refresher], return_when=asyncio.FIRST_EXCEPTION)
+            for task in stopped:
+                task.result()
+        finally:
+            running = [t for t in (events, refresher) if t is not None]
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _events(self, client: DockerClient, opened: asyncio.Event) -> None:
+        since: int | None = None
+        seen_at_last_second: set[tuple[int, str, str, str]] = set()
+        half = self.settings.liveness / 2
+        while True:
+            try:
+                async for event in client.events(since=since, liveness=half, opened=opened):
+                    key = (event.time_nano, event.type, event.action, event.actor_id)
+                    if key in seen_at_last_second:
+                        continue  # `since` is inclusive: a reopened stream repeats its last second
+                    second = event.time_nano // 1_000_000_000
+                    if since is None or second > since:
+                        seen_at_last_second = set()
+                    since = second
+                    seen_at_last_second.add(key)
+                    self.events_seen += 1
+                    self._hint(event)
+            except StreamStalled:
+                # silence is what an idle swarm sounds like; a daemon that still answers is idle
+                await client.ping(timeout=half)
+                if since is None:
+                    since = int(time.time()) - int(half) - 1
+
+    def _hint(self, event: Event) -> None:
+        dirty = self._dirty
+        if event.type == "service":
+            if event.action == "remove":
+                dirty.removed_services.add(event.actor_id)
+            else:
+                dirty.services.add(event.actor_id)
+                dirty.service_tasks.add(event.actor_id)
+                self._settle(event.actor_id)
+        elif event.type == "node":
+            dirty.nodes = True
+            dirty.node_tasks.add(event.actor_id)
+        elif event.type == "container":
+            service_id = event.attr("com.docker.swarm.service.id")
+            if not service_id:
+                return  # not a swarm task's container
+            dirty.service_tasks.add(service_id)
+            self._settle(service_id)
+        else:
+            return
+        self._wake.set()
+
+    def _settle(self, service_id: str) -> None:
+        now = time.monotonic()
+        self._settling[service_id] = (now + self.settings.settle_for, now + self.settings.settle_first, 0.0)
+
+    async def _refresher(self, client: DockerClient) -> None:
+        s = self.settings
+        next_reconcile = time.monotonic() + s.reconcile
+        reconciles = 0
+        while True:
+            now = time.monotonic()
+            wake_at = min([next_reconcile, *(at for _, at, _ in self._settling.values())])
+            if not self._wake.is_set() and wake_at > now:
+                try:
+                    async with asyncio.timeout(wake_at - now):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            if self._wake.is_set():
+                await asyncio.sleep(s.coalesce)  # let the rest of a burst arrive: one re-list for all of it
+                self._wake.clear()
+            now = time.monotonic()
+            dirty, self._dirty = self._dirty, _Dirty()
+            dirty.service_tasks |= {sid for sid, (_, at, _) in self._settling.items() if at <= now}
+            if now >= next_reconcile:
+                reconciles += 1
+                await self._reconcile(client, full=reconciles % s.full_every == 0, dirty=dirty)
+                next_reconcile = time.monotonic() + s.reconcile
+            elif dirty:
+                await self._targeted(client, dirty)
+            self._follow_settling(dirty.service_tasks)
+            await self._publish()
+
+    def _follow_settling(self, relisted: set[str]) -> None:
+        now = time.monotonic()
+        for service_id in relisted & set(self._settling):
+            deadline, _, interval = self._settling[service_id]
+            tasks = [t for t in self._tasks.values() if t.service_id == service_id]
+            if now >= deadline or service_id not in self._services or _settled(tasks):
+                del self._settling[service_id]
+                continue
+            interval = min(max(interval * 2, self.settings.settle_first), self.settings.settle_max_interval)
+            self._settling[service_id] = (deadline, now + interval, interval)
+
+    # --- listing ----------------------------------------------------------------------------------
+
+    async def _full_sync(self, client: DockerClient) -> None:
+        await client.check_manager()
+        nodes, services, tasks = await asyncio.gather(client.nodes(), client.services(), client.tasks())
+        self._nodes = {n.id: n for n in nodes}
+        self._services = {s.id: s for s in services}
+        self._tasks = {t.id: t for t in tasks}
+        self.synced_at = time.monotonic()
+        self._status = Status(state="live", since=_now_iso())
+        await self._publish()
+
+    async def _reconcile(self, client: DockerClient, *, full: bool, dirty: _Dirty) -> None:
+        if full:
+            nodes, services, tasks = await asyncio.gather(client.nodes(), client.services(), client.tasks())
+            self._nodes = {n.id: n for n in nodes}
+            self._services = {s.id: s for s in services}
+        else:
+            # the services and nodes events asked for still need their own re-list
+            await self._targeted(client, _Dirty(services=dirty.services, nodes=dirty.nodes))
+            for service_id in dirty.removed_services:
+                self._services.pop(service_id, None)
+            tasks = await client.tasks()
+        self._tasks = {t.id: t for t in tasks}
+
+    async def _targeted(self, client: DockerClient, dirty: _Dirty) -> None:
+        for service_id in dirty.removed_services:
+            self._services.pop(service_id, None)
+            self._tasks = {k: t for k, t in self._tasks.items() if t.service_id != service_id}
+        dirty.services -= dirty.removed_services
+        service_tasks = tuple(sorted((dirty.service_tasks - dirty.removed_services) & set(self._services)))
+        try:
+            results = await asyncio.gather(
+                client.services(ids=tuple(sorted(dirty.services))) if dirty.services else _none(),
+                client.nodes() if dirty.nodes else _none(),
+                client.tasks(service_ids=service_tasks) if service_tasks else _none(),
+                client.tasks(node_ids=tuple(sorted(dirty.node_tasks))) if dirty.node_tasks else _none(),
+            )
+        except DockerAPIError as e:
+            if e.status != 404:
+                raise
+            # a service or node went away between the event and the re-list: list everything
+            await self._reconcile(client, full=True, dirty=_Dirty())
+            return
+        services, nodes, by_service, by_node = results
+        if services is not None:
+            for service_id in dirty.services:
+                self._services.pop(service_id, None)
+            self._services.update((s.id, s) for s in services)
+        if nodes is not None:
+            self._nodes = {n.id: n for n in nodes}
+        if by_service is not None:
+            self._replace_tasks(lambda t: t.service_id in service_tasks, by_service)
+        if by_node is not None:
+            self._replace_tasks(lambda t: t.node_id in dirty.node_tasks, by_node)
+
+    def _replace_tasks(self, covered: Callable[[Task], bool], fresh: tuple[Task, ...]) -> None:
+        self._tasks = {k: t for k, t in self._tasks.items() if not covered(t)}
+        self._tasks.update((t.id, t) for t in fresh)
+
+    # --- publishing -------------------------------------------------------------------------------
+
+    async def _set_status(self, state: ConnectionState, *, reason: str = "", kind: str = "") -> None:
+        if self._status.state != state or self._status.reason != reason:
+            self._status = Status(state=state, since=_now_iso(), reason=reason, kind=kind)
+            await self._publish()
+
+    async def _publish(self) -> None:
+        new = Snapshot.build(
+            seq=self.snapshot.seq, status=self._status, nodes=self._nodes, services=self._services, tasks=self._tasks
+        )
+        self.snapshot, patch = advance(self.snapshot, new)
+        if patch is None:
+            return
+        async with self._changed:
+            self._changed.notify_all()
+        for subscriber in list(self._subscribers):
+            try:
+                await subscriber(self.snapshot, patch)
+            except Exception:
+                log.exception("a subscriber failed on patch %d", patch.seq)
+
+
+async def _none() -> None:
+    return None

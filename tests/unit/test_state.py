@@ -1,0 +1,167 @@
+"""The pure model: diff/apply round-trips for any snapshots, and the truths Docker leaves out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dashboard.domain import Node, Service, Task
+from dashboard.state import SeqGap, Snapshot, Status, advance, apply, diff, patch_json, snapshot_json
+
+IDS = st.sampled_from([f"id{i}" for i in range(8)])
+TEXT = st.text(max_size=6)
+LABELS = st.lists(st.tuples(TEXT, TEXT), max_size=2).map(lambda xs: tuple(sorted(set(xs))))
+
+nodes = st.builds(
+    Node,
+    id=IDS,
+    hostname=TEXT,
+    role=st.sampled_from(["manager", "worker"]),
+    leader=st.booleans(),
+    reachability=st.sampled_from(["", "reachable", "unreachable"]),
+    state=st.sampled_from(["ready", "down", "unknown", "disconnected"]),
+    message=TEXT,
+    address=TEXT,
+    availability=st.sampled_from(["active", "pause", "drain"]),
+    engine_version=TEXT,
+    platform=TEXT,
+    cpus=st.floats(0, 64),
+    memory_bytes=st.integers(0, 2**40),
+    labels=LABELS,
+)
+services = st.builds(
+    Service,
+    id=IDS,
+    name=TEXT,
+    stack=TEXT,
+    image=TEXT,
+    mode=st.sampled_from(["replicated", "global"]),
+    replicas=st.none() | st.integers(0, 20),
+    running_tasks=st.none() | st.integers(0, 20),
+    desired_tasks=st.none() | st.integers(0, 20),
+    update_state=TEXT,
+    update_message=TEXT,
+    labels=LABELS,
+    ports=st.just(()),
+    created_at=TEXT,
+    updated_at=TEXT,
+)
+tasks = st.builds(
+    Task,
+    id=st.sampled_from([f"t{i}" for i in range(12)]),
+    service_id=IDS,
+    slot=st.none() | st.integers(1, 5),
+    node_id=IDS | st.just(""),
+    desired_state=st.sampled_from(["running", "shutdown"]),
+    state=st.sampled_from(["new", "pending", "assigned", "running", "failed", "shutdown", "complete"]),
+    message=TEXT,
+    error=TEXT,
+    exit_code=st.none() | st.integers(0, 255),
+    container_id=TEXT,
+    image=TEXT,
+    created_at=TEXT,
+    updated_at=TEXT,
+    status_at=TEXT,
+    health=st.sampled_from(["", "healthy"]),
+)
+statuses = st.builds(Status, state=st.sampled_from(["connecting", "live", "reconnecting", "error"]), reason=TEXT)
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> Snapshot:
+    return Snapshot.build(
+        seq=draw(st.integers(0, 1000)),
+        status=draw(statuses),
+        nodes=draw(st.lists(nodes, max_size=6)),
+        services=draw(st.lists(services, max_size=6)),
+        tasks=draw(st.lists(tasks, max_size=12)),
+    )
+
+
+@settings(max_examples=400)
+@given(snapshots(), snapshots())
+def test_it_turns_any_snapshot_into_any_other_by_its_diff(a: Snapshot, b: Snapshot) -> None:
+    assert apply(a, diff(a, b)) == b
+
+
+@given(snapshots())
+def test_it_finds_no_change_between_equal_snapshots(a: Snapshot) -> None:
+    same, patch = advance(a, dataclasses.replace(a, seq=a.seq + 7))
+    assert patch is None
+    assert same is a
+
+
+@given(snapshots(), snapshots())
+def test_it_numbers_each_change_one_past_the_last(a: Snapshot, b: Snapshot) -> None:
+    new, patch = advance(a, b)
+    if patch is None:
+        assert a.same_content(b)
+    else:
+        assert (patch.base_seq, patch.seq, new.seq) == (a.seq, a.seq + 1, a.seq + 1)
+        assert apply(a, patch) == new
+
+
+def test_it_refuses_a_patch_that_does_not_follow() -> None:
+    a = Snapshot(seq=3)
+    b = dataclasses.replace(a, seq=4, status=Status(state="live"))
+    with pytest.raises(SeqGap):
+        apply(dataclasses.replace(a, seq=2), diff(a, b))
+
+
+def _node(node_id: str, state: str) -> Node:
+    return Node(node_id, node_id, "worker", False, "", state, "", "", "active", "", "", 1.0, 0, ())
+
+
+def _task(task_id: str, node_id: str, state: str, desired: str = "running", service: str = "s") -> Task:
+    return Task(task_id, service, 1, node_id, desired, state, "", "", None, "", "img", "", "", "", "")
+
+
+def _service(service_id: str = "s", replicas: int = 2) -> Service:
+    return Service(service_id, "web", "", "img", "replicated", replicas, 9, 9, "", "", (), (), "", "")
+
+
+def test_it_calls_active_tasks_on_a_down_node_orphaned_and_keeps_final_states() -> None:
+    snap = Snapshot.build(
+        seq=1,
+        status=Status(),
+        nodes=[_node("up", "ready"), _node("gone", "down")],
+        services=[_service()],
+        tasks=[
+            _task("a", "up", "running"),
+            _task("b", "gone", "running", desired="shutdown"),  # Docker rescheduled it and still says running
+            _task("c", "gone", "starting"),
+            _task("d", "gone", "failed"),
+            _task("e", "gone", "shutdown", desired="shutdown"),
+        ],
+    )
+    states = {t["id"]: t["state"] for t in snapshot_json(snap)["tasks"]}
+    assert states == {"a": "running", "b": "orphaned", "c": "orphaned", "d": "failed", "e": "shutdown"}
+    assert {t["id"]: t["docker_state"] for t in snapshot_json(snap)["tasks"]}["b"] == "running"
+
+
+def test_it_counts_only_tasks_really_running_on_live_nodes() -> None:
+    snap = Snapshot.build(
+        seq=1,
+        status=Status(),
+        nodes=[_node("up", "ready"), _node("gone", "down")],
+        services=[_service(replicas=2)],
+        tasks=[_task("a", "up", "running"), _task("b", "gone", "running"), _task("c", "up", "failed")],
+    )
+    service = snap.services["s"]
+    assert (service.running_tasks, service.desired_tasks) == (1, 2)
+
+
+def test_it_reports_the_orphaning_as_a_change_when_only_the_node_went_down() -> None:
+    before = Snapshot.build(
+        seq=1, status=Status(), nodes=[_node("n", "ready")], services=[_service()], tasks=[_task("a", "n", "running")]
+    )
+    after = Snapshot.build(
+        seq=2, status=Status(), nodes=[_node("n", "down")], services=[_service()], tasks=[_task("a", "n", "running")]
+    )
+    patch = patch_json(diff(before, after))
+    assert [t["state"] for t in patch["tasks"]["upsert"]] == ["orphaned"]
+    assert [n["state"] for n in patch["nodes"]["upsert"]] == ["down"]
+    assert [s["running_tasks"] for s in patch["services"]["upsert"]] == [0]
