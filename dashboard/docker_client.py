@@ -13,6 +13,7 @@ stream is read with our own loop, see ``events``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import ssl
@@ -124,6 +125,15 @@ def _explain(exc: BaseException, endpoint: Endpoint) -> DockerProblem:
         if isinstance(cause, aiohttp.ClientSSLError | ssl.SSLError):
             return TLSProblem(
                 f"TLS handshake with {endpoint.describe()} failed ({_short(cause)}); check DOCKER_CERT_PATH "
+                "holds a client certificate the daemon accepts"
+            )
+        reset = isinstance(cause, ConnectionResetError | aiohttp.ServerDisconnectedError) or (
+            isinstance(cause, aiohttp.ClientOSError) and cause.errno == errno.ECONNRESET
+        )
+        if reset and endpoint.tls_verify:
+            # with TLS 1.3 the daemon refuses a client certificate after the handshake: a reset
+            return TLSProblem(
+                f"{endpoint.describe()} closed the TLS connection ({_short(cause)}); check DOCKER_CERT_PATH "
                 "holds a client certificate the daemon accepts"
             )
         if isinstance(cause, aiohttp.ServerDisconnectedError) and endpoint.host.startswith("tcp://"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -22,9 +22,13 @@ from tests.lab import Lab, Swarm
 FAST = WatchSettings(reconcile=1.0, full_every=3, liveness=4.0, backoff_initial=0.1, backoff_max=0.5)
 
 
+def watching(docker_host: str, settings: WatchSettings = FAST) -> contextlib.AbstractAsyncContextManager[Watcher]:
+    return watching_with(lambda: DockerClient(Endpoint(host=docker_host), request_timeout=3), settings)
+
+
 @contextlib.asynccontextmanager
-async def watching(docker_host: str, settings: WatchSettings = FAST) -> AsyncIterator[Watcher]:
-    watcher = Watcher(lambda: DockerClient(Endpoint(host=docker_host), request_timeout=3), settings)
+async def watching_with(factory: Callable[[], DockerClient], settings: WatchSettings) -> AsyncIterator[Watcher]:
+    watcher = Watcher(factory, settings)
     task = asyncio.create_task(watcher.run(), name="test-watcher")
     try:
         await watcher.wait_for(lambda s: s.status.state == "live", 15)
