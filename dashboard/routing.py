@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from dashboard.consumers import SwarmConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/swarm", SwarmConsumer.as_asgi()),
+]

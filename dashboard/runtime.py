@@ -8,6 +8,7 @@ again. Patches go to the Channels group ``GROUP`` for the websocket consumers.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from channels.layers import get_channel_layer
@@ -35,7 +36,9 @@ def watch_settings() -> WatchSettings:
 async def _to_group(snapshot: Snapshot, patch: Patch) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(GROUP, {"type": "swarm.patch", "patch": patch_json(patch)})
+        # serialized once here, not once per viewer
+        message = {"type": "patch", **patch_json(patch)}
+        await layer.group_send(GROUP, {"type": "swarm.patch", "text": json.dumps(message, separators=(",", ":"))})
 
 
 def watcher() -> Watcher:

@@ -6,7 +6,8 @@ snapshot has a seq one higher than the one before, so a viewer that misses a pat
 
 Derived truth (``derive``): a task that Docker calls active (assigned .. running) on a node that is
 down is orphaned - Docker reports it as running for as long as the node is gone; a service's
-running count counts only tasks really running on live nodes (Docker's own would say 14/9).
+running count counts only tasks really running on live nodes (Docker's own would say 14/9), see
+``counts``.
 """
 
 from __future__ import annotations
@@ -84,34 +85,40 @@ def derive(
     nodes: Mapping[str, Node], services: Mapping[str, Service], tasks: Mapping[str, Task]
 ) -> tuple[Mapping[str, Node], Mapping[str, Service], Mapping[str, Task]]:
     gone = {node_id for node_id, node in nodes.items() if node.state in NODE_GONE_STATES}
+    if not gone and not any(t.orphaned for t in tasks.values()):
+        return nodes, services, tasks
     new_tasks: dict[str, Task] = {}
-    running: dict[str, int] = {}
     for task_id, task in tasks.items():
         orphaned = task.node_id in gone and task.state in ACTIVE_STATES
         if orphaned != task.orphaned:
             task = dataclasses.replace(task, orphaned=orphaned)
         new_tasks[task_id] = task
-        if task.state == "running" and not orphaned and task.desired_state == "running":
-            running[task.service_id] = running.get(task.service_id, 0) + 1
-    new_services: dict[str, Service] = {}
-    for service_id, service in services.items():
-        desired = _desired(service, tasks.values())
-        count = running.get(service_id, 0)
-        if (service.running_tasks, service.desired_tasks) != (count, desired):
-            service = dataclasses.replace(service, running_tasks=count, desired_tasks=desired)
-        new_services[service_id] = service
-    return nodes, MappingProxyType(new_services), MappingProxyType(new_tasks)
+    return nodes, services, MappingProxyType(new_tasks)
 
 
-def _desired(service: Service, tasks: Iterable[Task]) -> int | None:
-    if service.mode == "replicated":
-        return service.replicas
-    if service.mode == "global":
-        # Docker's DesiredTasks counts eligible nodes; keep it when Docker gave it
-        if service.desired_tasks is not None:
-            return service.desired_tasks
-        return sum(1 for t in tasks if t.service_id == service.id and t.desired_state == "running")
-    return service.desired_tasks
+def counts(snapshot: Snapshot) -> dict[str, tuple[int, int | None]]:
+    """service id -> (tasks really running on live nodes, tasks desired); Docker's own would say 14/9.
+
+    Kept out of the Service objects so that one task's change is one small task patch; the page
+    counts the same way from the tasks it holds.
+    """
+    running: dict[str, int] = {}
+    desired_running: dict[str, int] = {}
+    for task in snapshot.tasks.values():
+        if task.desired_state == "running":
+            desired_running[task.service_id] = desired_running.get(task.service_id, 0) + 1
+            if task.state == "running" and not task.orphaned:
+                running[task.service_id] = running.get(task.service_id, 0) + 1
+    result: dict[str, tuple[int, int | None]] = {}
+    for service_id, service in snapshot.services.items():
+        if service.mode == "replicated":
+            desired: int | None = service.replicas
+        elif service.mode == "global":
+            desired = desired_running.get(service_id, 0)
+        else:
+            desired = service.desired_tasks
+        result[service_id] = (running.get(service_id, 0), desired)
+    return result
 
 
 # --- patches --------------------------------------------------------------------------------
@@ -205,9 +212,18 @@ def node_json(node: Node) -> dict[str, Any]:
     return data
 
 
+def service_hue(name: str) -> int:
+    """A stable colour for a service: one of 36 hues, from its name (FNV-1a), the same everywhere."""
+    h = 0x811C9DC5
+    for byte in name.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % 36
+
+
 def service_json(service: Service) -> dict[str, Any]:
     data = dataclasses.asdict(service)
     data["labels"] = dict(service.labels)
+    data["hue"] = service_hue(service.name)
     return data
 
 
@@ -223,11 +239,18 @@ def status_json(status: Status) -> dict[str, Any]:
 
 
 def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
+    """The whole model; services carry the derived ``running``/``desired`` counts."""
+    service_counts = counts(snapshot)
+    services = []
+    for service in snapshot.services.values():
+        data = service_json(service)
+        data["running"], data["desired"] = service_counts[service.id]
+        services.append(data)
     return {
         "seq": snapshot.seq,
         "status": status_json(snapshot.status),
         "nodes": [node_json(n) for n in snapshot.nodes.values()],
-        "services": [service_json(s) for s in snapshot.services.values()],
+        "services": services,
         "tasks": [task_json(t) for t in snapshot.tasks.values()],
     }
 

@@ -1,0 +1,79 @@
+"""The live grid's websocket: the model on connect, then every patch, in seq order."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from dashboard import runtime
+from dashboard.messages import (
+    CLIENT_TYPES,
+    TASKS_PER_FRAME,
+    ErrorMessage,
+    PongMessage,
+    SnapshotMessage,
+    TasksMessage,
+)
+from dashboard.state import snapshot_json
+
+log = logging.getLogger(__name__)
+
+
+class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        await self.accept()
+        # join before reading the model: a patch newer than it waits in the queue, an older one
+        # is dropped by the page (its seq is not past the model's)
+        await self.channel_layer.group_add(runtime.GROUP, self.channel_name)
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(runtime.GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind not in CLIENT_TYPES:
+            await self.send_json(
+                ErrorMessage(type="error", error=f"malformed frame: expected a JSON object with type in {CLIENT_TYPES}")
+            )
+            return
+        if kind == "resync":
+            await self.send_snapshot()
+        else:
+            await self.send_json(PongMessage(type="pong", seq=runtime.watcher().snapshot.seq))
+
+    async def send_snapshot(self) -> None:
+        watcher = await runtime.first_sync(timeout=5)
+        whole = snapshot_json(watcher.snapshot)
+        tasks = whole["tasks"]
+        chunks = [tasks[i : i + TASKS_PER_FRAME] for i in range(0, len(tasks), TASKS_PER_FRAME)] or [[]]
+        await self.send_json(
+            SnapshotMessage(
+                type="snapshot",
+                seq=whole["seq"],
+                status=whole["status"],
+                nodes=whole["nodes"],
+                services=whole["services"],
+                tasks=chunks[0],
+                more=len(chunks) > 1,
+            )
+        )
+        for i, chunk in enumerate(chunks[1:], start=2):
+            await self.send_json(TasksMessage(type="tasks", seq=whole["seq"], tasks=chunk, more=i < len(chunks)))
+
+    async def swarm_patch(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=event["text"])
+
+    async def send_json(self, message: Any) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))

@@ -1,0 +1,163 @@
+"""Server-side first paint of the grid. static/dashboard/grid.js renders the same markup for patches.
+
+Plain string building with html.escape on every value: a swarm of 20,000 tasks renders in a
+fraction of a second, and a hostile service name or label is text, never markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from html import escape
+
+from dashboard.domain import Node, Service, Task
+from dashboard.state import Snapshot, counts, service_hue
+
+STATE_ICONS = {
+    "new": "+", "allocated": "+", "pending": "…", "assigned": "→", "accepted": "→", "preparing": "↻",
+    "ready": "↻", "starting": "↻", "running": "▶", "complete": "✔", "shutdown": "■", "failed": "✖",
+    "rejected": "⊘", "remove": "■", "orphaned": "?",
+}  # fmt: skip
+HIDDEN_WHEN_DONE = frozenset({"shutdown", "complete", "remove"})
+FAILED = frozenset({"failed", "rejected"})
+
+
+def task_state(task: Task) -> str:
+    return "orphaned" if task.orphaned else task.state
+
+
+def visible(task: Task, *, failed_window: timedelta, now: datetime) -> bool:
+    """Finished history is hidden; failures stay for ``failed_window`` so they are never missed."""
+    state = task_state(task)
+    if state in HIDDEN_WHEN_DONE:
+        return False
+    if state in FAILED:
+        since = _parse_time(task.status_at)
+        return since is None or now - since <= failed_window
+    return True
+
+
+def _parse_time(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        # Docker gives nanoseconds; Python keeps microseconds
+        head, _, tail = text.rstrip("Z").partition(".")
+        return datetime.fromisoformat(head + ("." + tail[:6] if tail else "")).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def node_order(nodes: Iterable[Node]) -> list[Node]:
+    return sorted(nodes, key=lambda n: (n.role != "manager", n.hostname, n.id))
+
+
+def task_sort_key(task: Task, services: dict[str, Service]) -> tuple[str, int, str, str]:
+    service = services.get(task.service_id)
+    return (service.name if service else "", task.slot or 0, task.created_at, task.id)
+
+
+def _attr(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def image_tag(image: str) -> str:
+    """``registry:5000/team/web:1.25`` -> ``1.25``; an image without a tag -> ``latest``."""
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+def task_box(task: Task, service: Service | None) -> str:
+    state = task_state(task)
+    name = service.name if service else task.service_id[:12]
+    hue = _hue(service)
+    slot = f".{task.slot}" if task.slot is not None else ""
+    error = task.error or ("exit " + str(task.exit_code) if task.exit_code not in (None, 0) else "")
+    title = (
+        f"{name}{slot} · {state}" + (f" · {error}" if error else "") + (f" · {task.message}" if task.message else "")
+    )
+    return (
+        f'<div class="task st-{_attr(state)} h-{hue}" data-task-id="{_attr(task.id)}" '
+        f'data-service-id="{_attr(task.service_id)}" data-node-id="{_attr(task.node_id)}" '
+        f'data-state="{_attr(state)}" data-desired-state="{_attr(task.desired_state)}" '
+        f'data-since="{_attr(task.status_at)}" data-v="{_attr(task.updated_at)}{int(task.orphaned)}" '
+        f'title="{_attr(title)}">'
+        f'<span class="svc">{escape(name)}</span><span class="slot">{escape(slot)}</span>'
+        f'<span class="img">{escape(image_tag(task.image))}</span>'
+        f'<span class="st"><i aria-hidden="true">{STATE_ICONS.get(state, "·")}</i> {escape(state)}</span>'
+        f'<span class="age"></span>'
+        + (f'<span class="err" title="{_attr(error)}">!</span>' if error else "")
+        + "</div>"
+    )
+
+
+def _hue(service: Service | None) -> int:
+    return service_hue(service.name) if service else 0
+
+
+def node_header(node: Node) -> str:
+    badges = [f'<span class="badge role">{escape(node.role)}</span>']
+    if node.leader:
+        badges.append('<span class="badge leader" title="swarm leader">★ leader</span>')
+    badges.append(f'<span class="badge state-{_attr(node.state)}">{escape(node.state)}</span>')
+    if node.availability != "active":
+        badges.append(f'<span class="badge avail-{_attr(node.availability)}">{escape(node.availability)}</span>')
+    memory = f"{node.memory_bytes / 2**30:.1f} GiB" if node.memory_bytes else ""
+    facts = " · ".join(x for x in (f"{node.cpus:g} CPU" if node.cpus else "", memory, node.engine_version) if x)
+    return (
+        f'<header><h2 title="{_attr(node.id)}">{escape(node.hostname or node.id[:12])}</h2>'
+        f'<div class="badges">{"".join(badges)}</div><div class="facts">{escape(facts)}</div></header>'
+    )
+
+
+def node_column(node: Node | None, boxes: list[str]) -> str:
+    if node is None:
+        return (
+            '<section class="node unassigned" data-node-id="" data-state="" data-availability="" data-role="">'
+            '<header><h2>unassigned</h2><div class="facts">tasks no node has taken</div></header>'
+            f'<div class="tasks">{"".join(boxes)}</div></section>'
+        )
+    return (
+        f'<section class="node" data-node-id="{_attr(node.id)}" data-state="{_attr(node.state)}" '
+        f'data-availability="{_attr(node.availability)}" data-role="{_attr(node.role)}">'
+        f'{node_header(node)}<div class="tasks">{"".join(boxes)}</div></section>'
+    )
+
+
+def grid(snapshot: Snapshot, *, failed_window: timedelta, history: bool = False, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    services = dict(snapshot.services)
+    per_node: dict[str, list[Task]] = {}
+    for task in snapshot.tasks.values():
+        if history or visible(task, failed_window=failed_window, now=now):
+            per_node.setdefault(task.node_id if task.node_id in snapshot.nodes else "", []).append(task)
+    columns = []
+    if per_node.get(""):
+        columns.append(node_column(None, _boxes(per_node[""], services)))
+    for node in node_order(snapshot.nodes.values()):
+        columns.append(node_column(node, _boxes(per_node.get(node.id, []), services)))
+    return "".join(columns)
+
+
+def _boxes(tasks: list[Task], services: dict[str, Service]) -> list[str]:
+    tasks.sort(key=lambda t: task_sort_key(t, services))
+    return [task_box(t, services.get(t.service_id)) for t in tasks]
+
+
+def service_title(service: Service) -> str:
+    return "\n".join([service.image, *(f"{k}={v}" for k, v in service.labels)])
+
+
+def legend(snapshot: Snapshot) -> str:
+    service_counts = counts(snapshot)
+    items = []
+    for service in sorted(snapshot.services.values(), key=lambda s: (s.stack, s.name)):
+        running, desired = service_counts[service.id]
+        wanted = "∞" if desired is None else str(desired)
+        short = " short" if desired is not None and running < desired else ""
+        items.append(
+            f'<li class="svc-item h-{service_hue(service.name)}{short}" data-service-id="{_attr(service.id)}" '
+            f'title="{_attr(service_title(service))}"><span class="swatch"></span>'
+            f'<span class="name">{escape(service.name)}</span> <span class="count">{running}/{wanted}</span></li>'
+        )
+    return "".join(items)

@@ -1,0 +1,369 @@
+// The live grid. The server renders the first paint; this module follows the websocket: it takes
+// the model (snapshot, in chunks) and then patches in seq order, batches them per animation frame,
+// and touches only the boxes that changed. A seq gap asks for a resync; a dropped socket
+// reconnects with backoff and resyncs. Every value reaches the page as text, never as markup.
+
+const ICONS = {
+  new: "+", allocated: "+", pending: "…", assigned: "→", accepted: "→", preparing: "↻", ready: "↻",
+  starting: "↻", running: "▶", complete: "✔", shutdown: "■", failed: "✖", rejected: "⊘", remove: "■",
+  orphaned: "?",
+};
+const HIDDEN_WHEN_DONE = new Set(["shutdown", "complete", "remove"]);
+const FAILED = new Set(["failed", "rejected"]);
+
+const initial = JSON.parse(document.getElementById("initial").textContent);
+const failedWindowMs = initial.failedWindowMinutes * 60000;
+const grid = document.getElementById("grid");
+const historyToggle = document.getElementById("history");
+
+const model = { seq: initial.seq, status: initial.status, nodes: new Map(), services: new Map(), tasks: new Map() };
+for (const n of initial.nodes) model.nodes.set(n.id, n);
+for (const s of initial.services) model.services.set(s.id, s);
+
+const boxes = new Map(); // task id -> element on the page
+for (const el of grid.querySelectorAll("[data-task-id]")) boxes.set(el.dataset.taskId, el);
+const columns = new Map(); // node id ("" for unassigned) -> section
+for (const sec of grid.querySelectorAll("section.node")) columns.set(sec.dataset.nodeId, sec);
+
+let showHistory = historyToggle.checked;
+let socket = null;
+let backoff = 500;
+let disconnectedAt = null;
+let pending = null; // a snapshot being assembled from its chunks
+let awaitingSnapshot = true;
+const queue = [];
+let full = false;
+const dirtyTasks = new Set();
+let dirtyNodes = false;
+let dirtyServices = false;
+let frameRequested = false;
+
+window.swarmReady = false;
+window.swarm = model;
+
+// --- rendering -----------------------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function taskState(t) { return t.state; } // the wire already says "orphaned"
+
+function visible(t, now) {
+  if (showHistory) return true;
+  const state = taskState(t);
+  if (HIDDEN_WHEN_DONE.has(state)) return false;
+  if (FAILED.has(state)) {
+    const since = parseTime(t.status_at);
+    return Number.isNaN(since) || now - since <= failedWindowMs;
+  }
+  return true;
+}
+
+function parseTime(text) { return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : NaN; }
+
+function imageTag(image) {
+  const last = image.split("/").pop();
+  const i = last.indexOf(":");
+  return i >= 0 ? last.slice(i + 1) : "latest";
+}
+
+function age(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+function sortKey(t) {
+  const svc = model.services.get(t.service_id);
+  return `${svc ? svc.name : ""}\u0001${String(t.slot || 0).padStart(9, "0")}\u0001${t.created_at}\u0001${t.id}`;
+}
+
+function taskBox(t) {
+  const svc = model.services.get(t.service_id);
+  const state = taskState(t);
+  const name = svc ? svc.name : t.service_id.slice(0, 12);
+  const slot = t.slot !== null && t.slot !== undefined ? `.${t.slot}` : "";
+  const error = t.error || (t.exit_code ? `exit ${t.exit_code}` : "");
+  const title = `${name}${slot} · ${state}${error ? ` · ${error}` : ""}${t.message ? ` · ${t.message}` : ""}`;
+  const box = el("div", {
+    class: `task st-${state} h-${svc ? svc.hue : 0}`,
+    "data-task-id": t.id, "data-service-id": t.service_id, "data-node-id": t.node_id,
+    "data-state": state, "data-desired-state": t.desired_state, "data-since": t.status_at,
+    "data-v": `${t.updated_at}${t.orphaned ? 1 : 0}`, title,
+  },
+  el("span", { class: "svc" }, name), el("span", { class: "slot" }, slot),
+  el("span", { class: "img" }, imageTag(t.image)),
+  el("span", { class: "st" }, el("i", { "aria-hidden": "true" }, ICONS[state] || "·"), ` ${state}`),
+  el("span", { class: "age" }, age(Date.now() - parseTime(t.status_at))),
+  error ? el("span", { class: "err", title: error }, "!") : null);
+  box._k = sortKey(t);
+  return box;
+}
+
+function nodeHeader(n) {
+  const badges = el("div", { class: "badges" }, el("span", { class: "badge role" }, n.role));
+  if (n.leader) badges.append(el("span", { class: "badge leader", title: "swarm leader" }, "★ leader"));
+  badges.append(el("span", { class: `badge state-${n.state}` }, n.state));
+  if (n.availability !== "active") badges.append(el("span", { class: `badge avail-${n.availability}` }, n.availability));
+  const memory = n.memory_bytes ? `${(n.memory_bytes / 2 ** 30).toFixed(1)} GiB` : "";
+  const facts = [n.cpus ? `${n.cpus} CPU` : "", memory, n.engine_version].filter(Boolean).join(" · ");
+  return el("header", {}, el("h2", { title: n.id }, n.hostname || n.id.slice(0, 12)), badges,
+    el("div", { class: "facts" }, facts));
+}
+
+function column(nodeId) {
+  let sec = columns.get(nodeId);
+  if (!sec) {
+    sec = el("section", { class: nodeId ? "node" : "node unassigned", "data-node-id": nodeId },
+      nodeId ? el("header") : el("header", {}, el("h2", {}, "unassigned"),
+        el("div", { class: "facts" }, "tasks no node has taken")),
+      el("div", { class: "tasks" }));
+    columns.set(nodeId, sec);
+  }
+  return sec;
+}
+
+function syncColumn(n) {
+  const sec = column(n.id);
+  sec.dataset.state = n.state;
+  sec.dataset.availability = n.availability;
+  sec.dataset.role = n.role;
+  sec.querySelector("header").replaceWith(nodeHeader(n));
+}
+
+function syncColumns() {
+  const order = [...model.nodes.values()].sort((a, b) =>
+    (a.role !== "manager") - (b.role !== "manager") || cmp(a.hostname, b.hostname) || cmp(a.id, b.id));
+  for (const [id, sec] of columns) {
+    if (id && !model.nodes.has(id)) { sec.remove(); columns.delete(id); }
+  }
+  const wanted = [column(""), ...order.map((n) => { syncColumn(n); return column(n.id); })];
+  wanted.forEach((sec, i) => { if (grid.children[i] !== sec) grid.insertBefore(sec, grid.children[i] || null); });
+}
+
+function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
+
+function insertSorted(container, box) {
+  const kids = container.children;
+  let lo = 0;
+  let hi = kids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (kids[mid]._k < box._k) lo = mid + 1; else hi = mid;
+  }
+  container.insertBefore(box, kids[lo] || null);
+}
+
+function syncTask(id, now) {
+  const t = model.tasks.get(id);
+  const current = boxes.get(id);
+  if (!t || !visible(t, now)) {
+    if (current) { current.remove(); boxes.delete(id); }
+    return;
+  }
+  const container = column(model.nodes.has(t.node_id) ? t.node_id : "").querySelector(".tasks");
+  const v = `${t.updated_at}${t.orphaned ? 1 : 0}`;
+  const key = sortKey(t);
+  if (current && current.dataset.v === v && current.parentElement === container && current._k === key) return;
+  if (current && current.dataset.v === v && current.parentElement === container && current._k === undefined) {
+    current._k = key; // a server-rendered box, already right
+    return;
+  }
+  const box = taskBox(t);
+  if (current) current.remove();
+  insertSorted(container, box);
+  boxes.set(id, box);
+}
+
+function syncLegend() {
+  const running = new Map();
+  const desiredGlobal = new Map();
+  for (const t of model.tasks.values()) {
+    if (t.desired_state !== "running") continue;
+    desiredGlobal.set(t.service_id, (desiredGlobal.get(t.service_id) || 0) + 1);
+    if (t.state === "running") running.set(t.service_id, (running.get(t.service_id) || 0) + 1);
+  }
+  const list = document.getElementById("services");
+  const items = [];
+  let sumRunning = 0;
+  let sumDesired = 0;
+  const services = [...model.services.values()].sort((a, b) => cmp(a.stack, b.stack) || cmp(a.name, b.name));
+  for (const s of services) {
+    const r = running.get(s.id) || 0;
+    const d = s.mode === "replicated" ? s.replicas : s.mode === "global" ? desiredGlobal.get(s.id) || 0 : s.desired_tasks;
+    sumRunning += r;
+    sumDesired += d || 0;
+    items.push(el("li", { class: `svc-item h-${s.hue}${d !== null && r < d ? " short" : ""}`, "data-service-id": s.id,
+      title: [s.image, ...Object.entries(s.labels).map(([k, v]) => `${k}=${v}`)].join("\n") },
+    el("span", { class: "swatch" }), el("span", { class: "name" }, s.name), " ",
+    el("span", { class: "count" }, `${r}/${d === null ? "∞" : d}`)));
+  }
+  list.replaceChildren(...items);
+  document.getElementById("n-nodes").textContent = model.nodes.size;
+  document.getElementById("n-services").textContent = model.services.size;
+  document.getElementById("n-running").textContent = sumRunning;
+  document.getElementById("n-desired").textContent = sumDesired;
+}
+
+function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
+
+function syncStatus() {
+  const conn = document.getElementById("conn");
+  const banner = document.getElementById("banner");
+  let state = "live";
+  let text = "live";
+  let reason = "";
+  if (socket === null || socket.readyState !== WebSocket.OPEN || awaitingSnapshot) {
+    state = "reconnecting";
+    text = `reconnecting · stale since ${hhmmss(disconnectedAt || Date.now())}`;
+    reason = "The connection to the dashboard is down; what you see may be out of date.";
+  } else if (model.status.state !== "live") {
+    state = "stale";
+    const since = parseTime(model.status.since);
+    text = `Docker ${model.status.state} · stale since ${hhmmss(Number.isNaN(since) ? Date.now() : since)}`;
+    reason = model.status.reason || "The dashboard has lost Docker; what you see may be out of date.";
+  }
+  conn.dataset.conn = state;
+  conn.textContent = text;
+  banner.hidden = state === "live";
+  banner.textContent = reason;
+}
+
+// --- applying messages -----------------------------------------------------------------------------
+
+function schedule() {
+  if (!frameRequested) { frameRequested = true; requestAnimationFrame(frame); }
+}
+
+function applyKind(map, part, onChange) {
+  for (const id of part.removed) { map.delete(id); onChange(id); }
+  for (const item of part.upsert) { map.set(item.id, item); onChange(item.id); }
+}
+
+function frame() {
+  frameRequested = false;
+  for (const p of queue.splice(0)) {
+    if (p.seq <= model.seq) continue; // older than the model we hold
+    if (p.base_seq !== model.seq) { resync(); break; }
+    applyKind(model.nodes, p.nodes, () => { dirtyNodes = true; });
+    applyKind(model.services, p.services, () => { dirtyServices = true; });
+    applyKind(model.tasks, p.tasks, (id) => dirtyTasks.add(id));
+    if (p.status) model.status = p.status;
+    model.seq = p.seq;
+  }
+  const now = Date.now();
+  if (full || dirtyNodes) syncColumns();
+  if (full) {
+    for (const id of boxes.keys()) if (!model.tasks.has(id)) syncTask(id, now);
+    for (const id of model.tasks.keys()) syncTask(id, now);
+    tickAges(now);
+  } else {
+    for (const id of dirtyTasks) syncTask(id, now);
+  }
+  if (full || dirtyServices || dirtyTasks.size || dirtyNodes) syncLegend();
+  const unassigned = columns.get("");
+  unassigned.hidden = unassigned.querySelector(".tasks").children.length === 0;
+  full = false;
+  dirtyNodes = false;
+  dirtyServices = false;
+  dirtyTasks.clear();
+  syncStatus();
+  document.body.dataset.seq = String(model.seq);
+  if (!awaitingSnapshot) window.swarmReady = true;
+}
+
+function install(snap) {
+  model.seq = snap.seq;
+  model.status = snap.status;
+  model.nodes = new Map(snap.nodes.map((n) => [n.id, n]));
+  model.services = new Map(snap.services.map((s) => [s.id, s]));
+  model.tasks = new Map(snap.tasks.map((t) => [t.id, t]));
+  window.swarm = model;
+  awaitingSnapshot = false;
+  backoff = 500;
+  full = true;
+  schedule();
+}
+
+function resync() {
+  awaitingSnapshot = true;
+  queue.length = 0;
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "resync" }));
+}
+
+function onMessage(event) {
+  let msg;
+  try { msg = JSON.parse(event.data); } catch { return; }
+  switch (msg.type) {
+    case "snapshot":
+      pending = { ...msg, tasks: [...msg.tasks] };
+      if (!msg.more) { install(pending); pending = null; }
+      break;
+    case "tasks":
+      if (!pending || pending.seq !== msg.seq) break;
+      for (const t of msg.tasks) pending.tasks.push(t);
+      if (!msg.more) { install(pending); pending = null; }
+      break;
+    case "patch":
+      if (!awaitingSnapshot) { queue.push(msg); schedule(); }
+      break;
+    case "error":
+      console.warn("swarm socket:", msg.error);
+      break;
+    default:
+      break;
+  }
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const base = document.body.dataset.base || "/";
+  socket = new WebSocket(`${scheme}://${location.host}${base}ws/swarm`);
+  socket.addEventListener("message", onMessage);
+  socket.addEventListener("open", () => { disconnectedAt = null; });
+  socket.addEventListener("close", () => {
+    if (disconnectedAt === null) disconnectedAt = Date.now();
+    awaitingSnapshot = true;
+    pending = null;
+    queue.length = 0;
+    syncStatus();
+    const wait = backoff;
+    backoff = Math.min(backoff * 2, 10000);
+    setTimeout(connect, wait + Math.random() * 250);
+  });
+}
+
+historyToggle.addEventListener("change", () => {
+  showHistory = historyToggle.checked;
+  const url = new URL(location.href);
+  if (showHistory) url.searchParams.set("history", "1"); else url.searchParams.delete("history");
+  history.replaceState(null, "", url);
+  full = true;
+  schedule();
+});
+
+function tickAges(now) {
+  for (const box of boxes.values()) {
+    const span = box.querySelector(".age");
+    const text = age(now - parseTime(box.dataset.since));
+    if (span && span.textContent !== text) span.textContent = text;
+  }
+}
+
+// ages tick; failed tasks leave the grid once their window has passed
+setInterval(() => {
+  const now = Date.now();
+  tickAges(now);
+  for (const [id, box] of boxes) if (FAILED.has(box.dataset.state)) syncTask(id, now);
+}, 5000);
+
+connect();

@@ -1,0 +1,166 @@
+"""Real headless Chromium against a real dashboard process (daphne) that watches the real lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.lab import Lab
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+USERS = {"viewer": "viewer-pass-1234"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Dashboard:
+    """The dashboard as users run it: daphne serving visualizer.asgi, its own database."""
+
+    def __init__(self, docker_host: str, data_dir: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DOCKER_HOST": docker_host,
+            "DATA_DIR": str(data_dir),
+            "SWARM_RECONCILE_SECONDS": "2",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "daphne.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.manage("migrate", "--noinput", "-v", "0")
+        for name, password in USERS.items():
+            self.manage("shell", "-c", _CREATE_USER, extra={"U": name, "P": password})
+
+    def manage(self, *args: str, extra: dict[str, str] | None = None) -> str:
+        proc = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **(extra or {})},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"manage.py {args[0]} failed: {proc.stderr[-2000:]}")
+        return proc.stdout
+
+    def start(self) -> None:
+        daphne = str(Path(sys.executable).with_name("daphne"))
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [daphne, "-b", "127.0.0.1", "-p", str(self.port), "visualizer.asgi:application"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as r:  # noqa: S310 - our own loopback
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard did not become healthy:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def snapshot(self, session_cookie: str) -> dict[str, Any]:
+        url = f"{self.url}/api/snapshot"
+        req = urllib.request.Request(url, headers={"Cookie": f"sessionid={session_cookie}"})  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - our own loopback
+            return dict(json.loads(r.read()))
+
+
+_CREATE_USER = """
+import os
+from django.contrib.auth import get_user_model
+u, _ = get_user_model().objects.get_or_create(username=os.environ["U"])
+u.set_password(os.environ["P"])
+u.save()
+"""
+
+
+@pytest.fixture(scope="session")
+def dashboard(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    d = Dashboard(lab.docker_host, tmp_path_factory.mktemp("dashboard"))
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - one stat, before any browser runs
+        why = "chromium is missing: apt-get install -y chromium"
+        pytest.fail(why) if IN_CI else pytest.skip(why)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+class PageWatch:
+    """What a page did that a user would notice: dialogs that fired, uncaught errors."""
+
+    def __init__(self) -> None:
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+
+
+async def login(page: Any, url: str, user: str = "viewer") -> None:
+    await page.goto(f"{url}/accounts/login/")
+    await page.fill("#id_username", user)
+    await page.fill("#id_password", USERS[user])
+    await page.click("button[type=submit]")
+    await page.wait_for_function("window.swarmReady === true", timeout=15000)
+
+
+@pytest.fixture
+async def page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport={"width": 1600, "height": 1000})
+    pg = await context.new_page()
+    watch = PageWatch()
+
+    async def on_dialog(dialog: Any) -> None:
+        watch.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    pg.on("pageerror", lambda e: watch.errors.append(str(e)))
+    pg.watch = watch
+    await login(pg, dashboard.url)
+    yield pg
+    await context.close()
+    assert watch.errors == [], f"uncaught errors in the page: {watch.errors}"

@@ -1,0 +1,132 @@
+"""The live grid in real Chromium, against the real lab: what a person watching the page sees."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.browser.conftest import Dashboard
+from tests.lab import Lab, Swarm
+
+BOXES = """(sid) => [...document.querySelectorAll(`#grid [data-service-id="${sid}"][data-task-id]`)]
+  .map((e) => [e.dataset.taskId, e.dataset.nodeId, e.dataset.state])"""
+COUNT = """([sid, state, n]) =>
+  document.querySelectorAll(`#grid [data-service-id="${sid}"][data-state="${state}"]`).length === n"""
+
+
+async def boxes(page: Any, sid: str) -> list[tuple[str, str, str]]:
+    return sorted(tuple(b) for b in await page.evaluate(BOXES, sid))
+
+
+async def wait_boxes(page: Any, sid: str, state: str, n: int, timeout: float = 15) -> None:
+    await page.wait_for_function(COUNT, arg=[sid, state, n], timeout=timeout * 1000)
+
+
+async def docker_tasks(swarm: Swarm, name: str) -> list[tuple[str, str, str]]:
+    tasks = await asyncio.to_thread(swarm.tasks, name)
+    return sorted((t["ID"], t["NodeID"], t["Status"]["State"]) for t in tasks)
+
+
+async def service(swarm: Swarm, *args: Any, **kwargs: Any) -> tuple[str, str]:
+    name = await asyncio.to_thread(swarm.create_service, *args, **kwargs)
+    return name, await asyncio.to_thread(swarm.service_id, name)
+
+
+async def test_it_shows_the_nodes_and_every_task_where_docker_says_it_is(lab: Lab, swarm: Swarm, page: Any) -> None:
+    name, sid = await service(swarm, "web", replicas=6)
+    await asyncio.to_thread(swarm.wait_running, name, 6)
+    await wait_boxes(page, sid, "running", 6)
+    assert await boxes(page, sid) == await docker_tasks(swarm, name)
+    columns = await page.evaluate(
+        "[...document.querySelectorAll('#grid section.node:not(.unassigned)')]"
+        ".map(s => [s.dataset.nodeId, s.dataset.role])"
+    )
+    ids = lab.node_ids()
+    assert columns == [[ids["swarm-n1"], "manager"], [ids["swarm-n2"], "worker"], [ids["swarm-n3"], "worker"]]
+    assert await page.text_content("#grid section.node:nth-child(2) .badge.leader") == "★ leader"
+
+
+async def test_it_follows_scaling_up_and_down_without_a_reload(swarm: Swarm, page: Any) -> None:
+    name, sid = await service(swarm, "scaled", replicas=2)
+    await wait_boxes(page, sid, "running", 2)
+    await page.evaluate("window.__sameDocument = true")
+    for replicas in (7, 3):
+        await asyncio.to_thread(swarm.scale, name, replicas)
+        await wait_boxes(page, sid, "running", replicas)
+        await asyncio.to_thread(swarm.wait_running, name, replicas)
+        await page.wait_for_function(
+            "([sid, n]) => document.querySelectorAll(`#grid [data-service-id='${sid}']`).length === n",
+            arg=[sid, replicas],
+            timeout=15000,
+        )
+        assert await boxes(page, sid) == await docker_tasks(swarm, name)
+    assert await page.evaluate("window.__sameDocument") is True
+
+
+async def test_it_shows_a_drained_node_and_its_tasks_moving_away(lab: Lab, swarm: Swarm, page: Any) -> None:
+    _, sid = await service(swarm, "moving", replicas=3)
+    await wait_boxes(page, sid, "running", 3)
+    n2 = lab.node_ids()["swarm-n2"]
+    await asyncio.to_thread(swarm.drain, "swarm-n2")
+    await page.wait_for_selector(f'#grid section[data-node-id="{n2}"][data-availability="drain"]', timeout=10000)
+    await page.wait_for_function(
+        "([sid, node]) => !document.querySelector(`#grid section[data-node-id='${node}'] [data-service-id='${sid}']`)",
+        arg=[sid, n2],
+        timeout=15000,
+    )
+    await wait_boxes(page, sid, "running", 3)
+    assert await page.is_visible(f'#grid section[data-node-id="{n2}"] .badge.avail-drain')
+
+
+async def test_it_shows_a_dead_node_down_with_its_tasks_orphaned(lab: Lab, swarm: Swarm, page: Any) -> None:
+    _, sid = await service(swarm, "everywhere", mode="global")
+    await wait_boxes(page, sid, "running", 3)
+    n3 = lab.node_ids()["swarm-n3"]
+    await asyncio.to_thread(swarm.kill_node, 3)
+    await page.wait_for_selector(f'#grid section[data-node-id="{n3}"][data-state="down"]', timeout=20000)
+    await page.wait_for_selector(
+        f'#grid section[data-node-id="{n3}"] [data-service-id="{sid}"][data-state="orphaned"]', timeout=5000
+    )
+    await wait_boxes(page, sid, "running", 2)
+    await asyncio.to_thread(swarm.restart_node, 3)
+    await page.wait_for_selector(f'#grid section[data-node-id="{n3}"][data-state="ready"]', timeout=30000)
+    await wait_boxes(page, sid, "running", 3, timeout=30)
+
+
+async def test_it_reconnects_after_a_server_restart_and_shows_the_truth(
+    swarm: Swarm, page: Any, dashboard: Dashboard
+) -> None:
+    await page.evaluate("window.__sameDocument = true")
+    dashboard.stop()
+    try:
+        await page.wait_for_selector('#conn[data-conn="reconnecting"]', timeout=5000)
+        assert await page.is_visible("#banner")
+        name, sid = await service(swarm, "meanwhile", replicas=2)
+        await asyncio.to_thread(swarm.wait_running, name, 2)
+    finally:
+        dashboard.start()
+    await wait_boxes(page, sid, "running", 2, timeout=20)
+    await page.wait_for_selector('#conn[data-conn="live"]', timeout=5000)
+    assert await page.is_hidden("#banner")
+    assert await boxes(page, sid) == await docker_tasks(swarm, name)
+    assert await page.evaluate("window.__sameDocument") is True
+
+
+INJECTED = "document.querySelectorAll('img, svg, script:not([src]):not([type])').length"
+HOSTILE = '<img src=x onerror="alert(document.domain)"><script>alert(1)</script>'
+
+
+async def test_it_renders_hostile_labels_as_text(swarm: Swarm, page: Any, dashboard: Dashboard) -> None:
+    elements_before = await page.evaluate(INJECTED)
+    key = "<svg/onload=alert(3)>"  # label keys may not hold spaces
+    _, sid = await service(swarm, "hostile", extra=("--label", f"note={HOSTILE}", "--label", f"{key}=x"))
+    await wait_boxes(page, sid, "running", 1)  # arrived live, rendered by the page's script
+    item = f'#services [data-service-id="{sid}"]'
+    assert HOSTILE in (await page.get_attribute(item, "title") or "")
+    assert f"{key}=x" in (await page.get_attribute(item, "title") or "")
+    await page.reload()  # and rendered by the server
+    await page.wait_for_function("window.swarmReady === true", timeout=15000)
+    assert HOSTILE in (await page.get_attribute(item, "title") or "")
+    await page.wait_for_timeout(500)  # an injected onerror handler would fire at once
+    assert await page.evaluate(INJECTED) == elements_before
+    assert page.watch.dialogs == []
