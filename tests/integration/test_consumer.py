@@ -1,0 +1,139 @@
+"""The websocket endpoint, driven through the real ASGI application against the real lab."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from dashboard import messages, runtime
+from tests.lab import Lab, Swarm
+from visualizer.asgi import application
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture
+async def live_runtime(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    monkeypatch.setenv("DOCKER_HOST", lab.docker_host)
+    await runtime.stop()
+    yield
+    await runtime.stop()
+
+
+@database_sync_to_async
+def session_cookie() -> bytes:
+    user, _ = get_user_model().objects.get_or_create(username="ws-viewer")
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect(*headers: tuple[bytes, bytes]) -> tuple[WebsocketCommunicator, bool, Any]:
+    communicator = WebsocketCommunicator(application, "/ws/swarm", headers=list(headers))
+    connected, code = await communicator.connect(timeout=10)
+    return communicator, connected, code
+
+
+async def receive(communicator: WebsocketCommunicator, timeout: float = 10) -> dict[str, Any]:
+    return dict(json.loads(await communicator.receive_from(timeout=timeout)))
+
+
+async def reply(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    """The next message that is not a patch (the swarm may be moving meanwhile)."""
+    while True:
+        message = await receive(communicator)
+        if message["type"] != "patch":
+            return message
+
+
+async def snapshot(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    first = await reply(communicator)
+    assert first["type"] == "snapshot"
+    tasks = list(first["tasks"])
+    more = first["more"]
+    while more:
+        chunk = await receive(communicator)
+        assert (chunk["type"], chunk["seq"]) == ("tasks", first["seq"])
+        tasks += chunk["tasks"]
+        more = chunk["more"]
+    return {**first, "tasks": tasks}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_refuses_a_socket_without_a_login(live_runtime: None) -> None:
+    _communicator, connected, code = await connect(ORIGIN)
+    assert not connected
+    assert code == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_refuses_a_foreign_origin(live_runtime: None) -> None:
+    cookie = await session_cookie()
+    _communicator, connected, _ = await connect((b"origin", b"http://evil.example"), (b"cookie", cookie))
+    assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_sends_the_model_then_patches_in_seq_order(live_runtime: None, lab: Lab, swarm: Swarm) -> None:
+    communicator, connected, _ = await connect(ORIGIN, (b"cookie", await session_cookie()))
+    assert connected
+    first = await snapshot(communicator)
+    assert {n["hostname"] for n in first["nodes"]} == {"swarm-n1", "swarm-n2", "swarm-n3"}
+    assert first["status"]["state"] == "live"
+    name = await asyncio.to_thread(swarm.create_service, "pushed", replicas=2)
+    sid = await asyncio.to_thread(swarm.service_id, name)
+    seq = first["seq"]
+    seen: set[str] = set()
+    async with asyncio.timeout(15):
+        while len(seen) < 2:
+            patch = await receive(communicator)
+            assert patch["type"] == "patch"
+            if patch["seq"] <= seq:
+                continue  # queued while the model was being sent: already in it, as the page knows
+            assert patch["base_seq"] == seq, "patches must follow each other without a gap"
+            seq = patch["seq"]
+            seen |= {t["id"] for t in patch["tasks"]["upsert"] if t["service_id"] == sid and t["state"] == "running"}
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_answers_a_malformed_frame_with_an_error_and_stays_up(live_runtime: None) -> None:
+    communicator, connected, _ = await connect(ORIGIN, (b"cookie", await session_cookie()))
+    assert connected
+    await snapshot(communicator)
+    for frame in ("not json", "[1, 2]", '{"type": "drop-tables"}', '{"no": "type"}', "\x00" * 10):
+        await communicator.send_to(text_data=frame)
+        answer = await reply(communicator)
+        assert answer["type"] == "error"
+        assert "malformed frame" in answer["error"]
+    await communicator.send_to(bytes_data=b"\x00\xff")
+    assert (await reply(communicator))["type"] == "error"
+    await communicator.send_to(text_data='{"type": "ping"}')
+    assert (await reply(communicator))["type"] == "pong"
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_resends_the_model_in_chunks_when_asked_to_resync(
+    live_runtime: None, swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = await asyncio.to_thread(swarm.create_service, "many", replicas=5)
+    await asyncio.to_thread(swarm.wait_running, name, 5)
+    monkeypatch.setattr(messages, "TASKS_PER_FRAME", 2)
+    monkeypatch.setattr("dashboard.consumers.TASKS_PER_FRAME", 2)
+    communicator, connected, _ = await connect(ORIGIN, (b"cookie", await session_cookie()))
+    assert connected
+    whole = await snapshot(communicator)
+    await communicator.send_to(text_data='{"type": "resync"}')
+    again = await snapshot(communicator)
+    assert len(again["tasks"]) >= 5
+    assert again["seq"] >= whole["seq"]
+    await communicator.disconnect()
