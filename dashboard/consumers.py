@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from dashboard import runtime
+from dashboard import access, runtime
 from dashboard.messages import (
     CLIENT_TYPES,
     TASKS_PER_FRAME,
@@ -23,19 +25,37 @@ log = logging.getLogger(__name__)
 
 
 class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    groups: list[str] = []
+
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        client = self.scope.get("client") or ("", 0)
+        viewer = await database_sync_to_async(access.viewer_for)(
+            self.scope.get("user"),
+            (query.get(access.KIOSK_PARAM) or [""])[0],
+            remote_addr=str(client[0]),
+            where="websocket",
+        )
+        if viewer is None:
             await self.close(code=4401)
             return
+        self.groups = [runtime.GROUP]
+        if viewer.kiosk is not None:
+            self.groups.append(access.token_group(viewer.kiosk.pk))  # revoking the token closes this socket
         await self.accept()
         # join before reading the model: a patch newer than it waits in the queue, an older one
         # is dropped by the page (its seq is not past the model's)
-        await self.channel_layer.group_add(runtime.GROUP, self.channel_name)
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.send_snapshot()
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(runtime.GROUP, self.channel_name)
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def kiosk_revoked(self, event: dict[str, Any]) -> None:
+        await self.send_json(ErrorMessage(type="error", error="this kiosk token was revoked"))
+        await self.close(code=4403)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:

@@ -59,6 +59,12 @@ class NotAManager(DockerProblem):
     kind = "worker"
 
 
+class ReadOnlyRefused(DockerProblem):
+    """A write to Docker while the dashboard runs read-only (DOCKER_READ_ONLY=1)."""
+
+    kind = "read_only"
+
+
 class DockerAPIError(DockerProblem):
     kind = "api"
 
@@ -191,9 +197,10 @@ def parse_event(raw: JSON) -> Event:
 class DockerClient:
     """A connection to one Docker daemon (a swarm manager). Use as ``async with``."""
 
-    def __init__(self, endpoint: Endpoint, *, request_timeout: float = 10.0) -> None:
+    def __init__(self, endpoint: Endpoint, *, request_timeout: float = 10.0, read_only: bool = False) -> None:
         self.endpoint = endpoint
         self.request_timeout = request_timeout
+        self.read_only = read_only
         self.requests: Counter[str] = Counter()  # "GET /tasks" -> count, for benchmarks and metrics
         self._docker: aiodocker.Docker | None = None
 
@@ -236,6 +243,22 @@ class DockerClient:
         except TimeoutError:
             raise DaemonUnreachable(
                 f"Docker at {self.endpoint.describe()} did not answer GET /{path} within {self.request_timeout:g}s"
+            ) from None
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
+            raise self._classify(e, path) from None
+
+    async def _write(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """Every call that changes Docker goes through here, so read-only mode can refuse them all."""
+        if self.read_only:
+            raise ReadOnlyRefused(f"the dashboard runs read-only (DOCKER_READ_ONLY=1): {method} /{path} refused")
+        docker = self._connect()
+        self.requests[f"{method} /{path.split('/', 1)[0]}"] += 1
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                return await docker._query_json(path, method, params=params, data=body)
+        except TimeoutError:
+            raise DaemonUnreachable(
+                f"Docker did not answer {method} /{path} within {self.request_timeout:g}s"
             ) from None
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
             raise self._classify(e, path) from None

@@ -41,11 +41,16 @@ async def _to_group(snapshot: Snapshot, patch: Patch) -> None:
         await layer.group_send(GROUP, {"type": "swarm.patch", "text": json.dumps(message, separators=(",", ":"))})
 
 
+def client() -> DockerClient:
+    """A new client for the configured daemon; read-only when DOCKER_READ_ONLY is set."""
+    return DockerClient.from_env(read_only=settings.DOCKER_READ_ONLY)
+
+
 def watcher() -> Watcher:
     """The running watcher of this process (must be called from the serving event loop)."""
     global _watcher, _task
     if _watcher is None:
-        _watcher = Watcher(DockerClient.from_env, watch_settings())
+        _watcher = Watcher(client, watch_settings())
         _watcher.subscribe(_to_group)
     if _task is None or _task.done():
         if _task is not None and not _task.cancelled() and _task.exception() is not None:

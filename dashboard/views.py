@@ -2,26 +2,40 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
+from dashboard import access, runtime
 from dashboard import render as grid_render
-from dashboard import runtime
 from dashboard.state import counts, node_json, service_json, snapshot_json, status_json
 
 
-@login_required
+async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
+    """For the grid and the wall: a signed-in user, a kiosk token (?kiosk=), or anonymous when allowed."""
+    user = await request.auser()
+    return await sync_to_async(access.viewer_for)(
+        user, request.GET.get(access.KIOSK_PARAM), remote_addr=access.remote_addr(request), where=request.path
+    )
+
+
+@login_not_required
 async def grid(request: HttpRequest) -> HttpResponse:
+    viewer = await read_only_viewer(request)
+    if viewer is None:
+        return redirect_to_login(request.get_full_path())
     watcher = await runtime.first_sync(timeout=5)
     snapshot = watcher.snapshot
     history = request.GET.get("history") == "1"
     failed_window = timedelta(minutes=settings.SWARM_FAILED_TASKS_MINUTES)
     service_counts = counts(snapshot).values()
     context = {
-        "user": await request.auser(),  # the template must not load it lazily in this async view
+        "viewer": viewer,
+        "user": viewer.user,  # the template must not load it lazily in this async view
         "cluster_name": settings.CLUSTER_NAME,
         "seq": snapshot.seq,
         "status": snapshot.status,
@@ -44,12 +58,24 @@ async def grid(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/grid.html", context)
 
 
-@login_required
 async def api_snapshot(request: HttpRequest) -> JsonResponse:
     watcher = await runtime.first_sync(timeout=5)
     return JsonResponse(snapshot_json(watcher.snapshot))
 
 
+async def api_metrics(request: HttpRequest) -> JsonResponse:
+    """What this process asks of Docker, by endpoint, and how many events it has read."""
+    watcher = runtime.watcher()
+    return JsonResponse(
+        {
+            "docker_requests": dict(watcher.request_counts()),
+            "events_seen": watcher.events_seen,
+            "seq": watcher.snapshot.seq,
+        }
+    )
+
+
+@login_not_required
 async def healthz(request: HttpRequest) -> JsonResponse:
     watcher = await runtime.first_sync(timeout=5)
     status = watcher.snapshot.status

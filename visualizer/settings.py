@@ -60,10 +60,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.middleware.TrustedProxyUserMiddleware",
+    # every view needs a signed-in user unless it says otherwise (login, /healthz, the kiosk views)
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -115,12 +119,34 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "build" / "static")))
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+
+# --- security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12, minimum=1) * 3600
+# Secure cookies need HTTPS; behind a TLS-terminating proxy set SECURE_COOKIES=1
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)  # sent on HTTPS responses only
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# opt-in, off by default: the grid and wall (read-only) without signing in
+ANONYMOUS_READ_ONLY = env_bool("ANONYMOUS_READ_ONLY", False)
+# opt-in, off by default: sign in the user a reverse proxy names in this header, only for
+# requests from these addresses/networks
+PROXY_USER_HEADER = env_str("PROXY_USER_HEADER", "")
+PROXY_USER_TRUSTED = env_list("PROXY_USER_TRUSTED", [])
+if PROXY_USER_HEADER and not PROXY_USER_TRUSTED:
+    raise ImproperlyConfigured("PROXY_USER_HEADER needs PROXY_USER_TRUSTED: the proxy addresses allowed to set it")
+# no write call to Docker can be made at all (works behind a socket proxy that only allows GET)
+DOCKER_READ_ONLY = env_bool("DOCKER_READ_ONLY", False)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # The Docker connection: DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads
 # them (dashboard.docker_client reads them itself); the watcher's timing below.
@@ -138,3 +164,70 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+
+# --- Deployment: URL prefix, reverse proxy, DATABASE_URL (deploy/README.md) ----------------------------
+
+
+def _url_prefix(raw: str) -> str:
+    """``/visualizer`` from ``visualizer``, ``/visualizer/`` or ``/visualizer``; empty for none or ``/``."""
+    value = raw.strip().strip("/")
+    if not value:
+        return ""
+    if any(c in value for c in "?#%\\ \t") or "//" in value or "." in value.split("/"):
+        raise ImproperlyConfigured(f"URL_PREFIX={raw!r}: expected a plain path such as /visualizer")
+    return f"/{value}"
+
+
+def _database_from_url(url: str) -> dict[str, object]:
+    """Django's DATABASES entry for ``postgres://user:pass@host:port/name?option=value`` or ``sqlite:////path``."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("postgres", "postgresql"):
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured("DATABASE_URL: the port is not a number") from None
+        name = unquote(parts.path.lstrip("/"))
+        if not name or not parts.hostname:
+            raise ImproperlyConfigured("DATABASE_URL: expected postgres://user:password@host:port/database")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            # a percent-encoded path (postgres://user@%2Frun%2Fpostgresql/db) is a unix socket folder
+            "HOST": unquote(parts.hostname),
+            "PORT": str(port or ""),
+            "OPTIONS": dict(parse_qsl(parts.query)),
+            # persistent connections leak under ASGI (every request may run in a new thread)
+            "CONN_MAX_AGE": 0,
+        }
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if not path.startswith("/") or parts.netloc:
+            raise ImproperlyConfigured("DATABASE_URL: expected sqlite:////absolute/path/db.sqlite3")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+    raise ImproperlyConfigured(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (postgres:// or sqlite:///)")
+
+
+_database_url = env_optional("DATABASE_URL")
+if _database_url:
+    DATABASES = {"default": _database_from_url(_database_url)}
+
+# Behind a reverse proxy on a sub-path: every URL the pages, redirects and cookies carry starts with
+# the prefix, whether the proxy strips it before daphne or not (visualizer.asgi accepts both).
+URL_PREFIX = _url_prefix(env_str("URL_PREFIX", ""))
+if URL_PREFIX:
+    FORCE_SCRIPT_NAME = URL_PREFIX
+    STATIC_URL = f"{URL_PREFIX}/static/"
+    LOGIN_URL = f"{URL_PREFIX}/accounts/login/"
+    LOGIN_REDIRECT_URL = f"{URL_PREFIX}/"
+    SESSION_COOKIE_PATH = f"{URL_PREFIX}/"
+    CSRF_COOKIE_PATH = f"{URL_PREFIX}/"
+
+# Only behind a proxy that sets these headers itself: otherwise any client could claim https or a host.
+if env_bool("TRUST_PROXY_HEADERS", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True

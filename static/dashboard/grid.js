@@ -327,7 +327,9 @@ function onMessage(event) {
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const base = document.body.dataset.base || "/";
-  socket = new WebSocket(`${scheme}://${location.host}${base}ws/swarm`);
+  const kiosk = new URLSearchParams(location.search).get("kiosk");
+  const query = kiosk ? `?kiosk=${encodeURIComponent(kiosk)}` : "";
+  socket = new WebSocket(`${scheme}://${location.host}${base}ws/swarm${query}`);
   socket.addEventListener("message", onMessage);
   socket.addEventListener("open", () => { disconnectedAt = null; });
   socket.addEventListener("close", () => {

@@ -149,7 +149,9 @@ async def login(page: Any, url: str, user: str = "viewer") -> None:
 
 @pytest.fixture
 async def page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
-    context = await browser.new_context(viewport={"width": 1600, "height": 1000})
+    # the test's own probes (wait_for_function) evaluate strings, which the dashboard's CSP forbids;
+    # escaping is then proven without the CSP's help, and test_security proves the CSP on its own
+    context = await browser.new_context(viewport={"width": 1600, "height": 1000}, bypass_csp=True)
     pg = await context.new_page()
     watch = PageWatch()
 

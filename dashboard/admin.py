@@ -1,0 +1,62 @@
+"""The Django admin: users and roles (Django's own), kiosk tokens, the audit log (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.urls import reverse
+
+from dashboard import access
+from dashboard.models import AuditEntry, KioskToken
+
+
+@admin.register(KioskToken)
+class KioskTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "prefix", "active", "created_by", "created_at", "last_used_at", "last_used_from")
+    readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "last_used_from", "revoked_at")
+    fields = ("name", *readonly_fields)
+    actions = ["revoke"]
+
+    @admin.display(boolean=True)
+    def active(self, obj: KioskToken) -> bool:
+        return obj.active
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the audit log keeps naming it
+
+    def save_model(self, request: HttpRequest, obj: KioskToken, form: ModelForm[Any], change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, clear = access.create_token(
+            obj.name, created_by=request.user.get_username(), remote_addr=access.remote_addr(request)
+        )
+        obj.pk = token.pk
+        url = request.build_absolute_uri(reverse("grid")) + f"?{access.KIOSK_PARAM}={clear}"
+        messages.warning(request, f"Kiosk URL for “{token.name}” (shown once, keep it safe): {url}")
+
+    @admin.action(description="Revoke the selected tokens (closes their screens' connections)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[KioskToken]) -> None:
+        for token in queryset:
+            access.revoke_token(token, by=request.user.get_username(), remote_addr=access.remote_addr(request))
+        self.message_user(request, f"{queryset.count()} token(s) revoked")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("at", "actor", "action", "target", "remote_addr")
+    list_filter = ("action",)
+    search_fields = ("actor", "target")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

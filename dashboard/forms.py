@@ -1,0 +1,35 @@
+"""The login form, throttled: a burst of wrong passwords locks that name from that address a while."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+
+
+def _key(username: str, address: str) -> str:
+    return f"login-failures:{address}:{username.lower()[:150]}"
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    def clean(self) -> dict[str, Any]:
+        username = str(self.data.get("username", ""))
+        address = str(self.request.META.get("REMOTE_ADDR", "")) if self.request else ""
+        key = _key(username, address)
+        if cache.get(key, 0) >= settings.LOGIN_FAILURES_ALLOWED:
+            minutes = max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)
+            raise ValidationError(
+                f"Too many failed sign-ins for this name from your address: try again in {minutes} minute(s).",
+                code="throttled",
+            )
+        try:
+            return super().clean()
+        except ValidationError:
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, settings.LOGIN_LOCKOUT_SECONDS)
+            raise

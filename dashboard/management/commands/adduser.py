@@ -1,0 +1,57 @@
+"""`manage.py adduser NAME --role viewer|operator|admin`: a user with a role, in one step."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dashboard import access
+
+
+class Command(BaseCommand):
+    help = "Create a user (or change an existing user's role) with one of the roles viewer, operator, admin."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--role", choices=sorted(access.ROLES), default="viewer")
+        parser.add_argument(
+            "--password-file", help="read the password from this file (else $ADDUSER_PASSWORD, else a prompt)"
+        )
+
+    def handle(self, *args: Any, username: str, role: str, password_file: str | None, **options: Any) -> None:
+        model = get_user_model()
+        user = model.objects.filter(username=username).first()
+        password = self._password(password_file, needed=user is None)
+        if user is None:
+            user = model.objects.create_user(username=username)
+        if password is not None:
+            try:
+                validate_password(password, user)
+            except ValidationError as e:
+                raise CommandError(" ".join(e.messages)) from None
+            user.set_password(password)
+        access.set_role(user, role)
+        access.audit("manage.py", "user.role", username, role=role)
+        self.stdout.write(f"{username}: role {role}")
+
+    def _password(self, path: str | None, *, needed: bool) -> str | None:
+        if path:
+            try:
+                return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as e:
+                raise CommandError(f"cannot read {path}: {e.strerror}") from None
+        if os.environ.get("ADDUSER_PASSWORD"):
+            return os.environ["ADDUSER_PASSWORD"]
+        if not needed:
+            return None
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Password (again): "):
+            raise CommandError("the passwords differ")
+        return first
