@@ -22,13 +22,16 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiodocker
 import aiohttp
 
+from dashboard.details import TaskDetail, env_value, mask_env, parse_detail
 from dashboard.domain import JSON, Node, Service, Task, as_dict, parse_node, parse_service, parse_task
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+open_log_streams = 0  # log streams open to Docker in this process (a gauge for tests and metrics)
 
 
 class DockerProblem(Exception):
@@ -63,6 +66,10 @@ class ReadOnlyRefused(DockerProblem):
     """A write to Docker while the dashboard runs read-only (DOCKER_READ_ONLY=1)."""
 
     kind = "read_only"
+
+
+class LogsUnavailable(DockerProblem):
+    kind = "logs_unavailable"
 
 
 class DockerAPIError(DockerProblem):
@@ -166,6 +173,48 @@ def _short(exc: BaseException) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    stream: str  # "stdout" | "stderr"
+    ts: str  # Docker's RFC 3339 timestamp, "" when the line had none
+    text: str
+
+
+async def demultiplex(content: aiohttp.StreamReader) -> AsyncIterator[LogLine]:
+    """Docker's log stream: 8-byte frame headers (stream, size) unless the task has a TTY (raw)."""
+    header = await content.readexactly(8) if not content.at_eof() else b""
+    raw_mode = len(header) == 8 and (header[0] not in (0, 1, 2) or header[1:4] != b"\0\0\0")
+    if raw_mode:
+        pending = header
+        while True:
+            pending += await content.read(65536)
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield _log_line("stdout", line)
+            if content.at_eof():
+                if pending:
+                    yield _log_line("stdout", pending)
+                return
+    while len(header) == 8:
+        size = int.from_bytes(header[4:8], "big")
+        payload = await content.readexactly(size)
+        stream = "stderr" if header[0] == 2 else "stdout"
+        for line in payload.rstrip(b"\n").split(b"\n"):
+            yield _log_line(stream, line)
+        try:
+            header = await content.readexactly(8)
+        except asyncio.IncompleteReadError:
+            return
+
+
+def _log_line(stream: str, raw: bytes) -> LogLine:
+    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+    ts, sep, rest = text.partition(" ")
+    if sep and len(ts) >= 20 and ts[4:5] == "-" and ts[10:11] == "T":
+        return LogLine(stream=stream, ts=ts, text=rest)
+    return LogLine(stream=stream, ts="", text=text)
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One entry of /events, reduced to what the watcher needs as a hint."""
 
@@ -201,6 +250,7 @@ class DockerClient:
         self.endpoint = endpoint
         self.request_timeout = request_timeout
         self.read_only = read_only
+        self._local_node_id: str | None = None
         self.requests: Counter[str] = Counter()  # "GET /tasks" -> count, for benchmarks and metrics
         self._docker: aiodocker.Docker | None = None
 
@@ -323,6 +373,93 @@ class DockerClient:
             filters["node"] = list(node_ids)
         params = {"filters": json.dumps(filters)} if filters else None
         return tuple(parse_task(raw) for raw in await self._get("tasks", params))
+
+    async def local_node_id(self) -> str:
+        if self._local_node_id is None:
+            self._local_node_id = str(as_dict((await self.info()).get("Swarm")).get("NodeID", ""))
+        return self._local_node_id
+
+    async def task_detail(self, task_id: str) -> tuple[TaskDetail, JSON]:
+        """One task in full, and its inspect JSON with env values masked (the clear values stay here).
+
+        GET /tasks/{id}, /services/{id}, /tasks?filters={"service":[id]} for the slot's history, and
+        /containers/{id}/json for health when the container runs on the node we talk to (a manager
+        cannot inspect containers on other nodes).
+        """
+        raw = await self._get(f"tasks/{quote(task_id, safe='')}")
+        task = parse_task(raw)
+        try:
+            raw_service = await self._get(f"services/{quote(task.service_id, safe='')}")
+        except DockerAPIError as e:
+            if e.status != 404:
+                raise
+            raw_service = None  # the service is gone; its last tasks still tell their story
+        siblings = await self.tasks(service_ids=(task.service_id,)) if raw_service is not None else ()
+        same_slot = tuple(
+            t for t in siblings if (t.slot == task.slot if task.slot is not None else t.node_id == task.node_id)
+        )
+        container = None
+        if task.container_id and task.node_id == await self.local_node_id():
+            try:
+                container = await self._get(f"containers/{quote(task.container_id, safe='')}/json")
+            except DockerAPIError:
+                container = None  # already removed
+        return parse_detail(raw, raw_service, same_slot, container), mask_env(raw)
+
+    async def task_log_driver(self, task_id: str) -> str:
+        """The log driver a task's container uses: the task's own, else the daemon's default."""
+        raw = await self._get(f"tasks/{quote(task_id, safe='')}")
+        name = as_dict(as_dict(raw.get("Spec")).get("LogDriver")).get("Name")
+        if not name:
+            name = (await self.info()).get("LoggingDriver", "")
+        return str(name)
+
+    async def task_env_value(self, task_id: str, name: str) -> str | None:
+        """One env value of one task, read fresh; the caller checks the permission and audits."""
+        return env_value(await self._get(f"tasks/{quote(task_id, safe='')}"), name)
+
+    async def task_logs(self, task_id: str, *, follow: bool, tail: int, since: int = 0) -> AsyncIterator[LogLine]:
+        """GET /tasks/{id}/logs (stdout, stderr, timestamps), demultiplexed into lines.
+
+        The stream stays open while ``follow``; it is closed when the iterator is closed (the
+        panel closed, the socket dropped) - ``open_log_streams`` counts the ones open.
+        """
+        driver = await self.task_log_driver(task_id)
+        if driver == "none":
+            raise LogsUnavailable("this task's logging driver is none: Docker keeps no output to show")
+        docker = self._connect()
+        params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "1" if follow else "0"}
+        params["tail"] = str(tail) if tail >= 0 else "all"
+        if since:
+            params["since"] = str(since)
+        self.requests["GET /tasks/logs"] += 1
+        # no time bound on opening: with follow, Docker answers only once the task writes a line
+        try:
+            cm = docker._query(
+                f"tasks/{quote(task_id, safe='')}/logs",
+                params=params,
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.request_timeout),
+            )
+            response = await cm.__aenter__()
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
+            problem = self._classify(e, "logs")
+            if isinstance(problem, DockerAPIError) and "logging driver" in str(problem):
+                raise LogsUnavailable(
+                    "this task's logging driver cannot be read through the Docker API (only json-file, "
+                    f"local and journald can): {problem}"
+                ) from None
+            raise problem from None
+        global open_log_streams
+        open_log_streams += 1
+        try:
+            async for line in demultiplex(response.content):
+                yield line
+        except (aiohttp.ClientError, OSError) as e:
+            raise self._classify(e, "logs") from None
+        finally:
+            open_log_streams -= 1
+            response.close()
+            await cm.__aexit__(None, None, None)
 
     async def ping(self, *, timeout: float) -> None:
         """GET /_ping: proves the daemon still answers (on a fresh request, not the events stream)."""

@@ -77,7 +77,7 @@ def task_box(task: Task, service: Service | None) -> str:
         f"{name}{slot} · {state}" + (f" · {error}" if error else "") + (f" · {task.message}" if task.message else "")
     )
     return (
-        f'<div class="task st-{_attr(state)} h-{hue}" data-task-id="{_attr(task.id)}" '
+        f'<div class="task st-{_attr(state)} h-{hue}" tabindex="0" data-task-id="{_attr(task.id)}" '
         f'data-service-id="{_attr(task.service_id)}" data-node-id="{_attr(task.node_id)}" '
         f'data-state="{_attr(state)}" data-desired-state="{_attr(task.desired_state)}" '
         f'data-since="{_attr(task.status_at)}" data-v="{_attr(task.updated_at)}{int(task.orphaned)}" '

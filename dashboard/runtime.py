@@ -23,6 +23,7 @@ GROUP = "swarm"
 
 _watcher: Watcher | None = None
 _task: asyncio.Task[None] | None = None
+_client: DockerClient | None = None
 
 
 def watch_settings() -> WatchSettings:
@@ -70,9 +71,21 @@ async def first_sync(timeout: float) -> Watcher:
 
 
 async def stop() -> None:
-    """Cancel the watcher and wait for it to close its Docker connection."""
+    """Cancel the watcher and wait for it to close its Docker connection; close the views' client."""
     global _watcher, _task
     task, _task, _watcher = _task, None, None
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    global _client
+    shared, _client = _client, None
+    if shared is not None:
+        await shared.close()
+
+
+def docker() -> DockerClient:
+    """A client shared by the views of this process (task details); the watcher keeps its own."""
+    global _client
+    if _client is None:
+        _client = client()
+    return _client

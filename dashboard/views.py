@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from dashboard import access, runtime
+from dashboard import access, docker_client, runtime
 from dashboard import render as grid_render
 from dashboard.state import counts, node_json, service_json, snapshot_json, status_json
 
@@ -71,6 +71,7 @@ async def api_metrics(request: HttpRequest) -> JsonResponse:
             "docker_requests": dict(watcher.request_counts()),
             "events_seen": watcher.events_seen,
             "seq": watcher.snapshot.seq,
+            "open_log_streams": docker_client.open_log_streams,
         }
     )
 

@@ -1,3 +1,5 @@
+import { mountPanel } from "./task.js";
+
 // The live grid. The server renders the first paint; this module follows the websocket: it takes
 // the model (snapshot, in chunks) and then patches in seq order, batches them per animation frame,
 // and touches only the boxes that changed. A seq gap asks for a resync; a dropped socket
@@ -95,7 +97,7 @@ function taskBox(t) {
   const error = t.error || (t.exit_code ? `exit ${t.exit_code}` : "");
   const title = `${name}${slot} · ${state}${error ? ` · ${error}` : ""}${t.message ? ` · ${t.message}` : ""}`;
   const box = el("div", {
-    class: `task st-${state} h-${svc ? svc.hue : 0}`,
+    class: `task st-${state} h-${svc ? svc.hue : 0}`, tabindex: "0",
     "data-task-id": t.id, "data-service-id": t.service_id, "data-node-id": t.node_id,
     "data-state": state, "data-desired-state": t.desired_state, "data-since": t.status_at,
     "data-v": `${t.updated_at}${t.orphaned ? 1 : 0}`, title,
@@ -269,6 +271,7 @@ function frame() {
   } else {
     for (const id of dirtyTasks) syncTask(id, now);
   }
+  if (openPanel && (full || dirtyTasks.has(openPanel.taskId))) openPanel.refresh();
   if (full || dirtyServices || dirtyTasks.size || dirtyNodes) syncLegend();
   const unassigned = columns.get("");
   unassigned.hidden = unassigned.querySelector(".tasks").children.length === 0;
@@ -367,5 +370,38 @@ setInterval(() => {
   tickAges(now);
   for (const [id, box] of boxes) if (FAILED.has(box.dataset.state)) syncTask(id, now);
 }, 5000);
+
+// a click on a task opens its details (signed-in users; a kiosk screen only watches)
+const panelBox = document.getElementById("panel");
+let openPanel = null;
+function closePanel() {
+  if (openPanel) openPanel.close();
+  openPanel = null;
+  panelBox.hidden = true;
+  panelBox.replaceChildren();
+}
+async function showTask(taskId) {
+  const base = document.body.dataset.base || "/";
+  const response = await fetch(`${base}tasks/${encodeURIComponent(taskId)}/panel`, { credentials: "same-origin" });
+  closePanel();
+  const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+  panelBox.replaceChildren(...doc.body.childNodes);
+  panelBox.hidden = false;
+  const panel = panelBox.querySelector(".task-panel");
+  if (!panel) return; // an error message from the server, shown as it came
+  openPanel = mountPanel(panel);
+  panel.querySelector(".close").addEventListener("click", closePanel);
+}
+if (!new URLSearchParams(location.search).get("kiosk") && document.body.dataset.details === "1") {
+  grid.addEventListener("click", (event) => {
+    const box = event.target.closest("[data-task-id]");
+    if (box) showTask(box.dataset.taskId);
+  });
+  grid.addEventListener("keydown", (event) => {
+    const box = event.target.closest("[data-task-id]");
+    if (box && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); showTask(box.dataset.taskId); }
+  });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closePanel(); });
+}
 
 connect();

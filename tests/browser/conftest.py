@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
-USERS = {"viewer": "viewer-pass-1234"}
+USERS = {"viewer": ("viewer-pass-1234", "viewer"), "operator": ("operator-pass-1234", "operator")}
 
 
 def free_port() -> int:
@@ -53,8 +54,8 @@ class Dashboard:
         self.log = data_dir / "daphne.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.manage("migrate", "--noinput", "-v", "0")
-        for name, password in USERS.items():
-            self.manage("shell", "-c", _CREATE_USER, extra={"U": name, "P": password})
+        for name, (password, role) in USERS.items():
+            self.manage("adduser", name, "--role", role, extra={"ADDUSER_PASSWORD": password})
 
     def manage(self, *args: str, extra: dict[str, str] | None = None) -> str:
         proc = subprocess.run(
@@ -101,15 +102,6 @@ class Dashboard:
             return dict(json.loads(r.read()))
 
 
-_CREATE_USER = """
-import os
-from django.contrib.auth import get_user_model
-u, _ = get_user_model().objects.get_or_create(username=os.environ["U"])
-u.set_password(os.environ["P"])
-u.save()
-"""
-
-
 @pytest.fixture(scope="session")
 def dashboard(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     d = Dashboard(lab.docker_host, tmp_path_factory.mktemp("dashboard"))
@@ -142,13 +134,13 @@ class PageWatch:
 async def login(page: Any, url: str, user: str = "viewer") -> None:
     await page.goto(f"{url}/accounts/login/")
     await page.fill("#id_username", user)
-    await page.fill("#id_password", USERS[user])
+    await page.fill("#id_password", USERS[user][0])
     await page.click("button[type=submit]")
     await page.wait_for_function("window.swarmReady === true", timeout=15000)
 
 
-@pytest.fixture
-async def page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def signed_in(browser: Any, dashboard: Dashboard, user: str) -> AsyncIterator[Any]:
     # the test's own probes (wait_for_function) evaluate strings, which the dashboard's CSP forbids;
     # escaping is then proven without the CSP's help, and test_security proves the CSP on its own
     context = await browser.new_context(viewport={"width": 1600, "height": 1000}, bypass_csp=True)
@@ -162,7 +154,19 @@ async def page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
     pg.on("dialog", on_dialog)
     pg.on("pageerror", lambda e: watch.errors.append(str(e)))
     pg.watch = watch
-    await login(pg, dashboard.url)
+    await login(pg, dashboard.url, user)
     yield pg
     await context.close()
     assert watch.errors == [], f"uncaught errors in the page: {watch.errors}"
+
+
+@pytest.fixture
+async def page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
+    async with signed_in(browser, dashboard, "viewer") as pg:
+        yield pg
+
+
+@pytest.fixture
+async def operator_page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
+    async with signed_in(browser, dashboard, "operator") as pg:
+        yield pg

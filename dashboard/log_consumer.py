@@ -1,0 +1,108 @@
+"""A task's logs, followed live over a websocket: the last N lines, then every new one.
+
+The Docker log stream lives exactly as long as the socket: closing the panel or dropping the
+connection cancels the reader, which closes the stream. Lines travel in small batches; a reader
+that produces more than the cap per second is cut short with a notice, so neither side's memory
+grows with a chatty task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from dashboard import runtime
+from dashboard.docker_client import DockerClient, DockerProblem, LogsUnavailable
+from dashboard.task_views import _valid
+
+BATCH_SECONDS = 0.05
+MAX_LINES_PER_SECOND = 2000
+DEFAULT_TAIL = 200
+MAX_TAIL = 5000
+
+
+class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    reader: asyncio.Task[None] | None = None
+    client: DockerClient | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=4401)
+            return
+        if not _valid(task_id):
+            await self.close(code=4404)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            tail = max(0, min(int((query.get("tail") or [DEFAULT_TAIL])[0]), MAX_TAIL))
+        except ValueError:
+            tail = DEFAULT_TAIL
+        await self.accept()
+        self.client = runtime.client()
+        self.reader = asyncio.create_task(self._follow(task_id, tail), name=f"logs-{task_id[:12]}")
+
+    async def disconnect(self, code: int) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.reader
+        if self.client is not None:
+            await self.client.close()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # the page pauses, filters and downloads on its own; nothing to ask the server
+        await self._send({"type": "error", "error": "this socket takes no messages"})
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def _follow(self, task_id: str, tail: int) -> None:
+        """Read the stream into a list; every BATCH_SECONDS send what has come. One writer, in order."""
+        assert self.client is not None
+        pending: list[list[str]] = []
+        skipped = 0
+
+        async def read() -> None:
+            nonlocal skipped
+            assert self.client is not None
+            window_start, in_window = time.monotonic(), 0
+            async for line in self.client.task_logs(task_id, follow=True, tail=tail):
+                now = time.monotonic()
+                if now - window_start >= 1:
+                    window_start, in_window = now, 0
+                if in_window >= MAX_LINES_PER_SECOND:
+                    skipped += 1
+                    continue
+                in_window += 1
+                pending.append([line.stream, line.ts, line.text])
+
+        reader = asyncio.create_task(read(), name=f"logs-read-{task_id[:12]}")
+        try:
+            while True:
+                await asyncio.wait([reader], timeout=BATCH_SECONDS)
+                if pending:
+                    await self._send({"type": "lines", "lines": pending[:]})
+                    pending.clear()
+                if skipped:
+                    await self._send({"type": "skipped", "count": skipped})
+                    skipped = 0
+                if reader.done():
+                    break
+            reader.result()
+            await self._send({"type": "end", "reason": "the task's log stream ended"})
+        except LogsUnavailable as e:
+            await self._send({"type": "error", "error": str(e)})
+        except DockerProblem as e:
+            await self._send({"type": "error", "error": f"the logs could not be read: {e}"})
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader

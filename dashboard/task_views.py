@@ -1,0 +1,153 @@
+"""A task in full: the details panel, its inspect JSON (env masked), env reveal, log download.
+
+Signed-in users only (kiosk tokens and anonymous viewers never reach these). Revealing an env
+value needs the operator role and is written to the audit log; the value itself never is.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import access, runtime
+from dashboard.details import TaskDetail
+from dashboard.docker_client import DockerAPIError, DockerProblem, LogsUnavailable
+from dashboard.render import STATE_ICONS, image_tag, task_state
+from dashboard.state import FINAL_STATES
+
+TASK_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+LOG_DOWNLOAD_LINES = 10000
+
+
+def _valid(task_id: str) -> bool:
+    return 0 < len(task_id) <= 64 and set(task_id) <= TASK_ID_CHARS
+
+
+async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[str, Any]] | HttpResponse:
+    if not _valid(task_id):
+        return HttpResponse("no such task", status=404, content_type="text/plain")
+    try:
+        return await runtime.docker().task_detail(task_id)
+    except DockerAPIError as e:
+        if e.status == 404:
+            return HttpResponse("no such task (Docker no longer knows it)", status=404, content_type="text/plain")
+        return HttpResponse(f"Docker refused: {e}", status=502, content_type="text/plain")
+    except DockerProblem as e:
+        return HttpResponse(f"Docker is not reachable: {e}", status=503, content_type="text/plain")
+
+
+async def _context(request: HttpRequest, detail: TaskDetail) -> dict[str, Any]:
+    user = await request.auser()
+    task = detail.task
+    state = task_state(task)
+    node = runtime.watcher().snapshot.nodes.get(task.node_id)
+    return {
+        "node_name": node.hostname if node else "",
+        "final": state in FINAL_STATES,
+        "d": detail,
+        "t": task,
+        "state": state,
+        "icon": STATE_ICONS.get(state, "·"),
+        "tag": image_tag(task.image),
+        "times": [
+            (label, value, _relative(value))
+            for label, value in (
+                ("created", task.created_at),
+                ("updated", task.updated_at),
+                ("in this state since", task.status_at),
+            )
+            if value
+        ],
+        "history": [(h, task_state(h), STATE_ICONS.get(task_state(h), "·")) for h in detail.history],
+        "can_reveal": await sync_to_async(user.has_perm)("dashboard.reveal_env"),
+        "user": user,
+    }
+
+
+def _relative(stamp: str) -> str:
+    try:
+        when = datetime.fromisoformat(stamp.rstrip("Z")[:26]).replace(tzinfo=UTC)
+    except ValueError:
+        return ""
+    seconds = int((datetime.now(UTC) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if abs(seconds) >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+@require_GET
+async def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
+    found = await _detail(request, task_id)
+    if isinstance(found, HttpResponse):
+        return found
+    return render(request, "dashboard/task_page.html", await _context(request, found[0]))
+
+
+@require_GET
+async def task_panel(request: HttpRequest, task_id: str) -> HttpResponse:
+    found = await _detail(request, task_id)
+    if isinstance(found, HttpResponse):
+        return found
+    template = "dashboard/task_detail.html" if request.GET.get("part") == "details" else "dashboard/task_panel.html"
+    return render(request, template, await _context(request, found[0]))
+
+
+@require_GET
+async def task_inspect(request: HttpRequest, task_id: str) -> HttpResponse:
+    found = await _detail(request, task_id)
+    if isinstance(found, HttpResponse):
+        return found
+    return JsonResponse(found[1], json_dumps_params={"indent": 2})
+
+
+@require_POST
+async def task_env_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
+    user = await request.auser()
+    if not await sync_to_async(user.has_perm)("dashboard.reveal_env"):
+        return JsonResponse({"error": "revealing env values needs the operator role"}, status=403)
+    name = request.POST.get("name", "")
+    if not _valid(task_id) or not name or len(name) > 256:
+        return JsonResponse({"error": "expected a task and an env var name"}, status=400)
+    try:
+        value = await runtime.docker().task_env_value(task_id, name)
+    except DockerProblem as e:
+        return JsonResponse({"error": f"Docker: {e}"}, status=502)
+    if value is None:
+        return JsonResponse({"error": f"the task has no env var {name!r}"}, status=404)
+    await sync_to_async(access.audit)(
+        user.get_username(), "env.reveal", f"task {task_id}", remote_addr=access.remote_addr(request), name=name
+    )
+    response = JsonResponse({"name": name, "value": value})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+async def task_logs_download(request: HttpRequest, task_id: str) -> HttpResponseBase:
+    if not _valid(task_id):
+        return HttpResponse("no such task", status=404, content_type="text/plain")
+    client = runtime.docker()
+
+    async def lines() -> Any:
+        try:
+            async for line in client.task_logs(task_id, follow=False, tail=LOG_DOWNLOAD_LINES):
+                yield f"{line.ts} {line.stream} {line.text}\n".encode()
+        except LogsUnavailable as e:
+            yield f"# {e}\n".encode()
+        except DockerProblem as e:
+            yield f"# the logs could not be read: {e}\n".encode()
+
+    response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="task-{task_id[:12]}.log"'
+    return response
+
+
+def log_json(lines: list[tuple[str, str, str]]) -> str:
+    return json.dumps({"type": "lines", "lines": lines}, separators=(",", ":"))

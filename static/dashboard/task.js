@@ -1,0 +1,135 @@
+// The task panel: env reveal (operators), live logs over a websocket, and live details.
+// Used inside the grid's side panel (grid.js calls mountPanel) and on the /tasks/<id>/ page.
+
+const MAX_LINES = 5000; // in the page: older lines go, so a chatty task cannot fill the memory
+
+function wsUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const base = document.body.dataset.base || "/";
+  return `${scheme}://${location.host}${base}${path}`;
+}
+
+function line(stream, ts, text) {
+  const row = document.createElement("div");
+  row.className = `log-line ${stream}`;
+  const time = document.createElement("span");
+  time.className = "ts";
+  time.textContent = ts;
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text;
+  row.append(time, body);
+  return row;
+}
+
+function bindReveal(root) {
+  for (const form of root.querySelectorAll("form.reveal")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const target = form.parentElement.querySelector(".env-value");
+      try {
+        const response = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
+        const data = await response.json();
+        target.textContent = response.ok ? data.value : `(${data.error})`;
+        if (response.ok) form.remove();
+      } catch (e) {
+        target.textContent = "(the value could not be read)";
+      }
+    });
+  }
+}
+
+function followLogs(panel, taskId) {
+  const box = panel.querySelector(".log-lines");
+  const status = panel.querySelector(".logs-status");
+  const filter = panel.querySelector(".logs-filter");
+  const pause = panel.querySelector(".logs-pause");
+  const stamps = panel.querySelector(".logs-ts");
+  let paused = false;
+  let held = [];
+  let closed = false;
+  let needle = "";
+
+  const matches = (row) => !needle || row.lastChild.textContent.toLowerCase().includes(needle);
+  function append(rows) {
+    const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    for (const row of rows) {
+      row.hidden = !matches(row);
+      box.append(row);
+    }
+    while (box.childElementCount > MAX_LINES) box.firstElementChild.remove();
+    if (stick) box.scrollTop = box.scrollHeight;
+  }
+  filter.addEventListener("input", () => {
+    needle = filter.value.toLowerCase();
+    for (const row of box.children) row.hidden = !matches(row);
+  });
+  stamps.addEventListener("change", () => box.classList.toggle("with-ts", stamps.checked));
+  pause.addEventListener("click", () => {
+    paused = !paused;
+    pause.textContent = paused ? "resume" : "pause";
+    pause.setAttribute("aria-pressed", String(paused));
+    if (!paused) { append(held); held = []; }
+  });
+
+  const socket = new WebSocket(wsUrl(`ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`));
+  socket.addEventListener("open", () => { status.textContent = "following"; });
+  socket.addEventListener("message", (event) => {
+    const msg = JSON.parse(event.data);
+    if (msg.type === "lines") {
+      const rows = msg.lines.map(([stream, ts, text]) => line(stream, ts, text));
+      if (paused) {
+        held.push(...rows);
+        if (held.length > MAX_LINES) held = held.slice(-MAX_LINES);
+        status.textContent = `paused · ${held.length} new line(s) held`;
+      } else {
+        append(rows);
+      }
+    } else if (msg.type === "skipped") {
+      status.textContent = `${msg.count} line(s) skipped: the task writes faster than a page can follow`;
+    } else if (msg.type === "error" || msg.type === "end") {
+      status.textContent = msg.error || msg.reason;
+    }
+  });
+  socket.addEventListener("close", () => {
+    if (!closed && !status.textContent.startsWith("the")) status.textContent = "the log stream closed";
+  });
+  return () => { closed = true; socket.close(); };
+}
+
+export function mountPanel(panel) {
+  const taskId = panel.dataset.taskId;
+  bindReveal(panel);
+  const stopLogs = followLogs(panel, taskId);
+  let refreshing = null;
+  return {
+    taskId,
+    close() { stopLogs(); },
+    // the task changed: fetch its details again, keep the logs as they are
+    refresh() {
+      clearTimeout(refreshing);
+      refreshing = setTimeout(async () => {
+        const base = document.body.dataset.base || "/";
+        const response = await fetch(`${base}tasks/${encodeURIComponent(taskId)}/panel?part=details`, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const slot = panel.querySelector(".detail-slot");
+        const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+        slot.replaceChildren(...doc.body.childNodes);
+        bindReveal(slot);
+      }, 200);
+    },
+  };
+}
+
+// the standalone page follows its task's changes on the swarm socket
+const page = document.getElementById("task-page");
+if (page) {
+  const panel = page.querySelector(".task-panel");
+  const mounted = mountPanel(panel);
+  panel.querySelector(".close").hidden = true;
+  const swarm = new WebSocket(wsUrl("ws/swarm"));
+  swarm.addEventListener("message", (event) => {
+    const msg = JSON.parse(event.data);
+    if (msg.type === "patch" && msg.tasks.upsert.some((t) => t.id === mounted.taskId)) mounted.refresh();
+  });
+}

@@ -1,0 +1,172 @@
+"""Inspecting a task in the browser: details, slot history, live logs, env values kept masked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tests.browser.conftest import Dashboard
+from tests.browser.test_grid import service, wait_boxes
+from tests.lab import Swarm, wait_until
+
+SECRET_VALUE = "s3cr3t-hunter2-value"
+
+
+async def open_panel(page: Any, task_id: str) -> None:
+    await page.click(f'#grid [data-task-id="{task_id}"]')
+    await page.wait_for_selector(f'#panel .task-panel[data-task-id="{task_id}"]', timeout=10000)
+
+
+async def metrics(page: Any, dashboard: Dashboard) -> dict[str, Any]:
+    response = await page.request.get(f"{dashboard.url}/api/metrics")
+    return dict(await response.json())
+
+
+async def test_it_shows_why_a_task_failed_with_its_slot_history(swarm: Swarm, page: Any) -> None:
+    name, _ = await service(
+        swarm, "exits", command=("sh", "-c", "sleep 0.5; exit 3"),
+        extra=("--restart-condition", "on-failure", "--restart-delay", "1s", "--restart-max-attempts", "2"),
+    )  # fmt: skip
+    await asyncio.to_thread(
+        wait_until, lambda: len([t for t in swarm.tasks(name, desired=None) if t["Status"]["State"] == "failed"]) >= 2,
+        timeout=40, what="two failed attempts",
+    )  # fmt: skip
+    failed = [t for t in swarm.tasks(name, desired=None) if t["Status"]["State"] == "failed"]
+    newest = max(failed, key=lambda t: t["CreatedAt"])
+    await page.goto(page.url.split("?")[0] + "?history=1")
+    await page.wait_for_function("window.swarmReady === true", timeout=15000)
+    await open_panel(page, newest["ID"])
+    panel = page.locator("#panel")
+    assert (await panel.locator(".exit-code").first.text_content()) == "3"
+    assert "non-zero exit (3)" in (await panel.locator(".error-text").text_content() or "")
+    earlier_failures = panel.locator('table.history tbody tr[data-state="failed"]')
+    assert await earlier_failures.count() >= 1
+    assert (await earlier_failures.first.locator(".exit-code").text_content() or "").strip() == "3"
+    # the same details at a shareable address
+    await page.goto(f"{page.url.split('/?')[0].rstrip('/')}/tasks/{newest['ID']}/")
+    assert (await page.locator(".exit-code").first.text_content()) == "3"
+
+
+async def test_it_follows_logs_live_and_closes_the_docker_stream_with_the_panel(
+    swarm: Swarm, page: Any, dashboard: Dashboard
+) -> None:
+    name, sid = await service(
+        swarm,
+        "chatty",
+        command=("sh", "-c", "i=0; while true; do i=$((i+1)); echo out $i; echo err $i >&2; sleep 0.1; done"),
+    )
+    await wait_boxes(page, sid, "running", 1)
+    task_id = (await asyncio.to_thread(swarm.tasks, name))[0]["ID"]
+    await page.evaluate(
+        """() => { window.__arrivals = [];
+          new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes)
+            if (n.classList && n.classList.contains('log-line'))
+              window.__arrivals.push([n.firstChild.textContent, Date.now()]);
+          }).observe(document.getElementById('panel'), {childList: true, subtree: true}); }"""
+    )
+    await open_panel(page, task_id)
+    await page.wait_for_function("window.__arrivals.length > 40", timeout=15000)
+    assert await page.locator("#panel .log-line.stderr").count() > 0
+    assert await page.locator("#panel .log-line.stdout").count() > 0
+    assert (await metrics(page, dashboard))["open_log_streams"] == 1
+    # lines emitted after the panel opened: Docker's timestamp vs. arrival in the page (same clock)
+    await page.wait_for_timeout(2000)
+    arrivals = await page.evaluate("window.__arrivals")
+    lags = sorted(at - _epoch_ms(ts) for ts, at in arrivals[-15:] if ts)
+    assert lags and lags[-1] < 1000, f"log line to page lags (ms): {lags}"
+    # filter, pause
+    await page.fill("#panel .logs-filter", "err 1")
+    visible = await page.locator("#panel .log-line:not([hidden])").all_text_contents()
+    assert visible and all("err 1" in v for v in visible)
+    await page.click("#panel .logs-pause")
+    count = await page.locator("#panel .log-line").count()
+    await page.wait_for_timeout(500)
+    assert await page.locator("#panel .log-line").count() == count
+    await page.click("#panel .logs-pause")
+    await page.wait_for_function(f"document.querySelectorAll('#panel .log-line').length > {count}", timeout=5000)
+    await page.click("#panel .close")
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await metrics(page, dashboard))["open_log_streams"] != 0:
+        assert asyncio.get_running_loop().time() < deadline, "the Docker log stream stayed open after closing"
+        await asyncio.sleep(0.1)
+
+
+def _epoch_ms(ts: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(ts.rstrip("Z")[:26] + "+00:00").timestamp() * 1000
+
+
+async def test_it_says_so_when_the_log_driver_cannot_be_read(swarm: Swarm, page: Any) -> None:
+    name, sid = await service(swarm, "silent", extra=("--log-driver", "none"))
+    await wait_boxes(page, sid, "running", 1)
+    task_id = (await asyncio.to_thread(swarm.tasks, name))[0]["ID"]
+    await open_panel(page, task_id)
+    status = page.locator("#panel .logs-status")
+    await status.filter(has_text="logging driver").wait_for(timeout=10000)
+
+
+async def test_it_keeps_env_values_from_viewers_and_reveals_them_to_operators_on_the_record(
+    swarm: Swarm, page: Any, operator_page: Any, dashboard: Dashboard
+) -> None:
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    name, sid = await service(swarm, "db", extra=("--env", f"DB_PASSWORD={SECRET_VALUE}", "--env", "MODE=x"))
+    await page.reload()
+    await wait_boxes(page, sid, "running", 1)
+    task_id = (await asyncio.to_thread(swarm.tasks, name))[0]["ID"]
+    await open_panel(page, task_id)
+    assert "DB_PASSWORD" in (await page.locator("#panel .env").text_content() or "")
+    assert await page.locator("#panel form.reveal").count() == 0  # a viewer is not offered it
+    bodies = [await page.content()]
+    for path in ("/", "/api/snapshot", f"/tasks/{task_id}/", f"/tasks/{task_id}/panel", f"/tasks/{task_id}/inspect"):
+        bodies.append(await (await page.request.get(dashboard.url + path)).text())
+    inspect = json.loads(bodies[-1])
+    assert "DB_PASSWORD=••••••" in inspect["Spec"]["ContainerSpec"]["Env"]
+    refused = await page.request.post(
+        f"{dashboard.url}/tasks/{task_id}/env/reveal",
+        form={"name": "DB_PASSWORD", "csrfmiddlewaretoken": await _csrf(page)},
+        headers={"X-CSRFToken": await _csrf(page), "Referer": dashboard.url + "/"},
+    )
+    assert refused.status == 403
+    bodies.append(await refused.text())
+    for body in bodies + frames:
+        assert SECRET_VALUE not in body
+
+    await wait_boxes(operator_page, sid, "running", 1)
+    await open_panel(operator_page, task_id)
+    form = operator_page.locator('#panel form.reveal:has(input[value="DB_PASSWORD"])')
+    await form.locator("button").click()
+    value = operator_page.locator('#panel .env-value[data-name="DB_PASSWORD"]')
+    await value.filter(has_text=SECRET_VALUE).wait_for(timeout=5000)
+    rows = _audit(dashboard, "env.reveal")
+    assert [(r[0], r[1]) for r in rows] == [("operator", f"task {task_id}")]
+    assert SECRET_VALUE not in str(rows)
+    assert SECRET_VALUE not in dashboard.log.read_text()
+
+
+async def _csrf(page: Any) -> str:
+    cookies = await page.context.cookies()
+    return str(next(c["value"] for c in cookies if c["name"] == "csrftoken"))
+
+
+def _audit(dashboard: Dashboard, action: str) -> list[tuple[str, str, str]]:
+    db = Path(dashboard.env["DATA_DIR"]) / "db.sqlite3"
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute("SELECT actor, target, detail FROM dashboard_auditentry WHERE action = ?", (action,)))
+
+
+async def test_it_updates_the_open_panel_when_the_task_changes(swarm: Swarm, page: Any) -> None:
+    name, sid = await service(swarm, "stopping", replicas=1)
+    await wait_boxes(page, sid, "running", 1)
+    task_id = (await asyncio.to_thread(swarm.tasks, name))[0]["ID"]
+    await open_panel(page, task_id)
+    detail = page.locator(f'#panel .task-detail[data-task-id="{task_id}"]')
+    assert await detail.get_attribute("data-desired-state") == "running"
+    await asyncio.to_thread(swarm.scale, name, 0)
+    await page.wait_for_selector(
+        f'#panel .task-detail[data-task-id="{task_id}"]:not([data-desired-state="running"])', timeout=10000
+    )
