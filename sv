@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 ROOT=$PWD
 VENV=${VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3}
-APT_TEST_PACKAGES="docker.io busybox-static iproute2 iptables util-linux chromium redis-server python3-venv"
+APT_TEST_PACKAGES="docker.io busybox-static iproute2 iptables util-linux chromium redis-server python3-venv debootstrap nginx"
 
 say() { echo "sv: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -38,7 +38,9 @@ venv() {  # venv REQUIREMENTS: a virtualenv holding that pinned set (re-installe
 
 system_packages() {  # install what the real-swarm and browser tests need, when missing and allowed
   local missing="" c
-  for c in dockerd busybox ip iptables nsenter chromium redis-server; do command -v "$c" >/dev/null || missing="$missing $c"; done
+  for c in dockerd busybox ip iptables nsenter chromium redis-server debootstrap nginx; do
+    command -v "$c" >/dev/null || missing="$missing $c"
+  done
   "$PY" -m venv --help >/dev/null 2>&1 || missing="$missing python3-venv"
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -150,8 +150,8 @@ AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # The Docker connection: DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads
 # them (dashboard.docker_client reads them itself); the watcher's timing below.
-SWARM_RECONCILE_SECONDS = env_float("SWARM_RECONCILE_SECONDS", 5.0, minimum=0.5)
-SWARM_EVENTS_LIVENESS_SECONDS = env_float("SWARM_EVENTS_LIVENESS_SECONDS", 15.0, minimum=1.0)
+SWARM_RECONCILE_SECONDS = env_float("SWARM_RECONCILE_SECONDS", 8.0, minimum=0.5)
+SWARM_EVENTS_LIVENESS_SECONDS = env_float("SWARM_EVENTS_LIVENESS_SECONDS", 60.0, minimum=1.0)
 SWARM_BACKOFF_MAX_SECONDS = env_float("SWARM_BACKOFF_MAX_SECONDS", 10.0, minimum=0.1)
 SWARM_FAILED_TASKS_MINUTES = env_int("SWARM_FAILED_TASKS_MINUTES", 15, minimum=0)
 CLUSTER_NAME = env_str("CLUSTER_NAME", "swarm")
@@ -174,7 +174,7 @@ def _url_prefix(raw: str) -> str:
     value = raw.strip().strip("/")
     if not value:
         return ""
-    if any(c in value for c in "?#%\\ \t") or "//" in value or "." in value.split("/"):
+    if any(c in value for c in "?#%\\ \t") or {"", ".", ".."} & set(value.split("/")):
         raise ImproperlyConfigured(f"URL_PREFIX={raw!r}: expected a plain path such as /visualizer")
     return f"/{value}"
 
@@ -205,10 +205,11 @@ def _database_from_url(url: str) -> dict[str, object]:
             "CONN_MAX_AGE": 0,
         }
     if parts.scheme == "sqlite":
+        # sqlite:////srv/db.sqlite3: an empty host, then the absolute path
         path = unquote(parts.path)
-        if not path.startswith("/") or parts.netloc:
+        if not path.startswith("//") or parts.netloc:
             raise ImproperlyConfigured("DATABASE_URL: expected sqlite:////absolute/path/db.sqlite3")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path[1:], "OPTIONS": {"timeout": 20}}
     raise ImproperlyConfigured(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (postgres:// or sqlite:///)")
 
 

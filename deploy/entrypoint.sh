@@ -1,0 +1,17 @@
+#!/bin/sh
+# The image's entrypoint: prepare the database, create the first admin when no user exists yet, serve.
+# Given a command instead (docker run IMAGE python manage.py createsuperuser), it runs that.
+set -eu
+cd "$(dirname "$0")/.."  # /app in the image
+if [ "$#" -gt 0 ]; then
+  exec "$@"
+fi
+# SQLite creates its file, not the folder around it
+if [ -n "${DATA_DIR:-}" ]; then mkdir -p "$DATA_DIR"; fi
+python manage.py migrate --noinput -v 0
+python deploy/first_admin.py
+set -- daphne -b "${BIND:-0.0.0.0}" -p "${PORT:-8000}"
+case "$(printf %s "${TRUST_PROXY_HEADERS:-0}" | tr 'A-Z' 'a-z')" in
+  1|true|on) set -- "$@" --proxy-headers ;;  # client addresses in the log come from X-Forwarded-For
+esac
+exec "$@" visualizer.asgi:application

@@ -1,0 +1,54 @@
+"""Create the first admin when the database has no user at all; say so and do nothing otherwise.
+
+Reads DJANGO_SUPERUSER_USERNAME (default ``admin``), DJANGO_SUPERUSER_EMAIL and the password from
+DJANGO_SUPERUSER_PASSWORD or DJANGO_SUPERUSER_PASSWORD_FILE (a Docker secret). Safe to run on every
+start: an existing user, a missing password or a second replica racing this one never stops the
+dashboard from starting.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    # run as a script, its own folder is on sys.path; the project is one level up
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import IntegrityError, transaction
+
+    from visualizer.env import env_optional, env_str
+
+    users = get_user_model()
+    if users.objects.exists():
+        print("first_admin: users exist; nothing to do", file=sys.stderr)
+        return 0
+    password = env_optional("DJANGO_SUPERUSER_PASSWORD")
+    username = env_str("DJANGO_SUPERUSER_USERNAME", "admin")
+    if password is None:
+        print(
+            "first_admin: no user yet and no DJANGO_SUPERUSER_PASSWORD(_FILE): nobody can sign in until one is "
+            "created (docker exec -it CONTAINER python manage.py createsuperuser)",
+            file=sys.stderr,
+        )
+        return 0
+    try:
+        with transaction.atomic():
+            users.objects.create_superuser(
+                username=username, email=env_str("DJANGO_SUPERUSER_EMAIL", ""), password=password
+            )
+    except IntegrityError:  # created meanwhile by another process on the same database
+        print(f"first_admin: {username!r} exists already", file=sys.stderr)
+        return 0
+    print(f"first_admin: created the admin {username!r}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
