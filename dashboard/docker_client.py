@@ -13,10 +13,12 @@ stream is read with our own loop, see ``events``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import json
 import os
 import ssl
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +30,20 @@ import aiodocker
 import aiohttp
 
 from dashboard.details import TaskDetail, env_value, mask_env, parse_detail
-from dashboard.domain import JSON, Node, Service, Task, as_dict, parse_node, parse_service, parse_task
+from dashboard.domain import (
+    JSON,
+    Config,
+    Node,
+    Secret,
+    Service,
+    Task,
+    as_dict,
+    parse_config,
+    parse_node,
+    parse_secret,
+    parse_service,
+    parse_task,
+)
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 open_log_streams = 0  # log streams open to Docker in this process (a gauge for tests and metrics)
@@ -251,6 +266,7 @@ class DockerClient:
         self.request_timeout = request_timeout
         self.read_only = read_only
         self._local_node_id: str | None = None
+        self.last_ok = 0.0  # monotonic time of the last answer from Docker
         self.requests: Counter[str] = Counter()  # "GET /tasks" -> count, for benchmarks and metrics
         self._docker: aiodocker.Docker | None = None
 
@@ -289,7 +305,9 @@ class DockerClient:
         self.requests[f"GET /{path}"] += 1
         try:
             async with asyncio.timeout(self.request_timeout):
-                return await docker._query_json(path, params=params)
+                result = await docker._query_json(path, params=params)
+            self.last_ok = time.monotonic()
+            return result
         except TimeoutError:
             raise DaemonUnreachable(
                 f"Docker at {self.endpoint.describe()} did not answer GET /{path} within {self.request_timeout:g}s"
@@ -305,7 +323,9 @@ class DockerClient:
         self.requests[f"{method} /{path.split('/', 1)[0]}"] += 1
         try:
             async with asyncio.timeout(self.request_timeout):
-                return await docker._query_json(path, method, params=params, data=body)
+                result = await docker._query_json(path, method, params=params, data=body)
+            self.last_ok = time.monotonic()
+            return result
         except TimeoutError:
             raise DaemonUnreachable(
                 f"Docker did not answer {method} /{path} within {self.request_timeout:g}s"
@@ -373,6 +393,52 @@ class DockerClient:
             filters["node"] = list(node_ids)
         params = {"filters": json.dumps(filters)} if filters else None
         return tuple(parse_task(raw) for raw in await self._get("tasks", params))
+
+    async def secrets(self) -> tuple[Secret, ...]:
+        """GET /secrets (metadata: Docker never returns a secret's value)."""
+        return tuple(parse_secret(raw) for raw in await self._get("secrets"))
+
+    async def configs(self) -> tuple[Config, ...]:
+        """GET /configs, metadata only (the data stays out of the model)."""
+        return tuple(parse_config(raw) for raw in await self._get("configs"))
+
+    async def config_data(self, config_id: str) -> bytes:
+        raw = await self._get(f"configs/{quote(config_id, safe='')}")
+        return base64.b64decode(str(as_dict(raw.get("Spec")).get("Data", "")))
+
+    async def create_secret(self, name: str, labels: dict[str, str], data: bytes) -> str:
+        """POST /secrets/create; returns the new id. ``data`` goes to Docker and nowhere else."""
+        body = json.dumps({"Name": name, "Labels": labels, "Data": base64.b64encode(data).decode()})
+        result = await self._write("POST", "secrets/create", body=body)
+        return str(as_dict(result).get("ID", ""))
+
+    async def remove_secret(self, secret_id: str) -> None:
+        await self._write("DELETE", f"secrets/{quote(secret_id, safe='')}")
+
+    async def swap_service_secret(self, service_id: str, old_id: str, new_id: str, new_name: str) -> int:
+        """Point a service's uses of one secret at another, same target path: a rolling update.
+
+        The update is told to roll back by itself if its tasks fail (UpdateConfig.FailureAction).
+        Returns how many references were swapped.
+        """
+        raw = await self._get(f"services/{quote(service_id, safe='')}")
+        spec = as_dict(raw.get("Spec"))
+        container = as_dict(as_dict(spec.get("TaskTemplate")).get("ContainerSpec"))
+        swapped = 0
+        for ref in container.get("Secrets") or []:
+            if isinstance(ref, dict) and ref.get("SecretID") == old_id:
+                ref["SecretID"], ref["SecretName"] = new_id, new_name
+                swapped += 1
+        if swapped:
+            update = spec.setdefault("UpdateConfig", {})
+            update["FailureAction"] = "rollback"
+            update.setdefault("Monitor", 5_000_000_000)
+            version = as_dict(raw.get("Version")).get("Index")
+            await self._write(
+                "POST", f"services/{quote(service_id, safe='')}/update", params={"version": str(version)},
+                body=json.dumps(spec),
+            )  # fmt: skip
+        return swapped
 
     async def local_node_id(self) -> str:
         if self._local_node_id is None:
@@ -469,6 +535,7 @@ class DockerClient:
             async with asyncio.timeout(timeout):
                 async with docker._query("_ping", versioned_api=False) as response:
                     await response.read()
+            self.last_ok = time.monotonic()
         except TimeoutError:
             raise StreamStalled(
                 f"Docker at {self.endpoint.describe()} did not answer a ping within {timeout:g}s"
@@ -478,16 +545,16 @@ class DockerClient:
 
     async def events(
         self, *, since: int | None, liveness: float, opened: asyncio.Event | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[Event | None]:
         """Follow GET /events from ``since`` (seconds; inclusive, so callers de-duplicate).
 
-        Docker sends nothing while nothing happens, and a frozen connection never errors: a read
-        that waits longer than ``liveness`` seconds raises StreamStalled. The caller decides when
-        it is safe to treat silence as a stall (see dashboard.watcher). ``opened`` is set once
+        Docker sends nothing while nothing happens, and a frozen connection never errors: after
+        every ``liveness`` seconds of silence this yields None, and the caller decides whether the
+        silence needs a proof of life (see dashboard.watcher). ``opened`` is set once
         Docker has accepted the request: events from then on will arrive.
         """
         docker = self._connect()
-        params: dict[str, Any] = {"filters": json.dumps({"type": ["service", "node", "container"]})}
+        params: dict[str, Any] = {"filters": json.dumps({"type": ["service", "node", "container", "secret", "config"]})}
         if since is not None:
             params["since"] = str(since)
         self.requests["GET /events"] += 1
@@ -507,7 +574,8 @@ class DockerClient:
                     async with asyncio.timeout(liveness):
                         line = await response.content.readline()
                 except TimeoutError:
-                    raise StreamStalled(f"no byte on /events for {liveness:g}s") from None
+                    yield None  # silence: the caller decides whether the daemon must prove it is alive
+                    continue
                 if not line:
                     raise DaemonUnreachable(f"Docker at {self.endpoint.describe()} closed the /events stream")
                 line = line.strip()

@@ -59,6 +59,15 @@ class Port:
 
 
 @dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A secret or config a service's tasks use: which one, and where it appears in the container."""
+
+    id: str
+    name: str
+    target: str  # the file name (/run/secrets/<target> for secrets)
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     id: str
     name: str
@@ -72,6 +81,31 @@ class Service:
     update_message: str
     labels: Labels
     ports: tuple[Port, ...]
+    created_at: str
+    updated_at: str
+    secrets: tuple[SecretRef, ...] = ()
+    configs: tuple[SecretRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A Docker secret's metadata. Docker never returns a secret's value, and neither do we."""
+
+    id: str
+    name: str
+    labels: Labels
+    driver: str  # "" for Docker's internal store
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A Docker config's metadata; its data is read on demand (configs are not secret), not kept here."""
+
+    id: str
+    name: str
+    labels: Labels
     created_at: str
     updated_at: str
 
@@ -164,6 +198,43 @@ def _ports(endpoint: JSON) -> tuple[Port, ...]:
     return tuple(ports)
 
 
+def _refs(raw: Any, id_key: str, name_key: str) -> tuple[SecretRef, ...]:
+    refs = []
+    for item in raw if isinstance(raw, list) else []:
+        item = as_dict(item)
+        refs.append(
+            SecretRef(
+                id=_str(item.get(id_key)),
+                name=_str(item.get(name_key)),
+                target=_str(as_dict(item.get("File")).get("Name")),
+            )
+        )
+    return tuple(refs)
+
+
+def parse_secret(raw: JSON) -> Secret:
+    spec = as_dict(raw.get("Spec"))
+    return Secret(
+        id=_str(raw.get("ID")),
+        name=_str(spec.get("Name")),
+        labels=_labels(spec.get("Labels")),
+        driver=_str(as_dict(spec.get("Driver")).get("Name")),
+        created_at=_str(raw.get("CreatedAt")),
+        updated_at=_str(raw.get("UpdatedAt")),
+    )
+
+
+def parse_config(raw: JSON) -> Config:
+    spec = as_dict(raw.get("Spec"))
+    return Config(
+        id=_str(raw.get("ID")),
+        name=_str(spec.get("Name")),
+        labels=_labels(spec.get("Labels")),
+        created_at=_str(raw.get("CreatedAt")),
+        updated_at=_str(raw.get("UpdatedAt")),
+    )
+
+
 def parse_service(raw: JSON) -> Service:
     spec = as_dict(raw.get("Spec"))
     labels = _labels(spec.get("Labels"))
@@ -187,6 +258,8 @@ def parse_service(raw: JSON) -> Service:
         ports=_ports(as_dict(raw.get("Endpoint"))),
         created_at=_str(raw.get("CreatedAt")),
         updated_at=_str(raw.get("UpdatedAt")),
+        secrets=_refs(container.get("Secrets"), "SecretID", "SecretName"),
+        configs=_refs(container.get("Configs"), "ConfigID", "ConfigName"),
     )
 
 

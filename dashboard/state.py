@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, Literal, TypeVar
 
-from dashboard.domain import Node, Service, Task
+from dashboard.domain import Config, Node, Secret, Service, Task
 
 # Docker's task states from "assigned" through "running": the task holds (or is about to hold) a
 # container on its node, so the node's death leaves its fate unknown
@@ -39,7 +39,7 @@ class Status:
     kind: str = ""  # the error's kind ("unreachable", "tls", "worker", ...)
 
 
-T = TypeVar("T", Node, Service, Task)
+T = TypeVar("T", Node, Service, Task, Secret, Config)
 
 
 def _frozen(items: Mapping[str, T] | Iterable[T]) -> Mapping[str, T]:
@@ -55,6 +55,8 @@ class Snapshot:
     nodes: Mapping[str, Node] = field(default_factory=lambda: MappingProxyType({}))
     services: Mapping[str, Service] = field(default_factory=lambda: MappingProxyType({}))
     tasks: Mapping[str, Task] = field(default_factory=lambda: MappingProxyType({}))
+    secrets: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))
+    configs: Mapping[str, Config] = field(default_factory=lambda: MappingProxyType({}))
 
     __hash__ = None  # type: ignore[assignment]  # holds mappings: compare, never hash
 
@@ -67,18 +69,20 @@ class Snapshot:
         nodes: Mapping[str, Node] | Iterable[Node],
         services: Mapping[str, Service] | Iterable[Service],
         tasks: Mapping[str, Task] | Iterable[Task],
+        secrets: Mapping[str, Secret] | Iterable[Secret] = (),
+        configs: Mapping[str, Config] | Iterable[Config] = (),
     ) -> Snapshot:
         """A snapshot with the derived truths applied (see ``derive``)."""
         n, s, t = derive(_frozen(nodes), _frozen(services), _frozen(tasks))
-        return cls(seq=seq, status=status, nodes=n, services=s, tasks=t)
+        return cls(
+            seq=seq, status=status, nodes=n, services=s, tasks=t, secrets=_frozen(secrets), configs=_frozen(configs)
+        )
+
+    def _content(self) -> tuple[Any, ...]:
+        return (self.status, self.nodes, self.services, self.tasks, self.secrets, self.configs)
 
     def same_content(self, other: Snapshot) -> bool:
-        return (self.status, self.nodes, self.services, self.tasks) == (
-            other.status,
-            other.nodes,
-            other.services,
-            other.tasks,
-        )
+        return self._content() == other._content()
 
 
 def derive(
@@ -145,9 +149,13 @@ class Patch:
     nodes: KindPatch[Node] = field(default_factory=KindPatch)
     services: KindPatch[Service] = field(default_factory=KindPatch)
     tasks: KindPatch[Task] = field(default_factory=KindPatch)
+    secrets: KindPatch[Secret] = field(default_factory=KindPatch)
+    configs: KindPatch[Config] = field(default_factory=KindPatch)
 
     def __bool__(self) -> bool:
-        return self.status is not None or bool(self.nodes or self.services or self.tasks)
+        return self.status is not None or bool(
+            self.nodes or self.services or self.tasks or self.secrets or self.configs
+        )
 
 
 class SeqGap(ValueError):
@@ -169,6 +177,8 @@ def diff(old: Snapshot, new: Snapshot) -> Patch:
         nodes=_diff_kind(old.nodes, new.nodes),
         services=_diff_kind(old.services, new.services),
         tasks=_diff_kind(old.tasks, new.tasks),
+        secrets=_diff_kind(old.secrets, new.secrets),
+        configs=_diff_kind(old.configs, new.configs),
     )
 
 
@@ -192,6 +202,8 @@ def apply(old: Snapshot, patch: Patch) -> Snapshot:
         nodes=_apply_kind(old.nodes, patch.nodes),
         services=_apply_kind(old.services, patch.services),
         tasks=_apply_kind(old.tasks, patch.tasks),
+        secrets=_apply_kind(old.secrets, patch.secrets),
+        configs=_apply_kind(old.configs, patch.configs),
     )
 
 
@@ -234,6 +246,12 @@ def task_json(task: Task) -> dict[str, Any]:
     return data
 
 
+def labelled_json(item: Secret | Config) -> dict[str, Any]:
+    data = dataclasses.asdict(item)
+    data["labels"] = dict(item.labels)
+    return data
+
+
 def status_json(status: Status) -> dict[str, Any]:
     return dataclasses.asdict(status)
 
@@ -252,6 +270,8 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
         "nodes": [node_json(n) for n in snapshot.nodes.values()],
         "services": services,
         "tasks": [task_json(t) for t in snapshot.tasks.values()],
+        "secrets": [labelled_json(x) for x in snapshot.secrets.values()],
+        "configs": [labelled_json(x) for x in snapshot.configs.values()],
     }
 
 
@@ -265,6 +285,8 @@ def patch_json(patch: Patch) -> dict[str, Any]:
         "nodes": kind(patch.nodes, node_json),
         "services": kind(patch.services, service_json),
         "tasks": kind(patch.tasks, task_json),
+        "secrets": kind(patch.secrets, labelled_json),
+        "configs": kind(patch.configs, labelled_json),
     }
     if patch.status is not None:
         data["status"] = status_json(patch.status)

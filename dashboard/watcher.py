@@ -4,7 +4,7 @@ The loop, from the outside in (each a small method):
   run        reconnect loop with capped exponential backoff; a full resync after every (re)connect
   _session   open /events, list everything, then follow: events and the refresher side by side
   _events    each event is a hint, never data: it marks what to re-list; a silent stream is
-             pinged after half the liveness bound and reopened from where it stopped
+             pinged when nothing else has heard from Docker for half the liveness bound
   _refresher waits for hints (a burst coalesced), periodic reconciles and settle follow-ups, and
              re-lists only what they name
 
@@ -29,12 +29,12 @@ from dashboard.docker_client import (
     DockerClient,
     DockerProblem,
     Event,
-    StreamStalled,
 )
-from dashboard.domain import Node, Service, Task
+from dashboard.domain import Config, Node, Secret, Service, Task
 from dashboard.state import FINAL_STATES, ConnectionState, Patch, Snapshot, Status, advance
 
 log = logging.getLogger(__name__)
+REOPEN_AFTER_SILENT_PERIODS = 5
 
 Subscriber = Callable[[Snapshot, Patch], Awaitable[None]]
 
@@ -75,9 +75,19 @@ class _Dirty:
     service_tasks: set[str] = field(default_factory=set)  # re-list these services' tasks
     nodes: bool = False
     node_tasks: set[str] = field(default_factory=set)  # re-list the tasks on these nodes
+    secrets: bool = False
+    configs: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.services or self.removed_services or self.service_tasks or self.nodes or self.node_tasks)
+        return bool(
+            self.services
+            or self.removed_services
+            or self.service_tasks
+            or self.nodes
+            or self.node_tasks
+            or self.secrets
+            or self.configs
+        )
 
 
 class Watcher:
@@ -91,6 +101,8 @@ class Watcher:
         self._nodes: dict[str, Node] = {}
         self._services: dict[str, Service] = {}
         self._tasks: dict[str, Task] = {}
+        self._secrets: dict[str, Secret] = {}
+        self._configs: dict[str, Config] = {}
         self._status = Status()
         self._dirty = _Dirty()
         self._wake = asyncio.Event()
@@ -170,27 +182,37 @@ class Watcher:
             await asyncio.gather(*running, return_exceptions=True)
 
     async def _events(self, client: DockerClient, opened: asyncio.Event) -> None:
+        """Read /events into hints. Silence is what an idle swarm sounds like: it needs a proof of
+        life only when nothing else has heard from Docker lately (the reconcile usually has), and
+        a stream silent for very long is reopened from where it stopped (a half-open connection
+        would otherwise go unnoticed)."""
         since: int | None = None
         seen_at_last_second: set[tuple[int, str, str, str]] = set()
-        half = self.settings.liveness / 2
+        # worst case, Docker last answered just before freezing: silence is noticed within a
+        # quarter, a proof of life is due after half, and the ping gets a quarter -> within the bound
+        quarter = self.settings.liveness / 4
         while True:
-            try:
-                async for event in client.events(since=since, liveness=half, opened=opened):
-                    key = (event.time_nano, event.type, event.action, event.actor_id)
-                    if key in seen_at_last_second:
-                        continue  # `since` is inclusive: a reopened stream repeats its last second
-                    second = event.time_nano // 1_000_000_000
-                    if since is None or second > since:
-                        seen_at_last_second = set()
-                    since = second
-                    seen_at_last_second.add(key)
-                    self.events_seen += 1
-                    self._hint(event)
-            except StreamStalled:
-                # silence is what an idle swarm sounds like; a daemon that still answers is idle
-                await client.ping(timeout=half)
-                if since is None:
-                    since = int(time.time()) - int(half) - 1
+            silent_since = time.monotonic()
+            async for event in client.events(since=since, liveness=quarter, opened=opened):
+                if event is None:
+                    if time.monotonic() - client.last_ok >= 2 * quarter:
+                        await client.ping(timeout=quarter)
+                    if time.monotonic() - silent_since >= self.settings.liveness * REOPEN_AFTER_SILENT_PERIODS:
+                        break
+                    continue
+                silent_since = time.monotonic()
+                key = (event.time_nano, event.type, event.action, event.actor_id)
+                if key in seen_at_last_second:
+                    continue  # `since` is inclusive: a reopened stream repeats its last second
+                second = event.time_nano // 1_000_000_000
+                if since is None or second > since:
+                    seen_at_last_second = set()
+                since = second
+                seen_at_last_second.add(key)
+                self.events_seen += 1
+                self._hint(event)
+            if since is None:
+                since = int(time.time() - (time.monotonic() - silent_since)) - 1
 
     def _hint(self, event: Event) -> None:
         dirty = self._dirty
@@ -204,6 +226,10 @@ class Watcher:
         elif event.type == "node":
             dirty.nodes = True
             dirty.node_tasks.add(event.actor_id)
+        elif event.type == "secret":
+            dirty.secrets = True
+        elif event.type == "config":
+            dirty.configs = True
         elif event.type == "container":
             service_id = event.attr("com.docker.swarm.service.id")
             if not service_id:
@@ -261,7 +287,13 @@ class Watcher:
 
     async def _full_sync(self, client: DockerClient) -> None:
         await client.check_manager()
-        nodes, services, tasks = await asyncio.gather(client.nodes(), client.services(), client.tasks())
+        nodes, services, tasks, secrets, configs = await asyncio.gather(
+            client.nodes(), client.services(), client.tasks(), client.secrets(), client.configs()
+        )
+        # secrets and configs change only through calls a manager always reports as events,
+        # so they are listed here and on those events, not on every reconcile
+        self._secrets = {x.id: x for x in secrets}
+        self._configs = {x.id: x for x in configs}
         self._nodes = {n.id: n for n in nodes}
         self._services = {s.id: s for s in services}
         self._tasks = {t.id: t for t in tasks}
@@ -275,8 +307,10 @@ class Watcher:
             self._nodes = {n.id: n for n in nodes}
             self._services = {s.id: s for s in services}
         else:
-            # the services and nodes events asked for still need their own re-list
-            await self._targeted(client, _Dirty(services=dirty.services, nodes=dirty.nodes))
+            # the services, nodes, secrets and configs events asked for still need their own re-list
+            await self._targeted(
+                client, _Dirty(services=dirty.services, nodes=dirty.nodes, secrets=dirty.secrets, configs=dirty.configs)
+            )
             for service_id in dirty.removed_services:
                 self._services.pop(service_id, None)
             tasks = await client.tasks()
@@ -294,6 +328,8 @@ class Watcher:
                 client.nodes() if dirty.nodes else _none(),
                 client.tasks(service_ids=service_tasks) if service_tasks else _none(),
                 client.tasks(node_ids=tuple(sorted(dirty.node_tasks))) if dirty.node_tasks else _none(),
+                client.secrets() if dirty.secrets else _none(),
+                client.configs() if dirty.configs else _none(),
             )
         except DockerAPIError as e:
             if e.status != 404:
@@ -301,7 +337,11 @@ class Watcher:
             # a service or node went away between the event and the re-list: list everything
             await self._reconcile(client, full=True, dirty=_Dirty())
             return
-        services, nodes, by_service, by_node = results
+        services, nodes, by_service, by_node, secrets, configs = results
+        if secrets is not None:
+            self._secrets = {x.id: x for x in secrets}
+        if configs is not None:
+            self._configs = {x.id: x for x in configs}
         if services is not None:
             for service_id in dirty.services:
                 self._services.pop(service_id, None)
@@ -326,7 +366,13 @@ class Watcher:
 
     async def _publish(self) -> None:
         new = Snapshot.build(
-            seq=self.snapshot.seq, status=self._status, nodes=self._nodes, services=self._services, tasks=self._tasks
+            seq=self.snapshot.seq,
+            status=self._status,
+            nodes=self._nodes,
+            services=self._services,
+            tasks=self._tasks,
+            secrets=self._secrets,
+            configs=self._configs,
         )
         self.snapshot, patch = advance(self.snapshot, new)
         if patch is None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.domain import Node, Service, Task
+from dashboard.domain import Config, Node, Secret, Service, Task
 from dashboard.state import SeqGap, Snapshot, Status, advance, apply, counts, diff, patch_json, snapshot_json
 
 IDS = st.sampled_from([f"id{i}" for i in range(8)])
@@ -67,6 +67,8 @@ tasks = st.builds(
     status_at=TEXT,
     health=st.sampled_from(["", "healthy"]),
 )
+secrets = st.builds(Secret, id=IDS, name=TEXT, labels=LABELS, driver=TEXT, created_at=TEXT, updated_at=TEXT)
+configs = st.builds(Config, id=IDS, name=TEXT, labels=LABELS, created_at=TEXT, updated_at=TEXT)
 statuses = st.builds(Status, state=st.sampled_from(["connecting", "live", "reconnecting", "error"]), reason=TEXT)
 
 
@@ -78,6 +80,8 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         nodes=draw(st.lists(nodes, max_size=6)),
         services=draw(st.lists(services, max_size=6)),
         tasks=draw(st.lists(tasks, max_size=12)),
+        secrets=draw(st.lists(secrets, max_size=3)),
+        configs=draw(st.lists(configs, max_size=3)),
     )
 
 
