@@ -146,6 +146,11 @@ if PROXY_USER_HEADER and not PROXY_USER_TRUSTED:
 # no write call to Docker can be made at all (works behind a socket proxy that only allows GET)
 DOCKER_READ_ONLY = env_bool("DOCKER_READ_ONLY", False)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# a secret's value is read in memory only: no upload ever goes to a temporary file
+SECRET_MAX_BYTES = 500 * 1024  # Docker's own limit
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = SECRET_MAX_BYTES + 1
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * SECRET_MAX_BYTES
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # The Docker connection: DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads
@@ -155,6 +160,14 @@ SWARM_EVENTS_LIVENESS_SECONDS = env_float("SWARM_EVENTS_LIVENESS_SECONDS", 60.0,
 SWARM_BACKOFF_MAX_SECONDS = env_float("SWARM_BACKOFF_MAX_SECONDS", 10.0, minimum=0.1)
 SWARM_FAILED_TASKS_MINUTES = env_int("SWARM_FAILED_TASKS_MINUTES", 15, minimum=0)
 CLUSTER_NAME = env_str("CLUSTER_NAME", "swarm")
+
+# The wall screen (/wall/) and the websocket heartbeat that lets a page tell an idle swarm from a
+# frozen connection: a socket that asks for it gets a heartbeat after this many quiet seconds.
+SWARM_HEARTBEAT_SECONDS = env_float("SWARM_HEARTBEAT_SECONDS", 5.0, minimum=0.5)
+WALL_STALE_SECONDS = env_float("WALL_STALE_SECONDS", 15.0, minimum=1.0)
+WALL_PAGE_SECONDS = env_float("WALL_PAGE_SECONDS", 15.0, minimum=3.0)
+if WALL_STALE_SECONDS < 2 * SWARM_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("WALL_STALE_SECONDS must be at least twice SWARM_HEARTBEAT_SECONDS")
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,255 @@
+"""Docker secrets and configs: list with their users, create, remove, and guided rotation.
+
+Viewers read, operators write. A secret's value goes from the request to Docker and nowhere else:
+never into the database, a log line, a message, an error or a page (the forms never show it
+again). Every write is in the audit log, without the value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods
+
+from dashboard import access, runtime
+from dashboard.docker_client import DockerAPIError, DockerProblem
+from dashboard.domain import Secret, Service
+from dashboard.state import Snapshot, counts
+
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
+LABEL_KEY = re.compile(r"^[^\s=]{1,255}$")
+VERSIONED = re.compile(r"^(?P<base>.+)\.v(?P<n>\d{1,6})$")
+ROTATED_FROM = "swarm-visualizer.rotated-from"
+
+
+def next_version_name(name: str, taken: set[str]) -> str:
+    """``db`` -> ``db.v2``, ``db.v2`` -> ``db.v3`` (skipping names already taken)."""
+    match = VERSIONED.match(name)
+    base, n = (match["base"], int(match["n"])) if match else (name, 1)
+    candidate = f"{base}.v{n + 1}"
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}.v{n + 1}"
+    return candidate
+
+
+def users_of(snapshot: Snapshot, secret_id: str, kind: str = "secrets") -> list[Service]:
+    return sorted(
+        (s for s in snapshot.services.values() if any(r.id == secret_id for r in getattr(s, kind))),
+        key=lambda s: s.name,
+    )
+
+
+def parse_labels(text: str) -> tuple[dict[str, str], str]:
+    labels: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, _, value = line.strip().partition("=")
+        if not LABEL_KEY.match(key):
+            return {}, f"label {key[:40]!r}: expected key=value, one per line, the key without spaces"
+        labels[key] = value
+    return labels, ""
+
+
+@sensitive_variables("data", "typed")
+def read_value(request: HttpRequest) -> tuple[bytes | None, str]:
+    """The secret's value from the form: a file, or typed text. Never echoed, never kept."""
+    upload = request.FILES.get("file")
+    typed = request.POST.get("value", "")
+    if upload is not None and typed:
+        return None, "give the value either typed or as a file, not both"
+    data = upload.read() if upload is not None else typed.encode()
+    if not data:
+        # a file over the limit is dropped unread by the upload handler: only the request's size tells
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.SECRET_MAX_BYTES:
+            return None, f"the file is larger than {settings.SECRET_MAX_BYTES // 1024} KiB (Docker's limit)"
+        return None, "the value is empty"
+    if len(data) > settings.SECRET_MAX_BYTES:
+        return None, f"the value is larger than {settings.SECRET_MAX_BYTES // 1024} KiB (Docker's limit)"
+    return data, ""
+
+
+async def _user_can_write(request: HttpRequest) -> tuple[Any, bool]:
+    user = await request.auser()
+    return user, await sync_to_async(user.has_perm)("dashboard.write_secrets")
+
+
+def _forbidden() -> HttpResponse:
+    return HttpResponse("changing secrets needs the operator role", status=403, content_type="text/plain")
+
+
+async def _audit(request: HttpRequest, user: Any, action: str, target: str, **detail: Any) -> None:
+    await sync_to_async(access.audit)(
+        user.get_username(), action, target, remote_addr=access.remote_addr(request), **detail
+    )
+
+
+async def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    user, can_write = await _user_can_write(request)
+    snapshot = (await runtime.first_sync(timeout=5)).snapshot
+    service_counts = counts(snapshot)
+
+    def rows(items: Any, kind: str) -> list[dict[str, Any]]:
+        out = []
+        for item in sorted(items, key=lambda x: x.name):
+            users = [
+                {"service": s, "running": service_counts[s.id][0], "desired": service_counts[s.id][1]}
+                for s in users_of(snapshot, item.id, kind)
+            ]
+            out.append({"item": item, "users": users})
+        return out
+
+    return {
+        "user": user,
+        "can_write": can_write,
+        "secrets": rows(snapshot.secrets.values(), "secrets"),
+        "configs": rows(snapshot.configs.values(), "configs"),
+        "max_kib": settings.SECRET_MAX_BYTES // 1024,
+        "seq": snapshot.seq,
+        **extra,
+    }
+
+
+@require_GET
+async def secrets_page(request: HttpRequest) -> HttpResponse:
+    fragment = request.GET.get("fragment") == "tables"
+    template = "dashboard/secret_tables.html" if fragment else "dashboard/secrets.html"
+    return render(request, template, await _context(request))
+
+
+@require_http_methods(["POST"])
+@sensitive_post_parameters("value")
+async def secret_create(request: HttpRequest) -> HttpResponse:
+    user, can_write = await _user_can_write(request)
+    if not can_write:
+        return _forbidden()
+    name = request.POST.get("name", "").strip()
+    labels, problem = parse_labels(request.POST.get("labels", ""))
+    if not problem and not NAME.match(name):
+        problem = "the name: letters, digits, '.', '_' or '-', up to 64, starting with a letter or digit"
+    data, value_problem = read_value(request)
+    problem = problem or value_problem
+    if not problem and data is not None:
+        try:
+            secret_id = await runtime.docker().create_secret(name, labels, data)
+        except DockerProblem as e:
+            problem = f"Docker refused: {e}"
+        else:
+            await _audit(request, user, "secret.create", name, id=secret_id, labels=labels)
+            messages.success(request, f"secret {name} created")
+            return HttpResponseRedirect(reverse("secrets"))
+    # the form comes back with the name and labels, never with the value
+    context = await _context(request, form_error=problem, form_name=name, form_labels=request.POST.get("labels", ""))
+    return render(request, "dashboard/secrets.html", context, status=400)
+
+
+def _find(snapshot: Snapshot, secret_id: str) -> Secret | None:
+    return snapshot.secrets.get(secret_id)
+
+
+@require_http_methods(["GET", "POST"])
+async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
+    user, can_write = await _user_can_write(request)
+    if not can_write:
+        return _forbidden()
+    snapshot = (await runtime.first_sync(timeout=5)).snapshot
+    secret = _find(snapshot, secret_id)
+    if secret is None:
+        return HttpResponse("no such secret", status=404, content_type="text/plain")
+    users = users_of(snapshot, secret_id)
+    refusal = ""
+    if users:
+        refusal = f"{secret.name} is still used by: {', '.join(s.name for s in users)}. Rotate or update those first."
+    if request.method == "POST" and not refusal:
+        try:
+            await runtime.docker().remove_secret(secret_id)
+        except DockerAPIError as e:
+            refusal = f"Docker refused: {e}"
+        except DockerProblem as e:
+            refusal = f"Docker is not reachable: {e}"
+        else:
+            await _audit(request, user, "secret.remove", secret.name, id=secret_id)
+            messages.success(request, f"secret {secret.name} removed")
+            return HttpResponseRedirect(reverse("secrets"))
+    status = 409 if refusal and request.method == "POST" else 200
+    return render(
+        request, "dashboard/secret_remove.html", {"secret": secret, "refusal": refusal, "user": user}, status=status
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("value")
+async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
+    user, can_write = await _user_can_write(request)
+    if not can_write:
+        return _forbidden()
+    snapshot = (await runtime.first_sync(timeout=5)).snapshot
+    secret = _find(snapshot, secret_id)
+    if secret is None:
+        return HttpResponse("no such secret", status=404, content_type="text/plain")
+    users = users_of(snapshot, secret_id)
+    taken = {s.name for s in snapshot.secrets.values()}
+    new_name = next_version_name(secret.name, taken)
+    problem = ""
+    if request.method == "POST":
+        chosen = [s for s in users if s.id in request.POST.getlist("service")]
+        data, problem = read_value(request)
+        if not problem and data is not None:
+            labels = {**dict(secret.labels), ROTATED_FROM: secret.name}
+            client = runtime.docker()
+            try:
+                new_id = await client.create_secret(new_name, labels, data)
+                await _audit(request, user, "secret.create", new_name, id=new_id, labels=labels)
+                for service in chosen:
+                    await client.swap_service_secret(service.id, secret_id, new_id, new_name)
+                    await _audit(request, user, "service.update", service.name, secret_from=secret.name,
+                                 secret_to=new_name)  # fmt: skip
+            except DockerProblem as e:
+                problem = f"Docker refused: {e}"
+            else:
+                await _audit(request, user, "secret.rotate", secret.name, to=new_name,
+                             services=[s.name for s in chosen])  # fmt: skip
+                names = ", ".join(s.name for s in chosen) or "no service"
+                messages.success(
+                    request,
+                    f"{new_name} created; {names} now rolling over to it (a failing update rolls back by itself). "
+                    f"Remove {secret.name} once nothing uses it.",
+                )
+                return HttpResponseRedirect(reverse("secrets"))
+    context = {"secret": secret, "users": users, "new_name": new_name, "problem": problem, "user": user,
+               "max_kib": settings.SECRET_MAX_BYTES // 1024}  # fmt: skip
+    return render(request, "dashboard/secret_rotate.html", context, status=400 if problem else 200)
+
+
+@require_GET
+async def config_page(request: HttpRequest, config_id: str) -> HttpResponse:
+    snapshot = (await runtime.first_sync(timeout=5)).snapshot
+    config = snapshot.configs.get(config_id)
+    if config is None:
+        return HttpResponse("no such config", status=404, content_type="text/plain")
+    try:
+        data = await runtime.docker().config_data(config_id)
+    except DockerProblem as e:
+        return HttpResponse(f"Docker: {e}", status=502, content_type="text/plain")
+    try:
+        text, binary = data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, binary = data[:4096].hex(" "), True
+    context = {
+        "config": config,
+        "text": text,
+        "binary": binary,
+        "size": len(data),
+        "users": users_of(snapshot, config_id, "configs"),
+        "user": await request.auser(),
+    }
+    return render(request, "dashboard/config.html", context)

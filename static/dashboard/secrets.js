@@ -1,0 +1,42 @@
+// The secrets page stays live: when the swarm's secrets, configs or their services change, the
+// tables are fetched again from the server (which renders them; nothing here builds markup).
+const tables = () => document.getElementById("secret-tables");
+let timer = null;
+let seq = Number(tables().dataset.seq || 0);
+
+function usersShown() {
+  return new Set([...document.querySelectorAll("#secret-tables [data-service-id]")].map((e) => e.dataset.serviceId));
+}
+
+function refresh() {
+  clearTimeout(timer);
+  timer = setTimeout(async () => {
+    const response = await fetch(`${location.pathname}?fragment=tables`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = doc.getElementById("secret-tables");
+    if (fresh) tables().replaceWith(fresh);
+  }, 250);
+}
+
+function touched(msg) {
+  if (msg.type !== "patch") return msg.type === "snapshot" && msg.seq !== seq;
+  const any = (part) => part && (part.upsert.length || part.removed.length);
+  if (any(msg.secrets) || any(msg.configs) || any(msg.services)) return true;
+  const shown = usersShown();
+  return msg.tasks.upsert.some((t) => shown.has(t.service_id));
+}
+
+let backoff = 500;
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}${document.body.dataset.base || "/"}ws/swarm`);
+  socket.addEventListener("message", (event) => {
+    const msg = JSON.parse(event.data);
+    if (touched(msg)) refresh();
+    if (msg.seq) seq = msg.seq;
+  });
+  socket.addEventListener("open", () => { backoff = 500; });
+  socket.addEventListener("close", () => { setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 10000); });
+}
+connect();
