@@ -116,6 +116,10 @@ def use_token(clear: str, *, remote_addr: str, where: str) -> KioskToken | None:
     return token
 
 
+def token_is_live(token_id: int) -> bool:
+    return KioskToken.objects.filter(pk=token_id, revoked_at__isnull=True).exists()
+
+
 def token_group(token_id: int) -> str:
     """The Channels group of a token's live sockets: revoking it closes them."""
     return f"kiosk-{token_id}"
@@ -163,3 +167,15 @@ def audit(actor: str, action: str, target: str = "", *, remote_addr: str = "", *
 
 def known_user(name: str) -> Any:
     return get_user_model().objects.filter(username=name).first()
+
+
+def audit_admin_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A Django admin LogEntry, copied into the audit log (who changed which object how)."""
+    if not created:
+        return
+    action = {1: "admin.add", 2: "admin.change", 3: "admin.delete"}.get(instance.action_flag, "admin.other")
+    model = instance.content_type.model if instance.content_type_id else ""
+    audit(
+        instance.user.get_username(), action, f"{model} {instance.object_repr}"[:255],
+        change=str(instance.change_message)[:500],
+    )  # fmt: skip

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 log = logging.getLogger("dashboard.access")
-_TOKEN = re.compile(r"(kiosk=)[^&]*")
+_TOKEN = re.compile(r"(kiosk(?:=|%3D))(?:(?!&|%26).)*", re.IGNORECASE)  # plain, or encoded inside ?next=
 
 Scope = dict[str, Any]
 

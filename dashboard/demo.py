@@ -80,7 +80,17 @@ def main() -> None:
             file=sys.stderr,
         )
         daphne = subprocess.Popen(
-            [str(Path(py).with_name("daphne")), "-b", host, "-p", port, "visualizer.asgi:application"],
+            # no daphne access log: it would print kiosk tokens; dashboard.accesslog logs them masked
+            [
+                str(Path(py).with_name("daphne")),
+                "--access-log",
+                "/dev/null",
+                "-b",
+                host,
+                "-p",
+                port,
+                "visualizer.asgi:application",
+            ],
             cwd=ROOT,
             env=env,
         )

@@ -27,7 +27,10 @@ async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
 async def grid(request: HttpRequest) -> HttpResponse:
     viewer = await read_only_viewer(request)
     if viewer is None:
-        return redirect_to_login(request.get_full_path())
+        # a dead kiosk token does not travel on to the login page
+        query = request.GET.copy()
+        query.pop(access.KIOSK_PARAM, None)
+        return redirect_to_login(request.path + (f"?{query.urlencode()}" if query else ""))
     watcher = await runtime.first_sync(timeout=5)
     snapshot = watcher.snapshot
     history = request.GET.get("history") == "1"

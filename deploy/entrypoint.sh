@@ -10,7 +10,8 @@ fi
 if [ -n "${DATA_DIR:-}" ]; then mkdir -p "$DATA_DIR"; fi
 python manage.py migrate --noinput -v 0
 python deploy/first_admin.py
-set -- daphne -b "${BIND:-0.0.0.0}" -p "${PORT:-8000}"
+# no daphne access log: wall-screen URLs carry kiosk tokens; the app logs access itself, masked
+set -- daphne --access-log /dev/null -b "${BIND:-0.0.0.0}" -p "${PORT:-8000}"
 case "$(printf %s "${TRUST_PROXY_HEADERS:-0}" | tr 'A-Z' 'a-z')" in
   1|true|on) set -- "$@" --proxy-headers ;;  # client addresses in the log come from X-Forwarded-For
 esac

@@ -220,6 +220,7 @@ def test_it_never_logs_a_token_or_a_password(static_model: Any, caplog: pytest.L
     assert clear not in caplog.text and PASSWORD not in caplog.text
     assert clear not in str(list(AuditEntry.objects.values()))
     assert scrub(f"density=compact&kiosk={clear}&page=2") == "density=compact&kiosk=…&page=2"
+    assert scrub(f"next=/wall/%3Fkiosk%3D{clear}%26page%3D2") == "next=/wall/%3Fkiosk%3D…%26page%3D2"
 
 
 async def test_it_refuses_every_write_to_docker_when_read_only() -> None:
@@ -227,3 +228,17 @@ async def test_it_refuses_every_write_to_docker_when_read_only() -> None:
     with pytest.raises(ReadOnlyRefused, match="DOCKER_READ_ONLY"):
         await client._write("POST", "secrets/create", body={"Name": "x"})
     assert sum(client.requests.values()) == 0
+
+
+def test_it_audits_what_admins_change_in_the_django_admin(static_model: Any) -> None:
+    admin = user("root", "admin")
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        "/admin/auth/user/add/",
+        {"username": "newbie", "password1": PASSWORD, "password2": PASSWORD, "usable_password": "true"},
+    )
+    assert response.status_code == 302, response.content[:500]
+    entry = AuditEntry.objects.get(action="admin.add")
+    assert (entry.actor, entry.target) == ("root", "user newbie")
+    assert PASSWORD not in str(entry.detail)
