@@ -90,6 +90,61 @@ class _Dirty:
         )
 
 
+class TaskTable:
+    """The tasks as last listed, indexed by service and node so that re-listing one service's or
+    node's tasks costs what they cost, not what the whole swarm costs, and remembering which tasks
+    were touched since the last publish (None: all of them)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Task] = {}
+        self._by_service: dict[str, set[str]] = {}
+        self._by_node: dict[str, set[str]] = {}
+        self.touched: set[str] | None = None
+
+    def replace_all(self, tasks: Iterable[Task]) -> None:
+        self.items = {t.id: t for t in tasks}
+        self._by_service, self._by_node = {}, {}
+        for task in self.items.values():
+            self._index(task)
+        self.touched = None
+
+    def replace(self, *, services: Iterable[str] = (), nodes: Iterable[str] = (), fresh: Iterable[Task]) -> None:
+        """Drop the tasks of these services / on these nodes, then add ``fresh`` (their new listing)."""
+        gone: set[str] = set()
+        for service_id in services:
+            gone |= self._by_service.get(service_id, set())
+        for node_id in nodes:
+            gone |= self._by_node.get(node_id, set())
+        for task_id in gone:
+            self._unindex(self.items.pop(task_id))
+        added = []
+        for task in fresh:
+            if task.id in self.items:
+                self._unindex(self.items[task.id])
+            self.items[task.id] = task
+            self._index(task)
+            added.append(task.id)
+        self._touch(gone.union(added))
+
+    def _touch(self, ids: set[str]) -> None:
+        if self.touched is not None:
+            self.touched |= ids
+
+    def published(self) -> None:
+        self.touched = set()
+
+    def _index(self, task: Task) -> None:
+        self._by_service.setdefault(task.service_id, set()).add(task.id)
+        self._by_node.setdefault(task.node_id, set()).add(task.id)
+
+    def _unindex(self, task: Task) -> None:
+        self._by_service.get(task.service_id, set()).discard(task.id)
+        self._by_node.get(task.node_id, set()).discard(task.id)
+
+    def of_service(self, service_id: str) -> list[Task]:
+        return [self.items[i] for i in self._by_service.get(service_id, ())]
+
+
 class Watcher:
     def __init__(self, client_factory: Callable[[], DockerClient], settings: WatchSettings | None = None) -> None:
         self.settings = settings or WatchSettings()
@@ -100,7 +155,7 @@ class Watcher:
         self._client: DockerClient | None = None
         self._nodes: dict[str, Node] = {}
         self._services: dict[str, Service] = {}
-        self._tasks: dict[str, Task] = {}
+        self._tasks = TaskTable()
         self._secrets: dict[str, Secret] = {}
         self._configs: dict[str, Config] = {}
         self._status = Status()
@@ -276,7 +331,7 @@ class Watcher:
         now = time.monotonic()
         for service_id in relisted & set(self._settling):
             deadline, _, interval = self._settling[service_id]
-            tasks = [t for t in self._tasks.values() if t.service_id == service_id]
+            tasks = self._tasks.of_service(service_id)
             if now >= deadline or service_id not in self._services or _settled(tasks):
                 del self._settling[service_id]
                 continue
@@ -296,7 +351,7 @@ class Watcher:
         self._configs = {x.id: x for x in configs}
         self._nodes = {n.id: n for n in nodes}
         self._services = {s.id: s for s in services}
-        self._tasks = {t.id: t for t in tasks}
+        self._tasks.replace_all(tasks)
         self.synced_at = time.monotonic()
         self._status = Status(state="live", since=_now_iso())
         await self._publish()
@@ -314,12 +369,13 @@ class Watcher:
             for service_id in dirty.removed_services:
                 self._services.pop(service_id, None)
             tasks = await client.tasks()
-        self._tasks = {t.id: t for t in tasks}
+        self._tasks.replace_all(tasks)
 
     async def _targeted(self, client: DockerClient, dirty: _Dirty) -> None:
         for service_id in dirty.removed_services:
             self._services.pop(service_id, None)
-            self._tasks = {k: t for k, t in self._tasks.items() if t.service_id != service_id}
+        if dirty.removed_services:
+            self._tasks.replace(services=dirty.removed_services, fresh=())
         dirty.services -= dirty.removed_services
         service_tasks = tuple(sorted((dirty.service_tasks - dirty.removed_services) & set(self._services)))
         try:
@@ -349,13 +405,9 @@ class Watcher:
         if nodes is not None:
             self._nodes = {n.id: n for n in nodes}
         if by_service is not None:
-            self._replace_tasks(lambda t: t.service_id in service_tasks, by_service)
+            self._tasks.replace(services=service_tasks, fresh=by_service)
         if by_node is not None:
-            self._replace_tasks(lambda t: t.node_id in dirty.node_tasks, by_node)
-
-    def _replace_tasks(self, covered: Callable[[Task], bool], fresh: tuple[Task, ...]) -> None:
-        self._tasks = {k: t for k, t in self._tasks.items() if not covered(t)}
-        self._tasks.update((t.id, t) for t in fresh)
+            self._tasks.replace(nodes=dirty.node_tasks, fresh=by_node)
 
     # --- publishing -------------------------------------------------------------------------------
 
@@ -370,11 +422,14 @@ class Watcher:
             status=self._status,
             nodes=self._nodes,
             services=self._services,
-            tasks=self._tasks,
+            tasks=self._tasks.items,
             secrets=self._secrets,
             configs=self._configs,
         )
-        self.snapshot, patch = advance(self.snapshot, new)
+        # a node's change can orphan (or free) tasks nobody re-listed: then compare them all
+        touched = self._tasks.touched if new.nodes == self.snapshot.nodes else None
+        self.snapshot, patch = advance(self.snapshot, new, tasks_touched=touched)
+        self._tasks.published()
         if patch is None:
             return
         async with self._changed:

@@ -169,3 +169,20 @@ def test_it_reports_the_orphaning_as_a_change_when_only_the_node_went_down() -> 
     assert [t["state"] for t in patch["tasks"]["upsert"]] == ["orphaned"]
     assert [n["state"] for n in patch["nodes"]["upsert"]] == ["down"]
     assert patch["services"]["upsert"] == []  # counts are derived by whoever holds the tasks
+
+
+@settings(max_examples=300)
+@given(snapshots(), snapshots(), st.data())
+def test_it_finds_the_same_patch_when_told_which_tasks_were_touched(
+    a: Snapshot, b: Snapshot, data: st.DataObject
+) -> None:
+    b = dataclasses.replace(b, nodes=a.nodes)  # nodes unchanged: no task changes by derivation alone
+    b = Snapshot.build(seq=b.seq, status=b.status, nodes=b.nodes, services=b.services, tasks=b.tasks)
+    differing = {k for k in set(a.tasks) | set(b.tasks) if a.tasks.get(k) != b.tasks.get(k)}
+    extra = data.draw(st.sets(st.sampled_from([f"t{i}" for i in range(12)])))
+    full = diff(a, b)
+    hinted = diff(a, b, tasks_touched=differing | extra)
+    assert set(hinted.tasks.added) == set(full.tasks.added)
+    assert set(hinted.tasks.changed) == set(full.tasks.changed)
+    assert set(hinted.tasks.removed) == set(full.tasks.removed)
+    assert apply(a, hinted) == apply(a, full)
