@@ -152,19 +152,24 @@ async def secret_create(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/secrets.html", context, status=400)
 
 
-def _find(snapshot: Snapshot, secret_id: str) -> Secret | None:
-    return snapshot.secrets.get(secret_id)
-
-
-@require_http_methods(["GET", "POST"])
-async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
+async def _secret_to_change(request: HttpRequest, secret_id: str) -> tuple[Any, Snapshot, Secret] | HttpResponse:
+    """The operator, the model and the secret a remove or rotate is about; or the refusal."""
     user, can_write = await _user_can_write(request)
     if not can_write:
         return _forbidden()
     snapshot = (await runtime.first_sync(timeout=5)).snapshot
-    secret = _find(snapshot, secret_id)
+    secret = snapshot.secrets.get(secret_id)
     if secret is None:
         return HttpResponse("no such secret", status=404, content_type="text/plain")
+    return user, snapshot, secret
+
+
+@require_http_methods(["GET", "POST"])
+async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
+    found = await _secret_to_change(request, secret_id)
+    if isinstance(found, HttpResponse):
+        return found
+    user, snapshot, secret = found
     users = users_of(snapshot, secret_id)
     refusal = ""
     if users:
@@ -189,13 +194,10 @@ async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("value")
 async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
-    user, can_write = await _user_can_write(request)
-    if not can_write:
-        return _forbidden()
-    snapshot = (await runtime.first_sync(timeout=5)).snapshot
-    secret = _find(snapshot, secret_id)
-    if secret is None:
-        return HttpResponse("no such secret", status=404, content_type="text/plain")
+    found = await _secret_to_change(request, secret_id)
+    if isinstance(found, HttpResponse):
+        return found
+    user, snapshot, secret = found
     users = users_of(snapshot, secret_id)
     taken = {s.name for s in snapshot.secrets.values()}
     new_name = next_version_name(secret.name, taken)
