@@ -83,6 +83,14 @@ async def _user_can_write(request: HttpRequest) -> tuple[Any, bool]:
     return user, await sync_to_async(user.has_perm)("dashboard.write_secrets")
 
 
+async def _until_model(predicate: Any) -> None:
+    """After a write, show the page once the live model has it (bounded): no stale first view."""
+    try:
+        await runtime.watcher().wait_for(predicate, 3)
+    except TimeoutError:
+        pass  # the page's live updates will bring it
+
+
 def _forbidden() -> HttpResponse:
     return HttpResponse("changing secrets needs the operator role", status=403, content_type="text/plain")
 
@@ -145,6 +153,7 @@ async def secret_create(request: HttpRequest) -> HttpResponse:
             problem = f"Docker refused: {e}"
         else:
             await _audit(request, user, "secret.create", name, id=secret_id, labels=labels)
+            await _until_model(lambda snap: secret_id in snap.secrets)
             messages.success(request, f"secret {name} created")
             return HttpResponseRedirect(reverse("secrets"))
     # the form comes back with the name and labels, never with the value
@@ -183,6 +192,7 @@ async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
             refusal = f"Docker is not reachable: {e}"
         else:
             await _audit(request, user, "secret.remove", secret.name, id=secret_id)
+            await _until_model(lambda snap: secret_id not in snap.secrets)
             messages.success(request, f"secret {secret.name} removed")
             return HttpResponseRedirect(reverse("secrets"))
     status = 409 if refusal and request.method == "POST" else 200
@@ -220,6 +230,7 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
             else:
                 await _audit(request, user, "secret.rotate", secret.name, to=new_name,
                              services=[s.name for s in chosen])  # fmt: skip
+                await _until_model(lambda snap: new_id in snap.secrets)
                 names = ", ".join(s.name for s in chosen) or "no service"
                 messages.success(
                     request,
