@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.messages import (
     CLIENT_TYPES,
+    HEARTBEAT_PARAM,
     TASKS_PER_FRAME,
     ErrorMessage,
+    HeartbeatMessage,
     PongMessage,
     SnapshotMessage,
     TasksMessage,
@@ -24,8 +29,14 @@ from dashboard.state import snapshot_json
 log = logging.getLogger(__name__)
 
 
+KIOSK_RECHECK_SECONDS = 3.0
+
+
 class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     groups: list[str] = []
+    _recheck: asyncio.Task[None] | None = None
+    _beat: asyncio.Task[None] | None = None
+    _last_sent = 0.0  # time.monotonic() of the last frame sent
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -41,19 +52,50 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         self.groups = [runtime.GROUP]
         if viewer.kiosk is not None:
-            self.groups.append(access.token_group(viewer.kiosk.pk))  # revoking the token closes this socket
+            # revoking the token closes this socket: at once when revoked in this process (the
+            # group), within KIOSK_RECHECK_SECONDS when revoked elsewhere (manage.py, another process)
+            self.groups.append(access.token_group(viewer.kiosk.pk))
+            self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
         await self.accept()
         # join before reading the model: a patch newer than it waits in the queue, an older one
         # is dropped by the page (its seq is not past the model's)
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.send_snapshot()
+        if (query.get(HEARTBEAT_PARAM) or [""])[0] == "1":
+            self._beat = asyncio.create_task(self._heartbeat(), name="swarm-socket-heartbeat")
+
+    async def _heartbeat(self) -> None:
+        """After every quiet ``every`` seconds only: under churn the patches prove the socket alive."""
+        every = float(settings.SWARM_HEARTBEAT_SECONDS)
+        while True:
+            await asyncio.sleep(max(0.05, self._last_sent + every - time.monotonic()))
+            if time.monotonic() - self._last_sent >= every:
+                snapshot = runtime.watcher().snapshot
+                await self.send_json(
+                    HeartbeatMessage(type="heartbeat", seq=snapshot.seq, state=snapshot.status.state, every=every)
+                )
+
+    async def _recheck_token(self, token_id: int) -> None:
+        while True:
+            await asyncio.sleep(KIOSK_RECHECK_SECONDS)
+            if not await database_sync_to_async(access.token_is_live)(token_id):
+                await self.kiosk_revoked({})
+                return
 
     async def disconnect(self, code: int) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
+        if self._beat is not None:
+            self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
+            self._beat = None
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
+        if self._recheck is not None and self._recheck is not asyncio.current_task():
+            self._recheck.cancel()
         await self.send_json(ErrorMessage(type="error", error="this kiosk token was revoked"))
         await self.close(code=4403)
 
@@ -97,3 +139,7 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def send_json(self, message: Any) -> None:
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        self._last_sent = time.monotonic()
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)

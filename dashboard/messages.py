@@ -1,9 +1,18 @@
 """The websocket protocol of the live grid, as typed messages.
 
 Server to browser: ``snapshot`` (then ``tasks`` chunks while ``more`` is true), ``patch``,
-``error``, ``pong``. Browser to server: ``resync`` (send me the whole model again, e.g. after a
-seq gap), ``ping``. A whole model at 20,000 tasks is megabytes of JSON; it travels in chunks so
-that no single frame is large.
+``error``, ``pong``, and ``heartbeat`` for sockets opened with ``?heartbeat=1``. Browser to
+server: ``resync`` (send me the whole model again, e.g. after a seq gap), ``ping``. A whole model
+at 20,000 tasks is megabytes of JSON; it travels in chunks so that no single frame is large.
+
+An idle swarm sends nothing, which a page cannot tell from a frozen server or a dead network: a
+socket that asks for it gets a ``heartbeat`` after every ``SWARM_HEARTBEAT_SECONDS`` without any
+other frame. It is read from the model in memory (no Docker request) and is a few dozen bytes. Its
+``seq`` lets a page that missed the last patch of a burst notice it while the swarm stays quiet;
+the heartbeat does not travel through the patches' group, so it may overtake a patch in flight,
+and a page treats a seq ahead of its model as a gap only if the next heartbeat still finds it so.
+Clients that do not ask keep the older protocol: after the model, every frame is a patch (or an
+answer to what they sent).
 """
 
 from __future__ import annotations
@@ -47,5 +56,15 @@ class PongMessage(TypedDict):
     seq: int
 
 
+class HeartbeatMessage(TypedDict):
+    type: Literal["heartbeat"]
+    seq: int  # the seq of the server's model when it was sent
+    state: str  # the server's connection to Docker (Status.state): "live", "reconnecting", ...
+    every: float  # seconds: silence longer than a few of these means the socket is dead
+
+
+HEARTBEAT_PARAM = "heartbeat"
+
+
 CLIENT_TYPES = ("resync", "ping")
-TASKS_PER_FRAME = 2000
+TASKS_PER_FRAME = 500  # a task is up to ~1 KB of JSON: daphne closes a socket on a frame over 1 MB

@@ -1,74 +1,32 @@
 import { mountPanel } from "./task.js";
+import {
+  FAILED, ICONS, LiveSwarm, cmp, el, nodeOrder, parseTime, serviceCounts, visible as visibleAt,
+} from "./live.js";
 
-// The live grid. The server renders the first paint; this module follows the websocket: it takes
-// the model (snapshot, in chunks) and then patches in seq order, batches them per animation frame,
-// and touches only the boxes that changed. A seq gap asks for a resync; a dropped socket
-// reconnects with backoff and resyncs. Every value reaches the page as text, never as markup.
-
-const ICONS = {
-  new: "+", allocated: "+", pending: "…", assigned: "→", accepted: "→", preparing: "↻", ready: "↻",
-  starting: "↻", running: "▶", complete: "✔", shutdown: "■", failed: "✖", rejected: "⊘", remove: "■",
-  orphaned: "?",
-};
-const HIDDEN_WHEN_DONE = new Set(["shutdown", "complete", "remove"]);
-const FAILED = new Set(["failed", "rejected"]);
+// The live grid. The server renders the first paint; live.js follows the websocket and calls
+// render() once per animation frame with what changed, and this module touches only the boxes
+// that changed. Every value reaches the page as text, never as markup.
 
 const initial = JSON.parse(document.getElementById("initial").textContent);
 const failedWindowMs = initial.failedWindowMinutes * 60000;
 const grid = document.getElementById("grid");
 const historyToggle = document.getElementById("history");
 
-const model = { seq: initial.seq, status: initial.status, nodes: new Map(), services: new Map(), tasks: new Map() };
-for (const n of initial.nodes) model.nodes.set(n.id, n);
-for (const s of initial.services) model.services.set(s.id, s);
+const live = new LiveSwarm({ initial, onFrame: render, onConnection: syncStatus });
+const model = live.model;
 
 const boxes = new Map(); // task id -> element on the page
-for (const el of grid.querySelectorAll("[data-task-id]")) boxes.set(el.dataset.taskId, el);
+for (const box of grid.querySelectorAll("[data-task-id]")) boxes.set(box.dataset.taskId, box);
 const columns = new Map(); // node id ("" for unassigned) -> section
 for (const sec of grid.querySelectorAll("section.node")) columns.set(sec.dataset.nodeId, sec);
 
 let showHistory = historyToggle.checked;
-let socket = null;
-let backoff = 500;
-let disconnectedAt = null;
-let pending = null; // a snapshot being assembled from its chunks
-let awaitingSnapshot = true;
-const queue = [];
-let full = false;
-const dirtyTasks = new Set();
-let dirtyNodes = false;
-let dirtyServices = false;
-let frameRequested = false;
-
-window.swarmReady = false;
-window.swarm = model;
 
 // --- rendering -----------------------------------------------------------------------------------
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
 function taskState(t) { return t.state; } // the wire already says "orphaned"
 
-function visible(t, now) {
-  if (showHistory) return true;
-  const state = taskState(t);
-  if (HIDDEN_WHEN_DONE.has(state)) return false;
-  if (FAILED.has(state)) {
-    const since = parseTime(t.status_at);
-    return Number.isNaN(since) || now - since <= failedWindowMs;
-  }
-  return true;
-}
-
-function parseTime(text) { return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : NaN; }
+function visible(t, now) { return visibleAt(t, now, failedWindowMs, showHistory); }
 
 function imageTag(image) {
   const last = image.split("/").pop();
@@ -143,16 +101,13 @@ function syncColumn(n) {
 }
 
 function syncColumns() {
-  const order = [...model.nodes.values()].sort((a, b) =>
-    (a.role !== "manager") - (b.role !== "manager") || cmp(a.hostname, b.hostname) || cmp(a.id, b.id));
+  const order = [...model.nodes.values()].sort(nodeOrder);
   for (const [id, sec] of columns) {
     if (id && !model.nodes.has(id)) { sec.remove(); columns.delete(id); }
   }
   const wanted = [column(""), ...order.map((n) => { syncColumn(n); return column(n.id); })];
   wanted.forEach((sec, i) => { if (grid.children[i] !== sec) grid.insertBefore(sec, grid.children[i] || null); });
 }
-
-function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
 
 function insertSorted(container, box) {
   const kids = container.children;
@@ -187,21 +142,14 @@ function syncTask(id, now) {
 }
 
 function syncLegend() {
-  const running = new Map();
-  const desiredGlobal = new Map();
-  for (const t of model.tasks.values()) {
-    if (t.desired_state !== "running") continue;
-    desiredGlobal.set(t.service_id, (desiredGlobal.get(t.service_id) || 0) + 1);
-    if (t.state === "running") running.set(t.service_id, (running.get(t.service_id) || 0) + 1);
-  }
+  const counts = serviceCounts(model);
   const list = document.getElementById("services");
   const items = [];
   let sumRunning = 0;
   let sumDesired = 0;
   const services = [...model.services.values()].sort((a, b) => cmp(a.stack, b.stack) || cmp(a.name, b.name));
   for (const s of services) {
-    const r = running.get(s.id) || 0;
-    const d = s.mode === "replicated" ? s.replicas : s.mode === "global" ? desiredGlobal.get(s.id) || 0 : s.desired_tasks;
+    const [r, d] = counts.get(s.id);
     sumRunning += r;
     sumDesired += d || 0;
     items.push(el("li", { class: `svc-item h-${s.hue}${d !== null && r < d ? " short" : ""}`, "data-service-id": s.id,
@@ -221,130 +169,42 @@ function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
 function syncStatus() {
   const conn = document.getElementById("conn");
   const banner = document.getElementById("banner");
+  const c = live.connection();
   let state = "live";
   let text = "live";
-  let reason = "";
-  if (socket === null || socket.readyState !== WebSocket.OPEN || awaitingSnapshot) {
+  if (c.state === "connecting" || c.state === "reconnecting") {
     state = "reconnecting";
-    text = `reconnecting · stale since ${hhmmss(disconnectedAt || Date.now())}`;
-    reason = "The connection to the dashboard is down; what you see may be out of date.";
-  } else if (model.status.state !== "live") {
+    text = `reconnecting · stale since ${hhmmss(c.since)}`;
+  } else if (c.state === "stale") {
     state = "stale";
-    const since = parseTime(model.status.since);
-    text = `Docker ${model.status.state} · stale since ${hhmmss(Number.isNaN(since) ? Date.now() : since)}`;
-    reason = model.status.reason || "The dashboard has lost Docker; what you see may be out of date.";
+    text = `Docker ${model.status.state} · stale since ${hhmmss(c.since)}`;
+  } else if (c.state === "silent") {
+    state = "stale";
+    text = `no word from the dashboard since ${hhmmss(c.since)}`;
   }
-  conn.dataset.conn = state;
-  conn.textContent = text;
+  if (conn.dataset.conn !== state) conn.dataset.conn = state;
+  if (conn.textContent !== text) conn.textContent = text;
   banner.hidden = state === "live";
-  banner.textContent = reason;
+  if (banner.textContent !== c.reason) banner.textContent = c.reason;
 }
 
-// --- applying messages -----------------------------------------------------------------------------
+// --- applying what changed -------------------------------------------------------------------------
 
-function schedule() {
-  if (!frameRequested) { frameRequested = true; requestAnimationFrame(frame); }
-}
-
-function applyKind(map, part, onChange) {
-  for (const id of part.removed) { map.delete(id); onChange(id); }
-  for (const item of part.upsert) { map.set(item.id, item); onChange(item.id); }
-}
-
-function frame() {
-  frameRequested = false;
-  for (const p of queue.splice(0)) {
-    if (p.seq <= model.seq) continue; // older than the model we hold
-    if (p.base_seq !== model.seq) { resync(); break; }
-    applyKind(model.nodes, p.nodes, () => { dirtyNodes = true; });
-    applyKind(model.services, p.services, () => { dirtyServices = true; });
-    applyKind(model.tasks, p.tasks, (id) => dirtyTasks.add(id));
-    if (p.status) model.status = p.status;
-    model.seq = p.seq;
-  }
+function render(changes) {
+  const full = changes.full;
   const now = Date.now();
-  if (full || dirtyNodes) syncColumns();
+  if (full || changes.nodes.size) syncColumns();
   if (full) {
     for (const id of boxes.keys()) if (!model.tasks.has(id)) syncTask(id, now);
     for (const id of model.tasks.keys()) syncTask(id, now);
     tickAges(now);
   } else {
-    for (const id of dirtyTasks) syncTask(id, now);
+    for (const id of changes.tasks.keys()) syncTask(id, now);
   }
-  if (openPanel && (full || dirtyTasks.has(openPanel.taskId))) openPanel.refresh();
-  if (full || dirtyServices || dirtyTasks.size || dirtyNodes) syncLegend();
+  if (openPanel && (full || changes.tasks.has(openPanel.taskId))) openPanel.refresh();
+  if (full || changes.services.size || changes.tasks.size || changes.nodes.size) syncLegend();
   const unassigned = columns.get("");
   unassigned.hidden = unassigned.querySelector(".tasks").children.length === 0;
-  full = false;
-  dirtyNodes = false;
-  dirtyServices = false;
-  dirtyTasks.clear();
-  syncStatus();
-  document.body.dataset.seq = String(model.seq);
-  if (!awaitingSnapshot) window.swarmReady = true;
-}
-
-function install(snap) {
-  model.seq = snap.seq;
-  model.status = snap.status;
-  model.nodes = new Map(snap.nodes.map((n) => [n.id, n]));
-  model.services = new Map(snap.services.map((s) => [s.id, s]));
-  model.tasks = new Map(snap.tasks.map((t) => [t.id, t]));
-  window.swarm = model;
-  awaitingSnapshot = false;
-  backoff = 500;
-  full = true;
-  schedule();
-}
-
-function resync() {
-  awaitingSnapshot = true;
-  queue.length = 0;
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "resync" }));
-}
-
-function onMessage(event) {
-  let msg;
-  try { msg = JSON.parse(event.data); } catch { return; }
-  switch (msg.type) {
-    case "snapshot":
-      pending = { ...msg, tasks: [...msg.tasks] };
-      if (!msg.more) { install(pending); pending = null; }
-      break;
-    case "tasks":
-      if (!pending || pending.seq !== msg.seq) break;
-      for (const t of msg.tasks) pending.tasks.push(t);
-      if (!msg.more) { install(pending); pending = null; }
-      break;
-    case "patch":
-      if (!awaitingSnapshot) { queue.push(msg); schedule(); }
-      break;
-    case "error":
-      console.warn("swarm socket:", msg.error);
-      break;
-    default:
-      break;
-  }
-}
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const base = document.body.dataset.base || "/";
-  const kiosk = new URLSearchParams(location.search).get("kiosk");
-  const query = kiosk ? `?kiosk=${encodeURIComponent(kiosk)}` : "";
-  socket = new WebSocket(`${scheme}://${location.host}${base}ws/swarm${query}`);
-  socket.addEventListener("message", onMessage);
-  socket.addEventListener("open", () => { disconnectedAt = null; });
-  socket.addEventListener("close", () => {
-    if (disconnectedAt === null) disconnectedAt = Date.now();
-    awaitingSnapshot = true;
-    pending = null;
-    queue.length = 0;
-    syncStatus();
-    const wait = backoff;
-    backoff = Math.min(backoff * 2, 10000);
-    setTimeout(connect, wait + Math.random() * 250);
-  });
 }
 
 historyToggle.addEventListener("change", () => {
@@ -352,8 +212,7 @@ historyToggle.addEventListener("change", () => {
   const url = new URL(location.href);
   if (showHistory) url.searchParams.set("history", "1"); else url.searchParams.delete("history");
   history.replaceState(null, "", url);
-  full = true;
-  schedule();
+  live.refresh();
 });
 
 function tickAges(now) {
@@ -404,4 +263,4 @@ if (!new URLSearchParams(location.search).get("kiosk") && document.body.dataset.
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") closePanel(); });
 }
 
-connect();
+live.start();

@@ -182,3 +182,61 @@ async def page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
 async def operator_page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any]:
     async with signed_in(browser, dashboard, "operator") as pg:
         yield pg
+
+
+class Simulated:
+    """bench.simulator in a process of its own: a large swarm's Engine API on a unix socket."""
+
+    def __init__(self, folder: Path, *, nodes: int, tasks: int, churn: float = 0.0) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.socket = folder / "docker.sock"
+        self.log = folder / "simulator.log"
+        args = ["--socket", str(self.socket), "--nodes", str(nodes), "--tasks", str(tasks), "--churn", str(churn)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.simulator", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60  # it builds the whole swarm before it listens
+        while not self.socket.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the simulator did not start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def simulated_dashboard(folder: Path, *, nodes: int, tasks: int, churn: float = 0.0, **env: str) -> Iterator[Dashboard]:
+    """A dashboard (daphne) whose DOCKER_HOST is a simulated swarm of its own."""
+    sim = Simulated(folder / "simulator", nodes=nodes, tasks=tasks, churn=churn)
+    try:
+        d = Dashboard(sim.docker_host, folder / "dashboard", **env)
+        d.start()
+        try:
+            yield d
+        finally:
+            d.stop()
+    finally:
+        sim.stop()
+
+
+@pytest.fixture(scope="session")
+def large_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """The dashboard of a simulated swarm of 200 nodes and 5,000 tasks, standing still."""
+    # nothing moves in it: a slow reconcile keeps its 5,000-task re-lists off the other tests' CPU
+    with simulated_dashboard(
+        tmp_path_factory.mktemp("large"), nodes=200, tasks=5000, SWARM_RECONCILE_SECONDS="30"
+    ) as d:
+        yield d

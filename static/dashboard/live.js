@@ -1,0 +1,307 @@
+// The live model of the swarm over /ws/swarm, shared by the grid and the wall.
+//
+// The server sends the model (a `snapshot`, then `tasks` chunks while `more`), then `patch`es in
+// seq order, and a `heartbeat` after every few quiet seconds. This module assembles the model,
+// applies patches once per animation frame (a burst of patches costs one render), asks for the
+// model again when it sees a seq gap, reconnects with backoff when the socket drops or goes
+// silent, and says how fresh the model is. A page renders from `onFrame(changes)`.
+
+export const ICONS = {
+  new: "+", allocated: "+", pending: "…", assigned: "→", accepted: "→", preparing: "↻", ready: "↻",
+  starting: "↻", running: "▶", complete: "✔", shutdown: "■", failed: "✖", rejected: "⊘", remove: "■",
+  orphaned: "?",
+};
+export const HIDDEN_WHEN_DONE = new Set(["shutdown", "complete", "remove"]);
+export const FAILED = new Set(["failed", "rejected"]);
+
+const BACKOFF_FIRST = 500;
+const BACKOFF_MAX = 10000;
+const CONNECT_TIMEOUT = 10000; // a server that accepts the connection and never answers
+const WATCH_EVERY = 1000;
+
+export function parseTime(text) { return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : NaN; }
+
+// finished history is hidden; failures stay for the failed window so they are never missed
+export function visible(t, now, failedWindowMs, showHistory = false) {
+  if (showHistory) return true;
+  if (HIDDEN_WHEN_DONE.has(t.state)) return false; // the wire already says "orphaned"
+  if (FAILED.has(t.state)) {
+    const since = parseTime(t.status_at);
+    return Number.isNaN(since) || now - since <= failedWindowMs;
+  }
+  return true;
+}
+
+export function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
+
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+export function nodeOrder(a, b) {
+  return (a.role !== "manager") - (b.role !== "manager") || cmp(a.hostname, b.hostname) || cmp(a.id, b.id);
+}
+
+// service id -> [tasks really running on live nodes, tasks desired (null: unbounded)], as the
+// server's state.counts: Docker's own count would include tasks on a dead node
+export function serviceCounts(model, services = model.services.values(), tasks = model.tasks.values()) {
+  const running = new Map();
+  const desiredRunning = new Map();
+  for (const t of tasks) {
+    if (t.desired_state !== "running") continue;
+    desiredRunning.set(t.service_id, (desiredRunning.get(t.service_id) || 0) + 1);
+    if (t.state === "running") running.set(t.service_id, (running.get(t.service_id) || 0) + 1);
+  }
+  const result = new Map();
+  for (const s of services) {
+    const desired = s.mode === "replicated" ? s.replicas
+      : s.mode === "global" ? desiredRunning.get(s.id) || 0 : s.desired_tasks;
+    result.set(s.id, [running.get(s.id) || 0, desired === undefined ? null : desired]);
+  }
+  return result;
+}
+
+function emptyChanges() {
+  return { full: false, previous: null, status: null, nodes: new Map(), services: new Map(), tasks: new Map() };
+}
+
+// what changed since the last frame: id -> the item as it was before (undefined: it is new)
+function record(changed, map, part) {
+  for (const id of part.removed) {
+    if (!changed.has(id)) changed.set(id, map.get(id));
+    map.delete(id);
+  }
+  for (const item of part.upsert) {
+    if (!changed.has(item.id)) changed.set(item.id, map.get(item.id));
+    map.set(item.id, item);
+  }
+}
+
+export class LiveSwarm {
+  // initial: {seq, status, nodes, services} rendered by the server (optional)
+  // staleMs: no frame for this long on an open socket -> "silent", and the socket is replaced
+  constructor({ initial = null, staleMs = null, onFrame = () => {}, onConnection = () => {} } = {}) {
+    this.model = {
+      seq: initial ? initial.seq : 0,
+      status: initial ? initial.status : { state: "connecting", since: "", reason: "", kind: "" },
+      nodes: new Map((initial ? initial.nodes : []).map((n) => [n.id, n])),
+      services: new Map((initial ? initial.services : []).map((s) => [s.id, s])),
+      tasks: new Map(),
+    };
+    this.staleMs = staleMs;
+    this.onFrame = onFrame;
+    this.onConnection = onConnection;
+    this.socket = null;
+    this.openedAt = 0;
+    this.backoff = BACKOFF_FIRST;
+    this.disconnectedAt = null;
+    this.lastHeardAt = null; // Date.now() of the last frame from the server
+    this.heartbeatMs = null;
+    this.behindSeq = null; // a heartbeat's seq the model had not reached
+    this.pending = null; // a snapshot being assembled from its chunks
+    this.awaitingSnapshot = true;
+    this.installed = false;
+    this.queue = [];
+    this.changes = emptyChanges();
+    this.frameRequested = false;
+    this.retry = null;
+    window.swarmReady = false;
+    window.swarm = this.model;
+  }
+
+  start() {
+    this.connect();
+    setInterval(() => this.watch(), WATCH_EVERY);
+    document.addEventListener("visibilitychange", () => { if (this.queue.length) this.schedule(); });
+  }
+
+  // render everything again on the next frame
+  refresh() {
+    this.changes.full = true;
+    this.schedule();
+  }
+
+  // how fresh the model is: {state, since (ms), reason}; state is one of
+  // connecting (no model yet), reconnecting (socket down), stale (Docker lost), silent (socket
+  // quiet too long), live
+  connection(now = Date.now()) {
+    const open = this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+    if (!this.installed) return { state: "connecting", since: this.disconnectedAt || now, reason: "" };
+    if (!open || this.awaitingSnapshot) {
+      return { state: "reconnecting", since: this.disconnectedAt || now,
+        reason: "The connection to the dashboard is down; what you see may be out of date." };
+    }
+    if (this.model.status.state !== "live") {
+      const since = parseTime(this.model.status.since);
+      return { state: "stale", since: Number.isNaN(since) ? now : since,
+        reason: this.model.status.reason || "The dashboard has lost Docker; what you see may be out of date." };
+    }
+    const limit = this.silentLimit();
+    if (limit !== null && this.lastHeardAt !== null && now - this.lastHeardAt > limit) {
+      return { state: "silent", since: this.lastHeardAt,
+        reason: "Nothing has come from the dashboard for too long; what you see may be out of date." };
+    }
+    return { state: "live", since: this.lastHeardAt || now, reason: "" };
+  }
+
+  silentLimit() {
+    if (this.staleMs !== null) return this.staleMs;
+    return this.heartbeatMs !== null ? 3 * this.heartbeatMs : null;
+  }
+
+  // --- the socket --------------------------------------------------------------------------------
+
+  connect() {
+    this.retry = null;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const base = document.body.dataset.base || "/";
+    const query = new URLSearchParams({ heartbeat: "1" });
+    const kiosk = new URLSearchParams(location.search).get("kiosk");
+    if (kiosk) query.set("kiosk", kiosk);
+    const ws = new WebSocket(`${scheme}://${location.host}${base}ws/swarm?${query}`);
+    this.socket = ws;
+    this.openedAt = Date.now();
+    ws.addEventListener("message", (event) => { if (ws === this.socket) this.onMessage(event); });
+    ws.addEventListener("open", () => {
+      if (ws !== this.socket) return;
+      this.lastHeardAt = Date.now();
+      this.onConnection();
+    });
+    ws.addEventListener("close", () => { if (ws === this.socket) this.dropped(); });
+  }
+
+  // the socket is gone (closed, or given up on): keep the model, mark it stale, try again
+  dropped() {
+    const ws = this.socket;
+    this.socket = null;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      try { ws.close(); } catch { /* already closing */ }
+    }
+    if (this.disconnectedAt === null) this.disconnectedAt = this.lastHeardAt || Date.now();
+    this.awaitingSnapshot = true;
+    this.pending = null;
+    this.queue.length = 0;
+    this.behindSeq = null;
+    this.onConnection();
+    const wait = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX);
+    if (this.retry === null) this.retry = setTimeout(() => this.connect(), wait + Math.random() * 250);
+  }
+
+  // a half-open connection (a network drop, a frozen server) never closes by itself
+  watch() {
+    const ws = this.socket;
+    const now = Date.now();
+    if (ws && ws.readyState === WebSocket.CONNECTING && now - this.openedAt > CONNECT_TIMEOUT) this.dropped();
+    else if (ws && ws.readyState === WebSocket.OPEN) {
+      const limit = this.silentLimit();
+      if (limit !== null && this.lastHeardAt !== null && now - this.lastHeardAt > limit) this.dropped();
+    }
+    this.onConnection();
+  }
+
+  resync() {
+    this.awaitingSnapshot = true;
+    this.queue.length = 0;
+    this.behindSeq = null;
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: "resync" }));
+  }
+
+  onMessage(event) {
+    this.lastHeardAt = Date.now();
+    let msg;
+    try { msg = JSON.parse(event.data); } catch { return; }
+    switch (msg.type) {
+      case "snapshot":
+        this.pending = { ...msg, tasks: [...msg.tasks] };
+        if (!msg.more) this.install();
+        break;
+      case "tasks":
+        if (!this.pending || this.pending.seq !== msg.seq) break;
+        for (const t of msg.tasks) this.pending.tasks.push(t);
+        if (!msg.more) this.install();
+        break;
+      case "patch":
+        if (!this.awaitingSnapshot) { this.queue.push(msg); this.schedule(); }
+        break;
+      case "heartbeat":
+        this.heartbeat(msg);
+        break;
+      case "error":
+        console.warn("swarm socket:", msg.error);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // a heartbeat may overtake a patch still in flight: ahead once is normal, ahead twice is a gap
+  heartbeat(msg) {
+    this.heartbeatMs = msg.every * 1000;
+    if (this.awaitingSnapshot) return;
+    const have = this.queue.length ? this.queue[this.queue.length - 1].seq : this.model.seq;
+    if (msg.seq <= have) { this.behindSeq = null; return; }
+    if (this.behindSeq !== null && this.model.seq < this.behindSeq) { this.resync(); return; }
+    this.behindSeq = msg.seq;
+  }
+
+  install() {
+    const snap = this.pending;
+    this.pending = null;
+    const m = this.model;
+    if (this.installed) {
+      this.changes.previous = { status: m.status, nodes: m.nodes, services: m.services, tasks: m.tasks };
+    }
+    m.seq = snap.seq;
+    m.status = snap.status;
+    m.nodes = new Map(snap.nodes.map((n) => [n.id, n]));
+    m.services = new Map(snap.services.map((s) => [s.id, s]));
+    m.tasks = new Map(snap.tasks.map((t) => [t.id, t]));
+    this.installed = true;
+    this.awaitingSnapshot = false;
+    this.disconnectedAt = null;
+    this.behindSeq = null;
+    this.backoff = BACKOFF_FIRST;
+    this.changes.full = true;
+    this.schedule();
+  }
+
+  // --- frames ------------------------------------------------------------------------------------
+
+  schedule() {
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    // a hidden page gets no animation frames: patches must not pile up meanwhile
+    if (document.visibilityState === "hidden") setTimeout(() => this.frame(), 250);
+    else requestAnimationFrame(() => this.frame());
+  }
+
+  frame() {
+    this.frameRequested = false;
+    const m = this.model;
+    const changes = this.changes;
+    for (const p of this.queue.splice(0)) {
+      if (p.seq <= m.seq) continue; // older than the model we hold
+      if (p.base_seq !== m.seq) { this.resync(); break; }
+      record(changes.nodes, m.nodes, p.nodes);
+      record(changes.services, m.services, p.services);
+      record(changes.tasks, m.tasks, p.tasks);
+      if (p.status) {
+        if (changes.status === null) changes.status = m.status;
+        m.status = p.status;
+      }
+      m.seq = p.seq;
+    }
+    this.changes = emptyChanges();
+    this.onFrame(changes);
+    this.onConnection();
+    document.body.dataset.seq = String(m.seq);
+    if (this.installed && !this.awaitingSnapshot) window.swarmReady = true;
+  }
+}

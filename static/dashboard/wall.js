@@ -1,0 +1,752 @@
+import { FAILED, ICONS, LiveSwarm, cmp, el, nodeOrder, serviceCounts, visible } from "./live.js";
+
+// The wall screen: the whole swarm on one screen, unattended. live.js keeps the model; this module
+// chooses a density that fits the screen (full boxes, compact boxes, per-service counts, pips
+// only, then pages), renders the page's tiles with keyed updates, pulses what changed, keeps a
+// ticker of events, and says loudly when what it shows is not live. Every value reaches the page
+// as text, never as markup.
+
+const config = JSON.parse(document.getElementById("wall-config").textContent);
+const MIN_FONT = config.minFontPx;
+const MODES = ["full", "compact", "counts", "pips"];
+const TARGET_ASPECT = 0.8; // tiles a little taller than wide read like the grid's node columns
+const MAX_EVENTS = 20; // more than one line of the ticker shows
+const REPLAN_EVERY = 60000; // a layout kept for stability is reconsidered this often
+const CONNECTING_GRACE = 2000;
+const GROW = 1.5; // text may grow to this many times the screen's own size when there is room
+
+const params = new URLSearchParams(location.search);
+function listParam(name) {
+  const values = params.getAll(name).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  return values.length ? new Set(values) : null;
+}
+function secondsParam(name, fallback, minimum) {
+  const n = Number(params.get(name));
+  return Number.isFinite(n) && n > 0 ? Math.max(n, minimum) : fallback;
+}
+const options = {
+  stacks: listParam("stack"),
+  services: listParam("service"),
+  density: MODES.includes(params.get("density")) ? params.get("density") : "auto",
+  pageMs: secondsParam("page", config.pageSeconds, 3) * 1000,
+  // never below two heartbeats: an idle swarm must not look stale
+  staleMs: secondsParam("stale", config.staleSeconds, 2 * config.heartbeatSeconds) * 1000,
+  theme: ["dark", "light"].includes(params.get("theme")) ? params.get("theme") : "dark",
+};
+const failedWindowMs = config.failedWindowMinutes * 60000;
+document.documentElement.dataset.theme = options.theme;
+
+const $ = (id) => document.getElementById(id);
+const main = $("w-tiles");
+const eventsList = $("w-events");
+const startedAt = Date.now();
+
+const live = new LiveSwarm({ staleMs: options.staleMs, onFrame: render, onConnection: tick });
+const model = live.model;
+
+let layout = null; // see plan()
+let page = 0;
+let plannedAt = 0;
+let lastGroups = new Map(); // tile id -> visible tasks, sorted
+let rendered = false;
+let forcePlan = true;
+const tiles = new Map(); // tile id ("" = unassigned) -> {el, header, body, sig, rows}
+let boxes = new Map(); // task id -> its element on the page (box or pip)
+const events = []; // newest first: {at, kind, text, el}
+
+// --- options: which services the wall shows -------------------------------------------------------
+
+const filtered = options.stacks !== null || options.services !== null;
+
+function shown(svc) {
+  if (!filtered) return true;
+  if (!svc) return false;
+  if (options.stacks !== null && !options.stacks.has(svc.stack)) return false;
+  return options.services === null || options.services.has(svc.name) || options.services.has(svc.id);
+}
+
+if (filtered) {
+  const parts = [];
+  if (options.stacks) parts.push(`stack ${[...options.stacks].join(", ")}`);
+  if (options.services) parts.push(`service ${[...options.services].join(", ")}`);
+  $("w-filter").textContent = parts.join(" · ");
+  $("w-filter").hidden = false;
+}
+
+// --- geometry --------------------------------------------------------------------------------------
+
+// every size in whole pixels, from the text size u, so that the arithmetic below is what the
+// browser lays out: no tile can overflow its cell, and nothing scrolls
+function dims(u) {
+  const lh = Math.ceil(u * 1.25);
+  const fpad = Math.max(2, Math.round(u * 0.2));
+  const cpad = Math.max(1, Math.round(u * 0.12));
+  return {
+    u, lh, fpad, cpad,
+    g: Math.max(4, Math.round(u * 0.4)), // between tiles
+    p: Math.max(3, Math.round(u * 0.3)), // inside a tile
+    b: 2, // tile border
+    hh: lh + Math.max(2, Math.round(u * 0.2)), // tile header
+    fw: Math.round(u * 8.5), fh: 2 * lh + 2 * fpad + 2, fg: Math.max(3, Math.round(u * 0.3)), // full boxes
+    cw: Math.round(u * 7), ch: lh + 2 * cpad + 2, cg: Math.max(2, Math.round(u * 0.25)), // compact boxes
+    rw: Math.round(u * 10), rh: lh + Math.max(2, Math.round(u * 0.15)), rg: Math.max(4, Math.round(u * 0.6)), // rows
+    ps: Math.max(6, Math.round(u * 0.6)), pg: 2, // pips
+  };
+}
+
+function boxSize(mode, d) { return mode === "full" ? [d.fw, d.fh, d.fg] : [d.cw, d.ch, d.cg]; }
+
+// the height a tile of width tileW needs for the busiest tile's content; Infinity: too narrow
+function need(mode, d, tileW, st) {
+  const iw = tileW - 2 * d.b - 2 * d.p;
+  if (iw < d.u * 4) return Infinity; // a header needs room for a few characters
+  const base = 2 * d.b + 2 * d.p + d.hh;
+  if (mode === "full" || mode === "compact") {
+    const [w, h, g] = boxSize(mode, d);
+    const perRow = Math.floor((iw + g) / (w + g));
+    if (perRow < 1) return Infinity;
+    const rows = Math.ceil(st.maxTasks / perRow);
+    return base + (rows ? rows * h + (rows - 1) * g : 0);
+  }
+  if (mode === "counts") {
+    const cols = Math.floor((iw + d.rg) / (d.rw + d.rg));
+    if (cols < 1) return Infinity;
+    return base + Math.ceil(st.maxServices / cols) * d.rh;
+  }
+  const perRow = Math.floor((iw + d.pg) / (d.ps + d.pg));
+  const rows = Math.ceil(st.maxTasks / perRow);
+  return base + d.rh + (rows ? rows * d.ps + (rows - 1) * d.pg : 0);
+}
+
+// the columns x rows of n tiles that fit, the one whose tiles are closest to TARGET_ASPECT
+function arrange(mode, d, n, W, H, st) {
+  let best = null;
+  for (let C = 1; C <= n; C++) {
+    const tileW = Math.floor((W - (C - 1) * d.g) / C);
+    if (tileW < d.u * 4) break;
+    const R = Math.ceil(n / C);
+    const tileH = Math.floor((H - (R - 1) * d.g) / R);
+    if (tileH < 1 || need(mode, d, tileW, st) > tileH) continue;
+    const score = Math.abs(Math.log(tileW / tileH / TARGET_ASPECT));
+    if (best === null || score < best.score) best = { C, R, tileW, tileH, score };
+  }
+  return best;
+}
+
+// the most detailed density, at the largest text, that shows every tile at once; else pages:
+// the fewest pages, and among those the most detail and the largest text
+function plan(st, W, H, prefU) {
+  const modes = options.density === "auto" ? MODES : [options.density];
+  const make = (mode, d, a, perPage, pages, clipped = false) => ({ mode, d, ...a, perPage, pages, clipped });
+  if (st.n === 0) return make(modes[0], dims(prefU), { C: 1, R: 1, tileW: W, tileH: H }, 1, 1);
+  for (const mode of modes) {
+    // a small swarm gets larger text than the screen's own size: the room is there
+    for (let u = Math.round(prefU * GROW); u >= MIN_FONT; u--) {
+      const d = dims(u);
+      const a = arrange(mode, d, st.n, W, H, st);
+      if (a) return make(mode, d, a, st.n, 1);
+    }
+  }
+  let fewest = Infinity;
+  const candidates = [];
+  for (const mode of modes) {
+    for (let u = prefU; u >= MIN_FONT; u--) {
+      const d = dims(u);
+      let most = 0;
+      for (let C = 1; C <= st.n; C++) {
+        const tileW = Math.floor((W - (C - 1) * d.g) / C);
+        if (tileW < d.u * 4) break;
+        const h = need(mode, d, tileW, st);
+        if (h > H) continue;
+        most = Math.max(most, C * Math.floor((H + d.g) / (h + d.g)));
+      }
+      if (most > 0) {
+        const pages = Math.ceil(st.n / most);
+        fewest = Math.min(fewest, pages);
+        candidates.push({ mode, d, pages });
+      }
+    }
+  }
+  const chosen = candidates.find((o) => o.pages === fewest);
+  if (chosen) {
+    const perPage = Math.ceil(st.n / chosen.pages);
+    const a = arrange(chosen.mode, chosen.d, perPage, W, H, st);
+    if (a) return make(chosen.mode, chosen.d, a, perPage, Math.ceil(st.n / perPage));
+  }
+  // one tile holds more than the whole screen: one tile a page, its overflow cut off
+  const d = dims(MIN_FONT);
+  return make(modes[modes.length - 1], d, { C: 1, R: 1, tileW: W, tileH: H }, 1, st.n, true);
+}
+
+function stillFits(l, st) {
+  if (l === null || l.clipped) return false;
+  const pages = Math.ceil(st.n / l.perPage);
+  if (pages !== l.pages && (pages > 1 || l.pages > 1)) return false;
+  if (st.n > l.C * l.R * l.pages) return false;
+  // on one page, a row or a column left empty is room the tiles should have
+  if (l.pages === 1 && st.n > 0 && (Math.ceil(st.n / l.C) !== l.R || st.n < l.C)) return false;
+  return need(l.mode, l.d, l.tileW, st) <= l.tileH;
+}
+
+function chromeUnit() {
+  return Math.max(MIN_FONT, Math.floor(Math.min(innerHeight / 54, innerWidth / 96)));
+}
+
+function applyChrome() {
+  const uc = chromeUnit();
+  const root = document.documentElement.style;
+  root.setProperty("--uc", `${uc}px`);
+  root.setProperty("--ulh", `${Math.ceil(uc * 1.25)}px`);
+  root.setProperty("--mp", `${Math.max(4, Math.round(uc * 0.35))}px`);
+  return uc;
+}
+
+function applyLayout(l) {
+  const s = main.style;
+  const d = l.d;
+  const px = (v) => `${v}px`;
+  s.setProperty("--u", px(d.u));
+  s.setProperty("--lh", px(d.lh));
+  s.setProperty("--g", px(d.g));
+  s.setProperty("--p", px(d.p));
+  s.setProperty("--hh", px(d.hh));
+  s.setProperty("--fpad", px(d.fpad));
+  s.setProperty("--cpad", px(d.cpad));
+  s.setProperty("--rh", px(d.rh));
+  s.setProperty("--rg", px(d.rg));
+  s.setProperty("--ps", px(d.ps));
+  s.setProperty("--pg", px(d.pg));
+  const iw = l.tileW - 2 * d.b - 2 * d.p;
+  if (l.mode === "full" || l.mode === "compact") {
+    const [w, h, g] = boxSize(l.mode, d);
+    const perRow = Math.max(1, Math.floor((iw + g) / (w + g)));
+    s.setProperty("--bw", px(Math.floor((iw - (perRow - 1) * g) / perRow)));
+    s.setProperty("--bh", px(h));
+    s.setProperty("--bg", px(g));
+  } else if (l.mode === "counts") {
+    s.setProperty("--cols", String(Math.max(1, Math.floor((iw + d.rg) / (d.rw + d.rg)))));
+  }
+  s.gridTemplateColumns = `repeat(${l.C}, ${l.tileW}px)`;
+  s.gridTemplateRows = `repeat(${l.R}, ${l.tileH}px)`;
+  main.dataset.mode = l.mode;
+  const b = document.body.dataset;
+  b.density = l.mode;
+  b.u = String(d.u);
+  b.pages = String(l.pages);
+  b.clipped = l.clipped ? "1" : "0";
+}
+
+// --- the model, as the wall shows it -----------------------------------------------------------
+
+function taskVersion(t, svc) { return `${t.updated_at}|${t.state}|${t.desired_state}|${svc ? 1 : 0}`; }
+
+function sortKey(t) {
+  const svc = model.services.get(t.service_id);
+  return `${svc ? svc.name : ""}\u0001${String(t.slot || 0).padStart(9, "0")}\u0001${t.created_at}\u0001${t.id}`;
+}
+
+// tile id -> its visible tasks, in the order tiles and boxes are shown
+function group(now) {
+  const byTile = new Map();
+  for (const t of model.tasks.values()) {
+    if (!visible(t, now, failedWindowMs) || !shown(model.services.get(t.service_id))) continue;
+    const id = model.nodes.has(t.node_id) ? t.node_id : "";
+    let list = byTile.get(id);
+    if (!list) { list = []; byTile.set(id, list); }
+    list.push(t);
+  }
+  const ordered = new Map();
+  if (byTile.has("")) ordered.set("", byTile.get(""));
+  for (const n of [...model.nodes.values()].sort(nodeOrder)) {
+    if (byTile.has(n.id) || !filtered) ordered.set(n.id, byTile.get(n.id) || []);
+  }
+  for (const list of ordered.values()) {
+    for (const t of list) t._k = sortKey(t);
+    list.sort((a, b) => cmp(a._k, b._k));
+  }
+  return ordered;
+}
+
+function statsOf(groups) {
+  let maxTasks = 0;
+  let maxServices = 0;
+  for (const list of groups.values()) {
+    maxTasks = Math.max(maxTasks, list.length);
+    maxServices = Math.max(maxServices, new Set(list.map((t) => t.service_id)).size);
+  }
+  return { n: groups.size, maxTasks, maxServices, ids: [...groups.keys()] };
+}
+
+// --- rendering ------------------------------------------------------------------------------------
+
+function taskAttrs(t, svc, cls) {
+  return {
+    class: `${cls} st-${t.state} h-${svc ? svc.hue : 0}`,
+    "data-task-id": t.id, "data-service-id": t.service_id, "data-node-id": t.node_id,
+    "data-state": t.state, "data-desired-state": t.desired_state,
+  };
+}
+
+function slotText(t) { return t.slot !== null && t.slot !== undefined ? `.${t.slot}` : ""; }
+function nameOf(t, svc) { return svc ? svc.name : t.service_id.slice(0, 12); }
+// where room is short a stack's services drop the stack's prefix: "shop_api" -> "api" (its hue stays)
+function shortNameOf(t, svc) {
+  const name = nameOf(t, svc);
+  return svc && svc.stack && name.startsWith(`${svc.stack}_`) ? name.slice(svc.stack.length + 1) : name;
+}
+function errorOf(t) { return t.error || (t.exit_code ? `exit ${t.exit_code}` : ""); }
+
+function makeBox(t, svc, mode) {
+  if (mode === "full") {
+    const state = t.state === "orphaned" ? "node down" : t.state;
+    const exit = FAILED.has(t.state) && t.exit_code ? ` · exit ${t.exit_code}` : "";
+    return el("div", taskAttrs(t, svc, "box full"),
+      el("span", { class: "l1" }, el("span", { class: "nm" }, nameOf(t, svc)),
+        el("span", { class: "sl" }, slotText(t))),
+      el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, ICONS[t.state] || "·"), ` ${state}${exit}`));
+  }
+  if (mode === "compact") {
+    return el("div", taskAttrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, ICONS[t.state] || "·"),
+      el("span", { class: "nm" }, shortNameOf(t, svc)), el("span", { class: "sl" }, slotText(t)));
+  }
+  return el("i", taskAttrs(t, svc, "pip"));
+}
+
+// the element of a task for this frame: the one on the page when it is still right
+function boxFor(t, mode, next, pulses) {
+  const svc = model.services.get(t.service_id);
+  const v = `${mode}|${taskVersion(t, svc)}`;
+  let box = boxes.get(t.id);
+  const pulse = pulses.get(t.id);
+  if (!box || box._v !== v || pulse) {
+    box = makeBox(t, svc, mode);
+    box._v = v;
+    if (pulse) box.classList.add(pulse);
+  }
+  next.set(t.id, box);
+  return box;
+}
+
+// make container's children exactly `wanted`, moving only what is out of place
+function reconcile(container, wanted) {
+  let cursor = container.firstChild;
+  for (const child of wanted) {
+    if (child === cursor) { cursor = cursor.nextSibling; continue; }
+    container.insertBefore(child, cursor);
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+}
+
+const measure = document.createElement("canvas").getContext("2d");
+const FONT_FAMILY = getComputedStyle(document.documentElement).fontFamily; // the stylesheet came first
+
+// a host name that does not fit keeps its end, where names usually differ: "sim-node-117" -> "si…-117"
+function fitName(text, width, u) {
+  measure.font = `700 ${u}px ${FONT_FAMILY}`;
+  if (measure.measureText(text).width <= width) return text;
+  for (let keep = text.length - 1; keep >= 2; keep--) {
+    const head = Math.max(1, Math.floor(keep / 3));
+    const short = `${text.slice(0, head)}…${text.slice(text.length - (keep - head))}`;
+    if (measure.measureText(short).width <= width) return short;
+  }
+  return `…${text.slice(-1)}`;
+}
+
+function tileFor(id) {
+  let tile = tiles.get(id);
+  if (!tile) {
+    const header = el("header");
+    const body = el("div", { class: "body" });
+    const section = el("section", { class: "tile", "data-node-id": id }, header, body);
+    tile = { el: section, header, body, sig: null, rows: new Map() };
+    tiles.set(id, tile);
+  }
+  const n = model.nodes.get(id);
+  const d = layout.d;
+  const what = n ? `${n.hostname}|${n.state}|${n.availability}|${n.role}|${n.leader}` : "unassigned";
+  const sig = `${what}|${layout.tileW}|${d.u}`;
+  if (tile.sig !== sig) {
+    tile.sig = sig;
+    const tags = [];
+    if (n) {
+      tile.el.dataset.state = n.state;
+      tile.el.dataset.availability = n.availability;
+      tile.el.dataset.role = n.role;
+      if (n.leader) tags.push(["leader", "★"]);
+      if (n.state !== "ready") tags.push(["bad", n.state.toUpperCase()]);
+      if (n.availability !== "active") tags.push(["warn", n.availability.toUpperCase()]);
+    } else {
+      tile.el.classList.add("unassigned");
+    }
+    const name = n ? n.hostname || n.id.slice(0, 12) : "unassigned";
+    measure.font = `700 ${d.u}px ${FONT_FAMILY}`;
+    const tagsWidth = tags.reduce((w, [, text]) => w + measure.measureText(text).width + 0.9 * d.u, 0);
+    const room = layout.tileW - 2 * d.b - 2 * d.p - tagsWidth - 0.3 * d.u - 2; // 0.3u: the gap before the tags
+    tile.header.replaceChildren(el("span", { class: "host", title: name }, fitName(name, room, d.u)),
+      el("span", { class: "tags" }, ...tags.map(([cls, text]) => el("span", { class: `tag ${cls}` }, text))));
+  }
+  return tile;
+}
+
+function fillBoxes(tile, list, mode, next, pulses) {
+  tile.rows.clear();
+  reconcile(tile.body, list.map((t) => boxFor(t, mode, next, pulses)));
+}
+
+function fillCounts(tile, list, next, pulses) {
+  const bySvc = new Map();
+  for (const t of list) {
+    let l = bySvc.get(t.service_id);
+    if (!l) { l = []; bySvc.set(t.service_id, l); }
+    l.push(t);
+  }
+  const rows = new Map();
+  const wanted = [];
+  for (const [sid, l] of bySvc) {
+    const svc = model.services.get(sid);
+    let row = tile.rows.get(sid);
+    if (!row || row.named !== Boolean(svc)) { // a service may arrive after its first tasks
+      const pips = el("span", { class: "pips" });
+      const count = el("span", { class: "n" });
+      row = { el: el("div", { class: `row h-${svc ? svc.hue : 0}`, "data-service-id": sid },
+        el("span", { class: "swatch" }), el("span", { class: "nm" }, nameOf(l[0], svc)), count, pips),
+      count, pips, named: Boolean(svc) };
+    }
+    const running = l.filter((t) => t.state === "running").length;
+    const text = running === l.length ? String(l.length) : `${running}/${l.length}`;
+    if (row.count.textContent !== text) row.count.textContent = text;
+    row.el.classList.toggle("short", running < l.length);
+    reconcile(row.pips, l.map((t) => boxFor(t, "pip", next, pulses)));
+    rows.set(sid, row);
+    wanted.push(row.el);
+  }
+  tile.rows = rows;
+  reconcile(tile.body, wanted);
+}
+
+const SUMMARY = [
+  ["ok", "▶", (t) => t.state === "running"],
+  ["bad", "✖", (t) => FAILED.has(t.state) || t.state === "orphaned"],
+  ["wait", "↻", () => true],
+];
+
+function fillPips(tile, list, next, pulses) {
+  tile.rows.clear();
+  const totals = SUMMARY.map(() => 0);
+  for (const t of list) totals[SUMMARY.findIndex(([, , test]) => test(t))] += 1;
+  let summary = tile.body.firstChild;
+  if (!summary || !summary.classList.contains("sum")) summary = el("div", { class: "sum" });
+  const sig = totals.join(",");
+  if (summary._sig !== sig) {
+    summary._sig = sig;
+    const parts = [];
+    SUMMARY.forEach(([cls, icon], i) => {
+      if (totals[i]) parts.push(el("span", { class: `sum-${cls}` }, `${totals[i]}${icon}`));
+    });
+    summary.replaceChildren(...(parts.length ? parts : [el("span", { class: "sum-none" }, "no tasks")]));
+  }
+  let pips = summary.nextSibling;
+  if (!pips || !pips.classList.contains("pips")) pips = el("div", { class: "pips" });
+  reconcile(pips, list.map((t) => boxFor(t, "pip", next, pulses)));
+  reconcile(tile.body, [summary, pips]);
+}
+
+function renderPage(groups, pulses) {
+  if (!layout) return;
+  const ids = layout.pages > 1 ? [...groups.keys()].slice(page * layout.perPage, (page + 1) * layout.perPage)
+    : [...groups.keys()];
+  const next = new Map();
+  const wanted = [];
+  const mode = layout.mode;
+  for (const id of ids) {
+    const tile = tileFor(id);
+    const list = groups.get(id) || [];
+    if (tile.mode !== mode) { tile.body.replaceChildren(); tile.rows.clear(); tile.mode = mode; }
+    if (mode === "counts") fillCounts(tile, list, next, pulses);
+    else if (mode === "pips") fillPips(tile, list, next, pulses);
+    else fillBoxes(tile, list, mode, next, pulses);
+    wanted.push(tile.el);
+  }
+  const keep = new Set(ids);
+  for (const id of tiles.keys()) if (!keep.has(id)) tiles.delete(id);
+  if (ids.length === 0 && rendered) {
+    wanted.push(el("p", { class: "empty" }, filtered ? "no task matches this wall's filter" : "no nodes"));
+  }
+  reconcile(main, wanted);
+  boxes = next;
+  document.body.dataset.page = String(page);
+  const pageEl = $("w-page");
+  pageEl.hidden = layout.pages <= 1;
+  pageEl.textContent = `page ${page + 1}/${layout.pages}`;
+  window.wall = { mode, u: layout.d.u, columns: layout.C, rows: layout.R, page,
+    pages: Array.from({ length: layout.pages },
+      (_, i) => [...groups.keys()].slice(i * layout.perPage, (i + 1) * layout.perPage)) };
+}
+
+// a layout fitted to the swarm of this very moment would change with every task that comes and
+// goes: once on the wall, a layout gives way only when it no longer fits, or to a better one that
+// fits with room to spare
+const HEADROOM = 1.1;
+
+function roomy(st) {
+  return { ...st, maxTasks: Math.ceil(st.maxTasks * HEADROOM), maxServices: Math.ceil(st.maxServices * HEADROOM) };
+}
+
+function better(a, b) {
+  const rank = (l) => [l.pages, MODES.indexOf(l.mode), -l.d.u];
+  const [x, y] = [rank(a), rank(b)];
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] < y[i];
+  return false;
+}
+
+function relayout(groups, { force = false } = {}) {
+  const st = statsOf(groups);
+  const now = Date.now();
+  const fits = stillFits(layout, st);
+  if (!force && fits && now - plannedAt < REPLAN_EVERY) return false;
+  const prefU = applyChrome();
+  const W = main.clientWidth - 2 * parseFloat(getComputedStyle(main).paddingLeft);
+  const H = main.clientHeight - 2 * parseFloat(getComputedStyle(main).paddingTop);
+  let next = plan(st, W, H, prefU);
+  plannedAt = now;
+  if (!force) {
+    const spacious = plan(roomy(st), W, H, prefU);
+    if (spacious.pages === next.pages) next = spacious;
+    if (fits && !better(next, layout)) return false;
+  }
+  const same = layout && next.mode === layout.mode && next.d.u === layout.d.u && next.C === layout.C
+    && next.R === layout.R && next.pages === layout.pages && next.perPage === layout.perPage
+    && next.tileW === layout.tileW && next.tileH === layout.tileH;
+  layout = next;
+  if (page >= layout.pages) page = 0;
+  if (!same) applyLayout(layout);
+  return !same;
+}
+
+function renderHeader(groups) {
+  const services = [...model.services.values()].filter(shown);
+  const tasks = [];
+  for (const list of groups.values()) for (const t of list) tasks.push(t);
+  const counts = serviceCounts(model, services, filtered ? tasks : model.tasks.values());
+  let running = 0;
+  let desired = 0;
+  for (const [r, d] of counts.values()) { running += r; desired += d || 0; }
+  const nodes = [...groups.keys()].filter((id) => id !== "").map((id) => model.nodes.get(id));
+  const down = nodes.filter((n) => n.state !== "ready").length;
+  setText("w-nodes", down ? `${nodes.length} (${down} down)` : String(nodes.length));
+  $("w-nodes").classList.toggle("bad", down > 0);
+  setText("w-services", String(services.length));
+  setText("w-running", String(running));
+  setText("w-desired", String(desired));
+  $("w-running").classList.toggle("bad", running < desired);
+}
+
+function setText(id, text) {
+  const node = $(id);
+  if (node.textContent !== text) node.textContent = text;
+}
+
+// --- what happened: pulses and the ticker ------------------------------------------------------------
+
+function sameTask(a, b) { return a.updated_at === b.updated_at && a.state === b.state; }
+function sameJson(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+
+function diffMaps(before, after, same) {
+  const changed = new Map();
+  for (const [id, old] of before) {
+    const now = after.get(id);
+    if (!now || !same(old, now)) changed.set(id, old);
+  }
+  for (const id of after.keys()) if (!before.has(id)) changed.set(id, undefined);
+  return changed;
+}
+
+// after a resync the model was replaced: what changed is the difference with the one before
+function whatChanged(changes) {
+  if (!changes.previous) return changes;
+  const p = changes.previous;
+  return {
+    status: p.status.state !== model.status.state ? p.status : null,
+    nodes: diffMaps(p.nodes, model.nodes, sameJson),
+    services: diffMaps(p.services, model.services, sameJson),
+    tasks: diffMaps(p.tasks, model.tasks, sameTask),
+    reconnected: true,
+  };
+}
+
+function pulsesFrom(changes) {
+  const pulses = new Map();
+  for (const [id, old] of changes.tasks) {
+    const t = model.tasks.get(id);
+    if (!t) continue;
+    if (FAILED.has(t.state) || t.state === "orphaned") {
+      if (!old || old.state !== t.state) pulses.set(id, "pulse-bad");
+    } else if (!old) pulses.set(id, "pulse-new");
+    else if (old.state !== t.state) pulses.set(id, "pulse-change");
+  }
+  return pulses;
+}
+
+function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
+
+function imageOf(image) { return (image || "?").split("/").pop(); } // "registry:5000/team/web:1.2" -> "web:1.2"
+
+function hostOf(nodeId) {
+  const n = model.nodes.get(nodeId);
+  return n ? n.hostname : "no node";
+}
+
+function eventsFrom(changes) {
+  const found = [];
+  const add = (kind, text) => found.push({ kind, text });
+  if (changes.reconnected) add("ok", "reconnected to the dashboard");
+  if (changes.status) {
+    if (model.status.state === "live") add("ok", "Docker connection live again");
+    else {
+      const why = model.status.reason ? `: ${model.status.reason}` : "";
+      add("bad", `the dashboard lost Docker (${model.status.state})${why}`);
+    }
+  }
+  for (const [id, old] of changes.nodes) {
+    const n = model.nodes.get(id);
+    if (!n) { add("warn", `node ${old ? old.hostname : id.slice(0, 12)} left the swarm`); continue; }
+    if (!old) { add("ok", `node ${n.hostname} joined the swarm`); continue; }
+    if (old.state !== n.state) add(n.state === "ready" ? "ok" : "bad", `node ${n.hostname} is ${n.state}`);
+    if (old.availability !== n.availability) {
+      add(n.availability === "active" ? "ok" : "warn", `node ${n.hostname} availability: ${n.availability}`);
+    }
+    if (!old.leader && n.leader) add("warn", `node ${n.hostname} is the leader now`);
+  }
+  for (const [id, old] of changes.services) {
+    const s = model.services.get(id);
+    if (!s) { if (old && shown(old)) add("warn", `service ${old.name} removed`); continue; }
+    if (!shown(s)) continue;
+    if (!old) { add("ok", `service ${s.name} created (${imageOf(s.image)})`); continue; }
+    if (old.image !== s.image) add("warn", `service ${s.name} updated: ${imageOf(old.image)} → ${imageOf(s.image)}`);
+    else if (old.replicas !== s.replicas) add("ok", `service ${s.name} scaled ${old.replicas} → ${s.replicas}`);
+    else if (old.update_state !== s.update_state && s.update_state) {
+      const bad = s.update_state.startsWith("rollback") || s.update_state === "paused";
+      const kind = bad ? "bad" : s.update_state === "completed" ? "ok" : "warn";
+      add(kind, `service ${s.name} update ${s.update_state.replace("_", " ")}`);
+    } else if (old.updated_at !== s.updated_at) add("warn", `service ${s.name} updated`);
+  }
+  const failures = [];
+  for (const [id, old] of changes.tasks) {
+    const t = model.tasks.get(id);
+    if (!t || !FAILED.has(t.state) || (old && old.state === t.state)) continue;
+    const svc = model.services.get(t.service_id);
+    if (!shown(svc)) continue;
+    const why = errorOf(t) ? `: ${errorOf(t)}` : "";
+    failures.push(`${nameOf(t, svc)}${slotText(t)} ${t.state} on ${hostOf(t.node_id)}${why}`);
+  }
+  // a burst (a node's tasks, a resync after a long break) is one line, not a flood
+  if (failures.length > 3) add("bad", `${failures.length} tasks failed: ${failures.slice(0, 3).join(" · ")} …`);
+  else for (const f of failures) add("bad", `task ${f}`);
+  return found;
+}
+
+function addEvents(found) {
+  const at = Date.now();
+  for (const { kind, text } of found) {
+    const item = el("li", { class: `ev-${kind}` }, el("time", {}, hhmmss(at).slice(0, 5)), el("span", {}, text));
+    events.unshift({ at, kind, text, el: item });
+    eventsList.prepend(item);
+  }
+  while (events.length > MAX_EVENTS) events.pop().el.remove();
+  if (found.length) for (const quiet of eventsList.querySelectorAll(".ev-none")) quiet.remove();
+}
+
+// --- frames and the clock ----------------------------------------------------------------------
+
+function render(changes) {
+  const now = Date.now();
+  let pulses = new Map();
+  if (rendered) {
+    const what = whatChanged(changes);
+    addEvents(eventsFrom(what));
+    pulses = pulsesFrom(what);
+  }
+  const groups = group(now);
+  lastGroups = groups;
+  const moved = relayout(groups, { force: forcePlan });
+  forcePlan = false;
+  if (moved) pulses = new Map(); // a new arrangement is not a change of the swarm
+  rendered = true;
+  renderPage(groups, pulses);
+  renderHeader(groups);
+  tick();
+}
+
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+const BANNERS = {
+  connecting: "connecting to the dashboard…",
+  reconnecting: "the connection to the dashboard is down",
+  stale: "the dashboard has lost its connection to Docker",
+  silent: "nothing has come from the dashboard",
+};
+
+function tick() {
+  const now = Date.now();
+  const c = live.connection(now);
+  setText("w-clock", hhmmss(now));
+  const conn = $("w-conn");
+  const label = c.state === "live" ? "LIVE" : c.state === "stale" ? `DOCKER ${model.status.state.toUpperCase()}`
+    : c.state.toUpperCase();
+  if (conn.dataset.conn !== c.state) conn.dataset.conn = c.state;
+  setText("w-conn", label);
+  document.body.dataset.conn = c.state;
+  const notLive = c.state !== "live" && !(c.state === "connecting" && now - startedAt < CONNECTING_GRACE);
+  document.body.dataset.stale = notLive ? "1" : "0";
+  const banner = $("w-banner");
+  if (banner.hidden === notLive) banner.hidden = !notLive;
+  if (c.state === "connecting") {
+    setText("w-age", "");
+    setText("w-banner-text", BANNERS.connecting);
+  } else if (c.state === "live") {
+    setText("w-age", `updated ${ago(now - c.since)} ago`);
+  } else {
+    setText("w-age", `data from ${hhmmss(c.since)}`);
+    const reason = c.state === "stale" && model.status.reason ? `: ${model.status.reason}` : "";
+    setText("w-banner-text", `${BANNERS[c.state]}${reason} since ${hhmmss(c.since)} (${ago(now - c.since)}). `
+      + "This screen shows the last state it knew, which may be out of date.");
+  }
+}
+
+// a pulse ends with its animation: a box moved later in the page must not pulse again
+main.addEventListener("animationend", (event) => {
+  event.target.classList.remove("pulse-new", "pulse-change", "pulse-bad");
+});
+
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    if (relayout(lastGroups, { force: true })) renderPage(lastGroups, new Map());
+  }, 200);
+});
+
+setInterval(() => {
+  if (!layout || layout.pages <= 1) return;
+  page = (page + 1) % layout.pages;
+  renderPage(lastGroups, new Map());
+}, options.pageMs);
+
+// failed tasks leave once their window has passed; a layout kept for stability is reconsidered
+setInterval(() => live.refresh(), 30000);
+
+eventsList.append(el("li", { class: "ev-none" }, el("time", {}, hhmmss(startedAt).slice(0, 5)),
+  el("span", {}, "watching")));
+applyChrome();
+tick();
+live.start();
