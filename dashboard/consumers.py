@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 
 KIOSK_RECHECK_SECONDS = 3.0
+ITEMS_PER_FRAME = 250  # nodes or services: each up to ~1 KB of JSON
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
 class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -116,23 +121,40 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(PongMessage(type="pong", seq=runtime.watcher().snapshot.seq))
 
     async def send_snapshot(self) -> None:
+        """The model in frames that each stay far below daphne's 1 MB limit: nodes, services and
+        tasks all travel in bounded chunks (500 nodes and 700 services alone are ~800 KB)."""
         watcher = await runtime.first_sync(timeout=5)
         whole = snapshot_json(watcher.snapshot)
-        tasks = whole["tasks"]
-        chunks = [tasks[i : i + TASKS_PER_FRAME] for i in range(0, len(tasks), TASKS_PER_FRAME)] or [[]]
+        nodes = _chunks(whole["nodes"], ITEMS_PER_FRAME)
+        services = _chunks(whole["services"], ITEMS_PER_FRAME)
+        tasks = _chunks(whole["tasks"], TASKS_PER_FRAME)
+        frames = max(len(nodes), len(services), len(tasks))
+
+        def part(chunks: list[list[Any]], i: int) -> list[Any]:
+            return chunks[i] if i < len(chunks) else []
+
         await self.send_json(
             SnapshotMessage(
                 type="snapshot",
                 seq=whole["seq"],
                 status=whole["status"],
-                nodes=whole["nodes"],
-                services=whole["services"],
-                tasks=chunks[0],
-                more=len(chunks) > 1,
+                nodes=part(nodes, 0),
+                services=part(services, 0),
+                tasks=part(tasks, 0),
+                more=frames > 1,
             )
         )
-        for i, chunk in enumerate(chunks[1:], start=2):
-            await self.send_json(TasksMessage(type="tasks", seq=whole["seq"], tasks=chunk, more=i < len(chunks)))
+        for i in range(1, frames):
+            await self.send_json(
+                TasksMessage(
+                    type="tasks",
+                    seq=whole["seq"],
+                    nodes=part(nodes, i),
+                    services=part(services, i),
+                    tasks=part(tasks, i),
+                    more=i < frames - 1,
+                )
+            )
 
     async def swarm_patch(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])

@@ -31,8 +31,12 @@ class SnapshotMessage(TypedDict):
 
 
 class TasksMessage(TypedDict):
+    """A further chunk of the model announced by ``snapshot``: more nodes, services and tasks."""
+
     type: Literal["tasks"]
     seq: int
+    nodes: list[dict[str, Any]]
+    services: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
     more: bool
 

@@ -1,6 +1,6 @@
 // The live model of the swarm over /ws/swarm, shared by the grid and the wall.
 //
-// The server sends the model (a `snapshot`, then `tasks` chunks while `more`), then `patch`es in
+// The server sends the model (a `snapshot`, then `tasks` chunks of nodes, services and tasks while `more`), then `patch`es in
 // seq order, and a `heartbeat` after every few quiet seconds. This module assembles the model,
 // applies patches once per animation frame (a burst of patches costs one render), asks for the
 // model again when it sees a seq gap, reconnects with backoff when the socket drops or goes
@@ -219,12 +219,12 @@ export class LiveSwarm {
     try { msg = JSON.parse(event.data); } catch { return; }
     switch (msg.type) {
       case "snapshot":
-        this.pending = { ...msg, tasks: [...msg.tasks] };
+        this.pending = { ...msg, nodes: [...msg.nodes], services: [...msg.services], tasks: [...msg.tasks] };
         if (!msg.more) this.install();
         break;
       case "tasks":
         if (!this.pending || this.pending.seq !== msg.seq) break;
-        for (const t of msg.tasks) this.pending.tasks.push(t);
+        for (const kind of ["nodes", "services", "tasks"]) for (const x of msg[kind] || []) this.pending[kind].push(x);
         if (!msg.more) this.install();
         break;
       case "patch":

@@ -57,14 +57,15 @@ async def reply(communicator: WebsocketCommunicator) -> dict[str, Any]:
 async def snapshot(communicator: WebsocketCommunicator) -> dict[str, Any]:
     first = await reply(communicator)
     assert first["type"] == "snapshot"
-    tasks = list(first["tasks"])
+    whole = {kind: list(first[kind]) for kind in ("nodes", "services", "tasks")}
     more = first["more"]
     while more:
         chunk = await receive(communicator)
         assert (chunk["type"], chunk["seq"]) == ("tasks", first["seq"])
-        tasks += chunk["tasks"]
+        for kind in whole:
+            whole[kind] += chunk[kind]
         more = chunk["more"]
-    return {**first, "tasks": tasks}
+    return {**first, **whole}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,11 +130,13 @@ async def test_it_resends_the_model_in_chunks_when_asked_to_resync(
     await asyncio.to_thread(swarm.wait_running, name, 5)
     monkeypatch.setattr(messages, "TASKS_PER_FRAME", 2)
     monkeypatch.setattr("dashboard.consumers.TASKS_PER_FRAME", 2)
+    monkeypatch.setattr("dashboard.consumers.ITEMS_PER_FRAME", 1)
     communicator, connected, _ = await connect(ORIGIN, (b"cookie", await session_cookie()))
     assert connected
     whole = await snapshot(communicator)
     await communicator.send_to(text_data='{"type": "resync"}')
     again = await snapshot(communicator)
     assert len(again["tasks"]) >= 5
+    assert len(again["nodes"]) == 3  # one node a frame, all of them assembled
     assert again["seq"] >= whole["seq"]
     await communicator.disconnect()
