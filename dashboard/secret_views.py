@@ -8,6 +8,7 @@ again). Every write is in the audit log, without the value.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -83,10 +84,12 @@ async def _user_can_write(request: HttpRequest) -> tuple[Any, bool]:
     return user, await sync_to_async(user.has_perm)("dashboard.write_secrets")
 
 
-async def _until_model(predicate: Any) -> None:
+async def _until_model(predicate: Any, services: Iterable[str] = ()) -> None:
     """After a write, show the page once the live model has it (bounded): no stale first view."""
+    watcher = runtime.watcher()
+    watcher.poke(secrets=True, services=services)
     try:
-        await runtime.watcher().wait_for(predicate, 3)
+        await watcher.wait_for(predicate, 3)
     except TimeoutError:
         pass  # the page's live updates will bring it
 
@@ -230,7 +233,7 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
             else:
                 await _audit(request, user, "secret.rotate", secret.name, to=new_name,
                              services=[s.name for s in chosen])  # fmt: skip
-                await _until_model(lambda snap: new_id in snap.secrets)
+                await _until_model(lambda snap: new_id in snap.secrets, [s.id for s in chosen])
                 names = ", ".join(s.name for s in chosen) or "no service"
                 messages.success(
                     request,

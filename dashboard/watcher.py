@@ -175,6 +175,16 @@ class Watcher:
         if subscriber in self._subscribers:
             self._subscribers.remove(subscriber)
 
+    def poke(self, *, secrets: bool = False, services: Iterable[str] = ()) -> None:
+        """Re-list these soon: for the dashboard's own writes, which must show even if their
+        event is late or lost."""
+        self._dirty.secrets |= secrets
+        for service_id in services:
+            self._dirty.services.add(service_id)
+            self._dirty.service_tasks.add(service_id)
+            self._settle(service_id)
+        self._wake.set()
+
     def request_counts(self) -> Counter[str]:
         total = Counter(self._requests)
         if self._client is not None:
