@@ -32,6 +32,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from tests.lab import UnixHTTP
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
@@ -148,32 +150,20 @@ def save(name: str, data: dict[str, Any]) -> Path:
 # --- Docker's own API, over a unix socket ----------------------------------------------------------------
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.socket_path)
-        self.sock = s
-
-
 class DockerAPI:
     """A small blocking Engine API client (one keep-alive connection; one user thread)."""
 
     def __init__(self, sock: str, timeout: float = 15.0) -> None:
         self.sock = sock
         self.timeout = timeout
-        self._conn: _UnixHTTP | None = None
+        self._conn: UnixHTTP | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if data is not None else {}
         for attempt in (1, 2):
             if self._conn is None:
-                self._conn = _UnixHTTP(self.sock, self.timeout)
+                self._conn = UnixHTTP(self.sock, self.timeout)
             try:
                 self._conn.request(method, f"/v1.41{path}", body=data, headers=headers)
                 resp = self._conn.getresponse()

@@ -44,6 +44,7 @@ from bench import harness
 from dashboard.docker_client import DockerClient, Endpoint
 from dashboard.state import Patch, Snapshot, patch_json
 from dashboard.watcher import Watcher, WatchSettings, _Dirty
+from tests.lab import UnixHTTP
 
 STEP_DELAY = 0.3  # seconds between two states of a starting task in the simulator
 
@@ -219,7 +220,7 @@ def full_relist_breakdown(sock: str, rounds: int = 3) -> dict[str, Any]:
 
     read, decode, parse, size = [], [], [], 0
     for _ in range(rounds):
-        conn = harness._UnixHTTP(sock, 120)
+        conn = UnixHTTP(sock, 120)
         t0 = time.perf_counter()
         conn.request("GET", "/v1.41/tasks")
         body = conn.getresponse().read()

@@ -301,26 +301,19 @@ class DockerClient:
             await docker.close()
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        docker = self._connect()
         self.requests[f"GET /{path}"] += 1
-        try:
-            async with asyncio.timeout(self.request_timeout):
-                result = await docker._query_json(path, params=params)
-            self.last_ok = time.monotonic()
-            return result
-        except TimeoutError:
-            raise DaemonUnreachable(
-                f"Docker at {self.endpoint.describe()} did not answer GET /{path} within {self.request_timeout:g}s"
-            ) from None
-        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
-            raise self._classify(e, path) from None
+        return await self._json("GET", path, params=params)
 
     async def _write(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """Every call that changes Docker goes through here, so read-only mode can refuse them all."""
         if self.read_only:
             raise ReadOnlyRefused(f"the dashboard runs read-only (DOCKER_READ_ONLY=1): {method} /{path} refused")
-        docker = self._connect()
         self.requests[f"{method} /{path.split('/', 1)[0]}"] += 1
+        return await self._json(method, path, params=params, body=body)
+
+    async def _json(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        """One request with a JSON answer, bounded by ``request_timeout``; failures become DockerProblems."""
+        docker = self._connect()
         try:
             async with asyncio.timeout(self.request_timeout):
                 result = await docker._query_json(path, method, params=params, data=body)
@@ -328,7 +321,7 @@ class DockerClient:
             return result
         except TimeoutError:
             raise DaemonUnreachable(
-                f"Docker did not answer {method} /{path} within {self.request_timeout:g}s"
+                f"Docker at {self.endpoint.describe()} did not answer {method} /{path} within {self.request_timeout:g}s"
             ) from None
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
             raise self._classify(e, path) from None

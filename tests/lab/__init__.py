@@ -34,7 +34,9 @@ def missing_requirements() -> str | None:
     return None
 
 
-class _UnixHTTP(http.client.HTTPConnection):
+class UnixHTTP(http.client.HTTPConnection):
+    """http.client over a unix socket: Docker's own API, read without any Docker library."""
+
     def __init__(self, path: str, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self.socket_path = path
@@ -121,7 +123,7 @@ class Lab:
 
     def api(self, path: str, *, node: int = 1, timeout: float = 10) -> Any:
         """GET the Engine API directly: the ground truth tests compare the dashboard with."""
-        conn = _UnixHTTP(self.sock(node), timeout)
+        conn = UnixHTTP(self.sock(node), timeout)
         try:
             conn.request("GET", f"/v1.41{path}")
             resp = conn.getresponse()
