@@ -14,8 +14,9 @@ in a process of its own). Measured with the Chrome DevTools Protocol (a CDP sess
                                stream of small patches; 2.5 failures/s (about 10 task changes/s
                                on the wire) and 10 failures/s (about 40)
                  then a Chrome trace of each kind (main-thread self time by trace event, and the
-                 cost of each rendering update), and the steady phase again with containment CSS
-                 injected into the page (an experiment, not the shipped CSS)
+                 cost of each rendering update)
+  scrolling      the grid scrolled to points along its width: time until the column in the
+                 middle of the view shows its boxes, and how many boxes the page holds then
   wire           Network.webSocketFrameReceived payload sizes: bytes per task change under churn,
                  and the frames of single changes (a task on node 1 fails; then its replacement
                  steps through its states one task change at a time)
@@ -71,8 +72,23 @@ LOAD_FIGURES = """() => {
   };
 }"""
 
-# off-screen node columns skip style, layout and paint; their size is remembered once rendered
-EXPERIMENT_CSS = "section.node { content-visibility: auto; contain-intrinsic-size: auto 15rem auto 60rem; }"
+# scroll the grid to a fraction of its width; how long until the column in the middle of the view
+# holds its boxes (then one more frame, to paint them), and how many boxes the page holds
+SCROLL_FILL = """async (fraction) => {
+  const g = document.getElementById("grid");
+  const t0 = performance.now();
+  g.scrollLeft = fraction * (g.scrollWidth - g.clientWidth);
+  const mid = g.scrollLeft + g.clientWidth / 2;
+  const col = [...g.children].find((s) => s.offsetLeft <= mid && s.offsetLeft + s.offsetWidth >= mid);
+  const id = col.dataset.nodeId;
+  const want = [...window.swarm.tasks.values()].filter((t) => t.node_id === id && t.state === "running").length;
+  const have = () => col.querySelectorAll("[data-task-id][data-state='running']").length;
+  while (have() < want && performance.now() - t0 < 5000) await new Promise((r) => requestAnimationFrame(r));
+  await new Promise((r) => requestAnimationFrame(r));
+  return { ms: performance.now() - t0, shown: have(), want,
+    boxes: document.querySelectorAll("#grid [data-task-id]").length,
+    filled: [...g.children].filter((s) => s.querySelector("[data-task-id]")).length };
+}"""
 
 PHASE_METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "JSHeapUsedSize", "Nodes")
 
@@ -352,18 +368,8 @@ async def run_sim(args: argparse.Namespace) -> dict[str, Any]:
                                                   lambda: fail_local_every(sim, args.steady_rate))  # fmt: skip
                 await asyncio.sleep(args.settle)
                 out["trace_any"] = await traced(browser, page, args.trace_seconds * 2, churn_any)
-                if args.experiment:
-                    # not the shipped CSS: a lead for the fix, measured the same way
-                    await page.add_style_tag(content=EXPERIMENT_CSS)
-                    await asyncio.sleep(args.settle)
-                    out["experiment"] = await phase(
-                        f"node 1, {args.steady_rate:g} failures/s, experiment CSS",
-                        cdp,
-                        wire,
-                        dash,
-                        args.seconds,
-                        lambda: fail_local_every(sim, args.steady_rate),
-                    )
+                await asyncio.sleep(args.settle)
+                out["scrolling"] = [await page.evaluate(SCROLL_FILL, i / 10) for i in (10, 3, 7, 0, 5, 9, 1, 6, 2, 8)]
                 await asyncio.sleep(args.settle)
                 out["single_changes"] = await single_changes(sim, wire, args.singles)
                 await cdp.send("HeapProfiler.collectGarbage")
@@ -471,13 +477,16 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> None:
         if updates.get("n"):
             print(f"rendering updates (UpdateLifecycle >= 5 ms): {updates['n']}, p50 {updates['p50']:.0f} ms, "
                   f"max {updates['max']:.0f} ms each")  # fmt: skip
-    if "experiment" in sim:
-        e = sim["experiment"]
-        print(
-            f"\nexperiment (not shipped): with `{EXPERIMENT_CSS}` injected, {args.steady_rate:g} failures/s on node 1: "
-            f"busy {e['busy_share']:.1%} (script {e['script_share']:.1%}, layout+style "
-            f"{e['layout_style_share']:.1%}), {e['task_changes_per_s']:.1f} task changes/s"
-        )
+    if "scrolling" in sim:
+        scrolls = sim["scrolling"]
+        rows = [[f"{s['ms']:.0f}", f"{s['shown']}/{s['want']}", s["boxes"], s["filled"]] for s in scrolls]
+        print()
+        print(harness.table("scrolling the grid (to 10 points along its width)",
+                            ["column in view filled ms", "its running boxes", "boxes in page", "columns filled"],
+                            rows))  # fmt: skip
+        fill = harness.summary([s["ms"] for s in scrolls])
+        print(f"column in view filled: p50 {fill['p50']:.0f} ms, max {fill['max']:.0f} ms; "
+              f"at most {max(s['boxes'] for s in scrolls)} boxes in the page")  # fmt: skip
     singles = sim["single_changes"]
     by_count = Counter(f["upserts"] + f["removed"] for f in singles)
     rows = []
@@ -516,12 +525,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", type=int, default=5, help="page loads measured (default 5)")
     parser.add_argument("--singles", type=int, default=10, help="single changes (default 10)")
     parser.add_argument("--only", choices=("sim", "lab"), default=None)
-    parser.add_argument(
-        "--no-experiment",
-        dest="experiment",
-        action="store_false",
-        help="skip the phase with containment CSS injected into the page",
-    )
     parser.add_argument("--deployed-wait", type=float, default=20, help="seconds to wait for the as-deployed page")
     parser.add_argument(
         "--max-message",

@@ -110,32 +110,50 @@ def node_header(node: Node) -> str:
     )
 
 
-def node_column(node: Node | None, boxes: list[str]) -> str:
+def node_column(node: Node | None, boxes: list[str] | None) -> str:
+    """A node's column; ``boxes`` None: an empty column the page fills when it scrolls into view."""
+    filled = "" if boxes is None else ' data-filled="1"'
+    inner = "".join(boxes or ())
     if node is None:
         return (
-            '<section class="node unassigned" data-node-id="" data-state="" data-availability="" data-role="">'
+            f'<section class="node unassigned" data-node-id="" data-state="" data-availability="" data-role=""{filled}>'
             '<header><h2>unassigned</h2><div class="facts">tasks no node has taken</div></header>'
-            f'<div class="tasks">{"".join(boxes)}</div></section>'
+            f'<div class="tasks">{inner}</div></section>'
         )
     return (
         f'<section class="node" data-node-id="{_attr(node.id)}" data-state="{_attr(node.state)}" '
-        f'data-availability="{_attr(node.availability)}" data-role="{_attr(node.role)}">'
-        f'{node_header(node)}<div class="tasks">{"".join(boxes)}</div></section>'
+        f'data-availability="{_attr(node.availability)}" data-role="{_attr(node.role)}"{filled}>'
+        f'{node_header(node)}<div class="tasks">{inner}</div></section>'
     )
 
 
-def grid(snapshot: Snapshot, *, failed_window: timedelta, history: bool = False, now: datetime | None = None) -> str:
+# A 3840 px wide screen shows 15 columns of 15rem. The page holds boxes only for the columns in
+# view (and a screen's width either side): at 500 nodes and 20,000 tasks the whole grid would be
+# 12 MB of HTML and a quarter of a million elements, which no browser renders at a live pace.
+FIRST_SCREEN_COLUMNS = 16
+
+
+def grid(
+    snapshot: Snapshot,
+    *,
+    failed_window: timedelta,
+    history: bool = False,
+    now: datetime | None = None,
+    filled: int = FIRST_SCREEN_COLUMNS,
+) -> str:
+    """Every node's column in page order; only the first ``filled`` hold their task boxes."""
     now = now or datetime.now(UTC)
     services = dict(snapshot.services)
     per_node: dict[str, list[Task]] = {}
     for task in snapshot.tasks.values():
         if history or visible(task, failed_window=failed_window, now=now):
             per_node.setdefault(task.node_id if task.node_id in snapshot.nodes else "", []).append(task)
+    order: list[Node | None] = [None] if per_node.get("") else []
+    order += node_order(snapshot.nodes.values())
     columns = []
-    if per_node.get(""):
-        columns.append(node_column(None, _boxes(per_node[""], services)))
-    for node in node_order(snapshot.nodes.values()):
-        columns.append(node_column(node, _boxes(per_node.get(node.id, []), services)))
+    for i, node in enumerate(order):
+        tasks = per_node.get(node.id if node else "", [])
+        columns.append(node_column(node, _boxes(tasks, services) if i < filled else None))
     return "".join(columns)
 
 

@@ -265,8 +265,12 @@ def service_json(service: Service) -> dict[str, Any]:
     return data
 
 
+_TASK_FIELDS = tuple(f.name for f in dataclasses.fields(Task))
+
+
 def task_json(task: Task) -> dict[str, Any]:
-    data = dataclasses.asdict(task)
+    # every field is a plain value: no need for dataclasses.asdict's deep copy (5x slower)
+    data = {name: getattr(task, name) for name in _TASK_FIELDS}
     data["docker_state"] = task.state
     data["state"] = "orphaned" if task.orphaned else task.state
     return data
@@ -282,8 +286,9 @@ def status_json(status: Status) -> dict[str, Any]:
     return dataclasses.asdict(status)
 
 
-def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
-    """The whole model; services carry the derived ``running``/``desired`` counts."""
+def snapshot_json(snapshot: Snapshot, *, with_tasks: bool = True) -> dict[str, Any]:
+    """The whole model; services carry the derived ``running``/``desired`` counts.
+    ``with_tasks=False``: ``tasks`` is left empty, for a caller that serializes them itself."""
     service_counts = counts(snapshot)
     services = []
     for service in snapshot.services.values():
@@ -295,7 +300,7 @@ def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
         "status": status_json(snapshot.status),
         "nodes": [node_json(n) for n in snapshot.nodes.values()],
         "services": services,
-        "tasks": [task_json(t) for t in snapshot.tasks.values()],
+        "tasks": [task_json(t) for t in snapshot.tasks.values()] if with_tasks else [],
         "secrets": [labelled_json(x) for x in snapshot.secrets.values()],
         "configs": [labelled_json(x) for x in snapshot.configs.values()],
     }

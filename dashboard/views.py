@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 
 from dashboard import access, docker_client, runtime
 from dashboard import render as grid_render
-from dashboard.state import counts, node_json, service_json, snapshot_json, status_json
+from dashboard.state import counts, snapshot_json, status_json
 
 
 async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
@@ -50,11 +50,10 @@ async def grid(request: HttpRequest) -> HttpResponse:
         "service_count": len(snapshot.services),
         "running": sum(r for r, _ in service_counts),
         "desired": sum(d or 0 for _, d in service_counts),
+        # the model itself comes once, over the websocket; the page shows the HTML meanwhile
         "initial": {
             "seq": snapshot.seq,
             "status": status_json(snapshot.status),
-            "nodes": [node_json(n) for n in snapshot.nodes.values()],
-            "services": [service_json(s) for s in snapshot.services.values()],
             "failedWindowMinutes": settings.SWARM_FAILED_TASKS_MINUTES,
         },
     }

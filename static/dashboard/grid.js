@@ -1,24 +1,36 @@
 import { mountPanel } from "./task.js";
 import {
-  FAILED, ICONS, LiveSwarm, cmp, el, nodeOrder, parseTime, serviceCounts, visible as visibleAt,
+  FAILED, ICONS, LiveSwarm, Tally, cmp, el, nodeOrder, parseTime, visible as visibleAt,
 } from "./live.js";
 
 // The live grid. The server renders the first paint; live.js follows the websocket and calls
 // render() once per animation frame with what changed, and this module touches only the boxes
 // that changed. Every value reaches the page as text, never as markup.
+//
+// Every node has its column, but only the columns in view (and a screen's width either side) hold
+// task boxes: a column is filled as it scrolls into view and emptied once it is far out of view. The server fills the first screen. At 500 nodes and 20,000 tasks the page
+// keeps a few hundred boxes instead of 20,000, and a change off screen touches no element.
 
 const initial = JSON.parse(document.getElementById("initial").textContent);
 const failedWindowMs = initial.failedWindowMinutes * 60000;
 const grid = document.getElementById("grid");
 const historyToggle = document.getElementById("history");
+const legendList = document.getElementById("services");
 
 const live = new LiveSwarm({ initial, onFrame: render, onConnection: syncStatus });
 const model = live.model;
 
-const boxes = new Map(); // task id -> element on the page
+const boxes = new Map(); // task id -> element on the page (in filled columns only)
 for (const box of grid.querySelectorAll("[data-task-id]")) boxes.set(box.dataset.taskId, box);
 const columns = new Map(); // node id ("" for unassigned) -> section
 for (const sec of grid.querySelectorAll("section.node")) columns.set(sec.dataset.nodeId, sec);
+const filled = new Set([""]); // the columns holding their boxes; unassigned always does
+for (const sec of grid.querySelectorAll("section.node[data-filled='1']")) filled.add(sec.dataset.nodeId);
+// scrolling or resizing may bring empty columns into view: fill them on the next frame
+grid.addEventListener("scroll", () => live.schedule({ soon: true }), { passive: true });
+window.addEventListener("resize", () => live.schedule({ soon: true }));
+const legendItems = new Map(); // service id -> legend item
+let tally = new Tally();
 
 let showHistory = historyToggle.checked;
 
@@ -92,21 +104,59 @@ function column(nodeId) {
   return sec;
 }
 
+function columnOf(t) { return model.nodes.has(t.node_id) ? t.node_id : ""; }
+
 function syncColumn(n) {
   const sec = column(n.id);
+  const look = [n.hostname, n.role, n.leader, n.state, n.availability, n.cpus, n.memory_bytes, n.engine_version].join("\u0001");
+  if (sec._look === look) return;
+  sec._look = look;
   sec.dataset.state = n.state;
   sec.dataset.availability = n.availability;
   sec.dataset.role = n.role;
   sec.querySelector("header").replaceWith(nodeHeader(n));
 }
 
-function syncColumns() {
-  const order = [...model.nodes.values()].sort(nodeOrder);
+// put the container's children in the wanted order, moving only those out of place
+function arrange(container, wanted) {
+  wanted.forEach((child, i) => {
+    if (container.children[i] !== child) container.insertBefore(child, container.children[i] || null);
+  });
+}
+
+// changed: node id -> node before (null: every node)
+function syncColumns(changed) {
   for (const [id, sec] of columns) {
-    if (id && !model.nodes.has(id)) { sec.remove(); columns.delete(id); }
+    if (id && !model.nodes.has(id)) {
+      emptyColumn(id);
+      sec.remove();
+      columns.delete(id);
+    }
   }
-  const wanted = [column(""), ...order.map((n) => { syncColumn(n); return column(n.id); })];
-  wanted.forEach((sec, i) => { if (grid.children[i] !== sec) grid.insertBefore(sec, grid.children[i] || null); });
+  for (const id of changed ? changed.keys() : model.nodes.keys()) {
+    const n = model.nodes.get(id);
+    if (n) syncColumn(n);
+  }
+  arrange(grid, [column(""), ...[...model.nodes.values()].sort(nodeOrder).map((n) => column(n.id))]);
+}
+
+// the node columns within a screen's width of the view, either side (columns are laid out in
+// page order, so a binary search finds the first one)
+function columnsNearView() {
+  const left = grid.scrollLeft - grid.clientWidth;
+  const right = grid.scrollLeft + 2 * grid.clientWidth;
+  const kids = grid.children;
+  let lo = 0;
+  let hi = kids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (kids[mid].offsetLeft + kids[mid].offsetWidth < left) lo = mid + 1; else hi = mid;
+  }
+  const near = new Set();
+  for (let i = lo; i < kids.length && kids[i].offsetLeft <= right; i += 1) {
+    if (kids[i].dataset.nodeId) near.add(kids[i].dataset.nodeId);
+  }
+  return near;
 }
 
 function insertSorted(container, box) {
@@ -123,11 +173,11 @@ function insertSorted(container, box) {
 function syncTask(id, now) {
   const t = model.tasks.get(id);
   const current = boxes.get(id);
-  if (!t || !visible(t, now)) {
+  if (!t || !visible(t, now) || !filled.has(columnOf(t))) {
     if (current) { current.remove(); boxes.delete(id); }
     return;
   }
-  const container = column(model.nodes.has(t.node_id) ? t.node_id : "").querySelector(".tasks");
+  const container = column(columnOf(t)).querySelector(".tasks");
   const v = `${t.updated_at}${t.orphaned ? 1 : 0}`;
   const key = sortKey(t);
   if (current && current.dataset.v === v && current.parentElement === container && current._k === key) return;
@@ -141,27 +191,82 @@ function syncTask(id, now) {
   boxes.set(id, box);
 }
 
-function syncLegend() {
-  const counts = serviceCounts(model);
-  const list = document.getElementById("services");
-  const items = [];
+// boxes for the columns that came near the view: one pass over the tasks for all of them
+function fillColumns(ids, now) {
+  const per = new Map(ids.map((id) => [id, []]));
+  for (const t of model.tasks.values()) {
+    const list = per.get(columnOf(t));
+    if (list && visible(t, now)) list.push(t);
+  }
+  for (const [id, tasks] of per) {
+    const made = tasks.map((t) => {
+      const box = taskBox(t);
+      boxes.set(t.id, box);
+      return box;
+    });
+    made.sort((a, b) => cmp(a._k, b._k));
+    column(id).querySelector(".tasks").replaceChildren(...made);
+    filled.add(id);
+  }
+}
+
+function emptyColumn(id) {
+  const container = columns.get(id).querySelector(".tasks");
+  for (const box of container.children) boxes.delete(box.dataset.taskId);
+  container.replaceChildren();
+  filled.delete(id);
+}
+
+function legendItem(s) {
+  const [r, d] = tally.of(s);
+  return el("li", { class: `svc-item h-${s.hue}${d !== null && r < d ? " short" : ""}`, "data-service-id": s.id,
+    title: [s.image, ...Object.entries(s.labels).map(([k, v]) => `${k}=${v}`)].join("\n") },
+  el("span", { class: "swatch" }), el("span", { class: "name" }, s.name), " ",
+  el("span", { class: "count" }, `${r}/${d === null ? "∞" : d}`));
+}
+
+function setText(id, text) {
+  const node = document.getElementById(id);
+  if (node.textContent !== String(text)) node.textContent = text;
+}
+
+// the legend and the summary: only the services whose counts or specs moved are touched
+function syncLegend(changes) {
+  let touched;
+  if (changes.full) tally = new Tally(model.tasks.values());
+  else touched = tally.apply(changes.tasks, model.tasks);
+  if (changes.full || changes.services.size) {
+    for (const id of changes.full ? [...legendItems.keys()] : changes.services.keys()) {
+      legendItems.get(id)?.remove();
+      legendItems.delete(id);
+    }
+    touched = changes.full ? model.services.keys() : [...touched, ...changes.services.keys()];
+  }
+  for (const id of touched) {
+    const s = model.services.get(id);
+    if (!s) continue;
+    const item = legendItem(s);
+    const old = legendItems.get(id);
+    if (old && old.isEqualNode(item)) continue;
+    if (old) old.replaceWith(item);
+    legendItems.set(id, item);
+  }
+  if (changes.full || changes.services.size) {
+    if (changes.full) legendList.replaceChildren();
+    const order = [...model.services.values()].sort((a, b) => cmp(a.stack, b.stack) || cmp(a.name, b.name));
+    arrange(legendList, order.map((s) => legendItems.get(s.id)));
+  }
   let sumRunning = 0;
   let sumDesired = 0;
-  const services = [...model.services.values()].sort((a, b) => cmp(a.stack, b.stack) || cmp(a.name, b.name));
-  for (const s of services) {
-    const [r, d] = counts.get(s.id);
+  for (const s of model.services.values()) {
+    const [r, d] = tally.of(s);
     sumRunning += r;
     sumDesired += d || 0;
-    items.push(el("li", { class: `svc-item h-${s.hue}${d !== null && r < d ? " short" : ""}`, "data-service-id": s.id,
-      title: [s.image, ...Object.entries(s.labels).map(([k, v]) => `${k}=${v}`)].join("\n") },
-    el("span", { class: "swatch" }), el("span", { class: "name" }, s.name), " ",
-    el("span", { class: "count" }, `${r}/${d === null ? "∞" : d}`)));
   }
-  list.replaceChildren(...items);
-  document.getElementById("n-nodes").textContent = model.nodes.size;
-  document.getElementById("n-services").textContent = model.services.size;
-  document.getElementById("n-running").textContent = sumRunning;
-  document.getElementById("n-desired").textContent = sumDesired;
+  setText("n-nodes", model.nodes.size);
+  setText("n-services", model.services.size);
+  setText("n-running", sumRunning);
+  setText("n-desired", sumDesired);
 }
 
 function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
@@ -191,9 +296,13 @@ function syncStatus() {
 // --- applying what changed -------------------------------------------------------------------------
 
 function render(changes) {
+  if (!live.installed) return; // the server's first paint stays until the model is here
   const full = changes.full;
   const now = Date.now();
-  if (full || changes.nodes.size) syncColumns();
+  if (full || changes.nodes.size) syncColumns(full ? null : changes.nodes);
+  const near = columnsNearView();
+  for (const id of [...filled]) if (id && !near.has(id)) emptyColumn(id);
+  const toFill = [...near].filter((id) => !filled.has(id));
   if (full) {
     for (const id of boxes.keys()) if (!model.tasks.has(id)) syncTask(id, now);
     for (const id of model.tasks.keys()) syncTask(id, now);
@@ -201,8 +310,10 @@ function render(changes) {
   } else {
     for (const id of changes.tasks.keys()) syncTask(id, now);
   }
+  if (toFill.length) fillColumns(toFill, now);
   if (openPanel && (full || changes.tasks.has(openPanel.taskId))) openPanel.refresh();
-  if (full || changes.services.size || changes.tasks.size || changes.nodes.size) syncLegend();
+  if (full || changes.services.size || changes.tasks.size) syncLegend(changes);
+  if (changes.nodes.size) setText("n-nodes", model.nodes.size);
   const unassigned = columns.get("");
   unassigned.hidden = unassigned.querySelector(".tasks").children.length === 0;
 }

@@ -18,6 +18,11 @@ const BACKOFF_FIRST = 500;
 const BACKOFF_MAX = 10000;
 const CONNECT_TIMEOUT = 10000; // a server that accepts the connection and never answers
 const WATCH_EVERY = 1000;
+// Renders are spaced so that they keep the main thread busy this share of the time at most: a
+// frame that cost 2 ms (a small swarm) may be followed 40 ms later, one that cost 20 ms (a large
+// grid under churn) 400 ms later. Patches meanwhile are batched into the next frame.
+const FRAME_SHARE = 0.05;
+const FRAME_GAP_MAX = 1000;
 
 export function parseTime(text) { return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : NaN; }
 
@@ -48,23 +53,46 @@ export function nodeOrder(a, b) {
   return (a.role !== "manager") - (b.role !== "manager") || cmp(a.hostname, b.hostname) || cmp(a.id, b.id);
 }
 
-// service id -> [tasks really running on live nodes, tasks desired (null: unbounded)], as the
-// server's state.counts: Docker's own count would include tasks on a dead node
-export function serviceCounts(model, services = model.services.values(), tasks = model.tasks.values()) {
-  const running = new Map();
-  const desiredRunning = new Map();
-  for (const t of tasks) {
-    if (t.desired_state !== "running") continue;
-    desiredRunning.set(t.service_id, (desiredRunning.get(t.service_id) || 0) + 1);
-    if (t.state === "running") running.set(t.service_id, (running.get(t.service_id) || 0) + 1);
+// Per service: the tasks really running on live nodes and the tasks desired, as the server's
+// state.counts (Docker's own count would include tasks on a dead node). Kept up to date from each
+// frame's changes, so a task change costs a few map updates, not a pass over every task.
+export class Tally {
+  constructor(tasks = []) {
+    this.running = new Map();
+    this.desiredRunning = new Map();
+    for (const t of tasks) this.add(t, 1);
   }
-  const result = new Map();
-  for (const s of services) {
+
+  add(t, sign) {
+    if (t.desired_state !== "running") return;
+    this.desiredRunning.set(t.service_id, (this.desiredRunning.get(t.service_id) || 0) + sign);
+    if (t.state === "running") this.running.set(t.service_id, (this.running.get(t.service_id) || 0) + sign);
+  }
+
+  // changed: task id -> the task before the frame (undefined: new); tasks: the model's tasks now.
+  // Returns the ids of the services whose counts may have moved.
+  apply(changed, tasks) {
+    const touched = new Set();
+    for (const [id, before] of changed) {
+      if (before) { this.add(before, -1); touched.add(before.service_id); }
+      const now = tasks.get(id);
+      if (now) { this.add(now, 1); touched.add(now.service_id); }
+    }
+    return touched;
+  }
+
+  // [running, desired (null: unbounded)]
+  of(s) {
     const desired = s.mode === "replicated" ? s.replicas
-      : s.mode === "global" ? desiredRunning.get(s.id) || 0 : s.desired_tasks;
-    result.set(s.id, [running.get(s.id) || 0, desired === undefined ? null : desired]);
+      : s.mode === "global" ? this.desiredRunning.get(s.id) || 0 : s.desired_tasks;
+    return [this.running.get(s.id) || 0, desired === undefined ? null : desired];
   }
-  return result;
+}
+
+// service id -> [running, desired] over the given tasks
+export function serviceCounts(model, services = model.services.values(), tasks = model.tasks.values()) {
+  const tally = new Tally(tasks);
+  return new Map([...services].map((s) => [s.id, tally.of(s)]));
 }
 
 function emptyChanges() {
@@ -84,14 +112,14 @@ function record(changed, map, part) {
 }
 
 export class LiveSwarm {
-  // initial: {seq, status, nodes, services} rendered by the server (optional)
+  // initial: {seq, status} the server rendered the page from (optional)
   // staleMs: no frame for this long on an open socket -> "silent", and the socket is replaced
   constructor({ initial = null, staleMs = null, onFrame = () => {}, onConnection = () => {} } = {}) {
     this.model = {
       seq: initial ? initial.seq : 0,
       status: initial ? initial.status : { state: "connecting", since: "", reason: "", kind: "" },
-      nodes: new Map((initial ? initial.nodes : []).map((n) => [n.id, n])),
-      services: new Map((initial ? initial.services : []).map((s) => [s.id, s])),
+      nodes: new Map(),
+      services: new Map(),
       tasks: new Map(),
     };
     this.staleMs = staleMs;
@@ -110,6 +138,16 @@ export class LiveSwarm {
     this.queue = [];
     this.changes = emptyChanges();
     this.frameRequested = false;
+    this.nextFrameAt = 0; // performance.now() before which no frame is rendered
+    this.frameTimer = null;
+    // a message posted at the start of a frame is handled after that frame's style, layout and
+    // paint: what the frame cost in all sets how long until the next one
+    this.frameStart = 0;
+    this.costProbe = new MessageChannel();
+    this.costProbe.port1.onmessage = () => {
+      const cost = performance.now() - this.frameStart;
+      this.nextFrameAt = this.frameStart + Math.min(FRAME_GAP_MAX, cost / FRAME_SHARE);
+    };
     this.retry = null;
     window.swarmReady = false;
     window.swarm = this.model;
@@ -269,20 +307,29 @@ export class LiveSwarm {
     this.behindSeq = null;
     this.backoff = BACKOFF_FIRST;
     this.changes.full = true;
+    this.nextFrameAt = 0;
     this.schedule();
   }
 
   // --- frames ------------------------------------------------------------------------------------
 
-  schedule() {
-    if (this.frameRequested) return;
+  // soon: render on the next animation frame whatever the last one cost (the user is scrolling)
+  schedule({ soon = false } = {}) {
+    if (this.frameRequested && !(soon && this.frameTimer !== null)) return;
+    clearTimeout(this.frameTimer);
+    this.frameTimer = null;
     this.frameRequested = true;
+    const wait = soon ? 0 : this.nextFrameAt - performance.now();
+    const later = (ms, then) => { this.frameTimer = setTimeout(() => { this.frameTimer = null; then(); }, ms); };
     // a hidden page gets no animation frames: patches must not pile up meanwhile
-    if (document.visibilityState === "hidden") setTimeout(() => this.frame(), 250);
+    if (document.visibilityState === "hidden") later(Math.max(250, wait), () => this.frame());
+    else if (wait > 0) later(wait, () => requestAnimationFrame(() => this.frame()));
     else requestAnimationFrame(() => this.frame());
   }
 
   frame() {
+    this.frameStart = performance.now();
+    this.costProbe.port2.postMessage(null);
     this.frameRequested = false;
     const m = this.model;
     const changes = this.changes;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.browser.conftest import Dashboard
+from tests.browser.conftest import Dashboard, signed_in
 from tests.lab import Lab, Swarm
 
 BOXES = """(sid) => [...document.querySelectorAll(`#grid [data-service-id="${sid}"][data-task-id]`)]
@@ -130,3 +130,40 @@ async def test_it_renders_hostile_labels_as_text(swarm: Swarm, page: Any, dashbo
     await page.wait_for_timeout(500)  # an injected onerror handler would fire at once
     assert await page.evaluate(INJECTED) == elements_before
     assert page.watch.dialogs == []
+
+
+COLUMNS = """() => [...document.querySelectorAll("#grid section.node:not(.unassigned)")].map((s) =>
+  [s.dataset.nodeId, [...s.querySelectorAll("[data-task-id]")].map((b) => b.dataset.taskId).sort()])"""
+SCROLL = "(x) => { const g = document.getElementById('grid'); g.scrollLeft = x < 0 ? g.scrollWidth : x; }"
+HAS_BOXES = "(id) => document.querySelectorAll(`#grid section[data-node-id='${id}'] [data-task-id]`).length > 0"
+
+
+async def test_a_large_grid_holds_boxes_only_for_the_columns_near_the_view(
+    browser: Any, large_dashboard: Dashboard
+) -> None:
+    async with signed_in(browser, large_dashboard, "viewer") as page:
+        cookie = next(c["value"] for c in await page.context.cookies() if c["name"] == "sessionid")
+        truth = await asyncio.to_thread(large_dashboard.snapshot, cookie)
+        shown: dict[str, list[str]] = {}
+        for t in truth["tasks"]:
+            if t["state"] not in ("shutdown", "complete", "remove"):
+                shown.setdefault(t["node_id"], []).append(t["id"])
+        columns = await page.evaluate(COLUMNS)
+        assert len(columns) == 200  # every node has its column
+        filled = [node for node, ids in columns if ids]
+        assert 3 <= len(filled) <= 30, filled  # those in view of 1600 px and a screen either side
+        assert await page.evaluate("document.querySelectorAll('#grid [data-task-id]').length") <= 30 * 25
+        first, last = columns[0][0], columns[-1][0]
+        assert columns[0][1] == sorted(shown[first])
+        assert columns[-1][1] == []
+
+        await page.evaluate(SCROLL, -1)  # to the far end
+        await page.wait_for_function(HAS_BOXES, arg=last, timeout=10000)
+        columns = await page.evaluate(COLUMNS)
+        assert columns[-1][1] == sorted(shown[last])
+        assert columns[0][1] == []  # far out of view: its boxes are gone
+        assert sum(1 for _, ids in columns if ids) <= 30
+
+        await page.evaluate(SCROLL, 0)  # and back
+        await page.wait_for_function(HAS_BOXES, arg=first, timeout=10000)
+        assert (await page.evaluate(COLUMNS))[0][1] == sorted(shown[first])
