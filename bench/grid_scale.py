@@ -79,7 +79,8 @@ SCROLL_FILL = """async (fraction) => {
   const t0 = performance.now();
   g.scrollLeft = fraction * (g.scrollWidth - g.clientWidth);
   const mid = g.scrollLeft + g.clientWidth / 2;
-  const col = [...g.children].find((s) => s.offsetLeft <= mid && s.offsetLeft + s.offsetWidth >= mid);
+  const nodes = [...g.children].filter((s) => !s.hidden && s.dataset.nodeId);
+  const col = nodes.filter((s) => s.offsetLeft <= mid).pop() || nodes[0];
   const id = col.dataset.nodeId;
   const want = [...window.swarm.tasks.values()].filter((t) => t.node_id === id && t.state === "running").length;
   const have = () => col.querySelectorAll("[data-task-id][data-state='running']").length;
