@@ -8,8 +8,9 @@ import {
 // that changed. Every value reaches the page as text, never as markup.
 //
 // Every node has its column, but only the columns in view (and a screen's width either side) hold
-// task boxes: a column is filled as it scrolls into view and emptied once it is far out of view. The server fills the first screen. At 500 nodes and 20,000 tasks the page
-// keeps a few hundred boxes instead of 20,000, and a change off screen touches no element.
+// task boxes: a column is filled as it scrolls into view and emptied once it is far out of view.
+// The server fills the first screen. At 500 nodes and 20,000 tasks the page keeps a few hundred
+// boxes instead of 20,000, and a change off screen touches no element.
 
 const initial = JSON.parse(document.getElementById("initial").textContent);
 const failedWindowMs = initial.failedWindowMinutes * 60000;
