@@ -12,7 +12,9 @@ Watcher is driven step by step with its own methods, as its refresher runs them:
                     (2 tasks change: the failed one and its replacement) and for the replacement's
                     next state step (1 task changes)
   full reconcile    _reconcile(full=True) (nodes, services, tasks) + _publish; and the periodic
-                    tasks-only reconcile
+                    tasks-only reconcile; with the longest the event loop went without running
+                    another task meanwhile (a probe that asks for a turn every millisecond), which
+                    is how long every websocket and heartbeat of the process waits
   event to patch    a running Watcher: from the failure to the published patch (includes the
                     /events hop and the 20 ms coalescing window)
 
@@ -175,11 +177,12 @@ async def measure(sim: harness.SimHost, trials: int, profile: bool) -> dict[str,
     for i in range(max(3, trials // 6)):
         for kind, full in (("full (nodes, services, tasks)", True), ("tasks only (periodic)", False)):
             clock.reset()
-            w, c = time.perf_counter(), time.process_time()
-            await watcher._reconcile(client, full=full, dirty=_Dirty())
-            await watcher._publish()
-            reconciles[kind].append(_change_record((time.perf_counter() - w) * 1000,
-                                                   (time.process_time() - c) * 1000, clock, sink))  # fmt: skip
+            async with StallProbe() as probe:
+                w, c = time.perf_counter(), time.process_time()
+                await watcher._reconcile(client, full=full, dirty=_Dirty())
+                await watcher._publish()
+                wall, cpu = (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
+            reconciles[kind].append(_change_record(wall, cpu, clock, sink) | {"loop_stall_ms": probe.worst_ms})
         if i == 0:
             # one change between reconciles, as in life: the publish then diffs for real
             await asyncio.to_thread(sim.call, "fail", local=False)
@@ -243,6 +246,33 @@ def full_relist_breakdown(sock: str, rounds: int = 3) -> dict[str, Any]:
     }
 
 
+class StallProbe:
+    """The longest gap between the turns of a task that asks the event loop for one every 1 ms."""
+
+    def __init__(self) -> None:
+        self.worst_ms = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            self.worst_ms = max(self.worst_ms, (now - last) * 1000)
+            last = now
+
+    async def __aenter__(self) -> StallProbe:
+        self._task = asyncio.create_task(self._run(), name="stall-probe")
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        await asyncio.sleep(0.005)  # the probe's turn after the last stretch of work: that gap counts too
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
 def _change_record(wall: float, cpu: float, clock: Clock, sink: PatchSink) -> dict[str, Any]:
     size, upserts, removed = sink.last
     named = ("re-list (GET, decode, parse_task)", "Snapshot.build", "advance (same_content + diff)")
@@ -303,6 +333,10 @@ def report(data: dict[str, Any], args: argparse.Namespace) -> None:
     print()
     print(harness.table("processing cost per change (ms)", ["what", "n", "wall p50", "wall p95", "wall max",
                                                             "CPU p50"], rows))  # fmt: skip
+    for kind, records in data["reconciles"].items():
+        stalls = harness.summary([r["loop_stall_ms"] for r in records])
+        print(f"{kind} reconcile: the event loop's longest stall p50 {stalls['p50']:.0f} ms, "
+              f"max {stalls['max']:.0f} ms (n={stalls['n']})")  # fmt: skip
     stage_rows = []
     for group in ("changes", "reconciles"):
         for kind, records in data[group].items():
