@@ -148,37 +148,55 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 LIST_SLICE = 500  # items decoded between two yields to the event loop: a few ms of work
 
 
+class MalformedList(ValueError):
+    """Docker's answer is not a JSON list of objects."""
+
+
 async def parse_list(raw: bytes, parse: Callable[[JSON], T], *, per_slice: int = LIST_SLICE) -> tuple[T, ...]:
     """A JSON list, decoded item by item, yielding to the event loop every ``per_slice`` items.
 
     The listing of 20,000 tasks is ~19 MB: ``json.loads`` and parsing it in one go hold the event
     loop for most of a second, and every websocket and heartbeat of the process waits meanwhile.
-    The work is the same; only no slice of it blocks for long. Raises ValueError on anything that
-    is not a JSON list of objects.
+    The work is the same; only no slice of it blocks for long. Raises MalformedList on anything
+    that is not a JSON list of objects; what ``parse`` raises passes through.
     """
-    text = raw.decode("utf-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MalformedList(f"not UTF-8: {e}") from None
     decoder = json.JSONDecoder()
-    at = _SPACE.match(text).end()  # type: ignore[union-attr]
+
+    def space(at: int) -> int:
+        return _SPACE.match(text, at).end()  # type: ignore[union-attr]
+
+    def closed(at: int) -> None:
+        if space(at + 1) != len(text):
+            raise MalformedList(f"extra data after the list at character {at + 1}")
+
+    at = space(0)
     if text[at : at + 1] != "[":
-        raise ValueError("not a JSON list")
-    at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+        raise MalformedList("not a JSON list")
+    at = space(at + 1)
     items: list[T] = []
     if text[at : at + 1] == "]":
+        closed(at)
         return ()
     while True:
-        item, at = decoder.raw_decode(text, at)
+        try:
+            item, at = decoder.raw_decode(text, at)
+        except ValueError as e:
+            raise MalformedList(str(e)) from None
         if not isinstance(item, dict):
-            raise ValueError(f"item {len(items)} is not an object")
+            raise MalformedList(f"item {len(items)} is not an object")
         items.append(parse(item))
-        at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+        at = space(at)
         sep = text[at : at + 1]
         if sep == "]":
-            if text[at + 1 :].strip():
-                raise ValueError("extra data after the list")
+            closed(at)
             return tuple(items)
         if sep != ",":
-            raise ValueError(f"expected ',' or ']' at character {at}")
-        at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+            raise MalformedList(f"expected ',' or ']' at character {at}")
+        at = space(at + 1)
         if len(items) % per_slice == 0:
             await asyncio.sleep(0)
 
@@ -363,10 +381,13 @@ class DockerClient:
         self.requests[f"GET /{path}"] += 1
         async with self._answer("GET", path):
             async with self._connect()._query(path, "GET", params=params) as response:
-                raw = await response.read()
+                try:
+                    raw = await response.read()
+                finally:
+                    response.release()  # also when the read times out: no connection left half-read
         try:
             return await parse_list(raw, parse)
-        except ValueError as e:
+        except MalformedList as e:
             raise DockerAPIError(200, f"malformed JSON in the answer to GET /{path}: {e}") from None
 
     @contextlib.asynccontextmanager

@@ -125,20 +125,25 @@ function arrange(container, wanted) {
   });
 }
 
-// changed: node id -> node before (null: every node)
+// changed: node id -> node before (null: every node). Returns whether a node came or went: a
+// task then may belong to another column (its node's, or unassigned) without changing itself.
 function syncColumns(changed) {
+  let cameOrWent = false;
   for (const [id, sec] of columns) {
     if (id && !model.nodes.has(id)) {
       emptyColumn(id);
       sec.remove();
       columns.delete(id);
+      cameOrWent = true;
     }
   }
   for (const id of changed ? changed.keys() : model.nodes.keys()) {
     const n = model.nodes.get(id);
+    if (n && !columns.has(id)) cameOrWent = true;
     if (n) syncColumn(n);
   }
   arrange(grid, [column(""), ...[...model.nodes.values()].sort(nodeOrder).map((n) => column(n.id))]);
+  return cameOrWent;
 }
 
 // the node columns within a screen's width of the view, either side (columns are laid out in
@@ -201,6 +206,7 @@ function fillColumns(ids, now) {
   }
   for (const [id, tasks] of per) {
     const made = tasks.map((t) => {
+      boxes.get(t.id)?.remove();
       const box = taskBox(t);
       boxes.set(t.id, box);
       return box;
@@ -232,10 +238,8 @@ function setText(id, text) {
 }
 
 // the legend and the summary: only the services whose counts or specs moved are touched
-function syncLegend(changes) {
-  let touched;
-  if (changes.full) tally = new Tally(model.tasks.values());
-  else touched = tally.apply(changes.tasks, model.tasks);
+// touched: the services whose counts may have moved (tally.apply)
+function syncLegend(changes, touched) {
   if (changes.full || changes.services.size) {
     for (const id of changes.full ? [...legendItems.keys()] : changes.services.keys()) {
       legendItems.get(id)?.remove();
@@ -300,20 +304,23 @@ function render(changes) {
   if (!live.installed) return; // the server's first paint stays until the model is here
   const full = changes.full;
   const now = Date.now();
-  if (full || changes.nodes.size) syncColumns(full ? null : changes.nodes);
+  // the counts first: they must follow every frame's changes, whatever happens to the DOM below
+  if (full) tally = new Tally(model.tasks.values());
+  const touched = full ? null : tally.apply(changes.tasks, model.tasks);
+  const moved = (full || changes.nodes.size) && syncColumns(full ? null : changes.nodes);
   const near = columnsNearView();
   for (const id of [...filled]) if (id && !near.has(id)) emptyColumn(id);
   const toFill = [...near].filter((id) => !filled.has(id));
-  if (full) {
+  if (full || moved) {
     for (const id of boxes.keys()) if (!model.tasks.has(id)) syncTask(id, now);
     for (const id of model.tasks.keys()) syncTask(id, now);
-    tickAges(now);
+    if (full) tickAges(now);
   } else {
     for (const id of changes.tasks.keys()) syncTask(id, now);
   }
   if (toFill.length) fillColumns(toFill, now);
   if (openPanel && (full || changes.tasks.has(openPanel.taskId))) openPanel.refresh();
-  if (full || changes.services.size || changes.tasks.size) syncLegend(changes);
+  if (full || changes.services.size || changes.tasks.size) syncLegend(changes, touched);
   if (changes.nodes.size) setText("n-nodes", model.nodes.size);
   const unassigned = columns.get("");
   unassigned.hidden = unassigned.querySelector(".tasks").children.length === 0;

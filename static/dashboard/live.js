@@ -140,13 +140,20 @@ export class LiveSwarm {
     this.frameRequested = false;
     this.nextFrameAt = 0; // performance.now() before which no frame is rendered
     this.frameTimer = null;
+    this.frameAsked = false; // an animation frame is asked for
     // a message posted at the start of a frame is handled after that frame's style, layout and
     // paint: what the frame cost in all sets how long until the next one
     this.frameStart = 0;
     this.costProbe = new MessageChannel();
+    this.probing = false; // a frame's cost is not known yet: the next frame waits for it
     this.costProbe.port1.onmessage = () => {
       const cost = performance.now() - this.frameStart;
       this.nextFrameAt = this.frameStart + Math.min(FRAME_GAP_MAX, cost / FRAME_SHARE);
+      this.probing = false;
+      if (this.frameRequested && this.frameTimer === null && !this.frameAsked) {
+        this.frameRequested = false;
+        this.schedule();
+      }
     };
     this.retry = null;
     window.swarmReady = false;
@@ -156,7 +163,14 @@ export class LiveSwarm {
   start() {
     this.connect();
     setInterval(() => this.watch(), WATCH_EVERY);
-    document.addEventListener("visibilitychange", () => { if (this.queue.length) this.schedule(); });
+    document.addEventListener("visibilitychange", () => {
+      // an animation frame asked for just before the page was hidden never comes
+      if (document.visibilityState === "hidden" && this.frameAsked) {
+        this.frameAsked = false;
+        this.frameRequested = false;
+      }
+      if (this.queue.length || this.changes.full) this.schedule();
+    });
   }
 
   // render everything again on the next frame
@@ -307,30 +321,41 @@ export class LiveSwarm {
     this.behindSeq = null;
     this.backoff = BACKOFF_FIRST;
     this.changes.full = true;
-    this.nextFrameAt = 0;
-    this.schedule();
+    this.schedule({ soon: true });
   }
 
   // --- frames ------------------------------------------------------------------------------------
 
-  // soon: render on the next animation frame whatever the last one cost (the user is scrolling)
+  // soon: render on the next animation frame whatever the last one cost (the user is scrolling,
+  // a new model arrived)
   schedule({ soon = false } = {}) {
-    if (this.frameRequested && !(soon && this.frameTimer !== null)) return;
+    if (this.frameAsked) return; // it comes with the next animation frame
+    if (this.frameRequested && !soon) return; // it waits on a timer or on the cost probe
     clearTimeout(this.frameTimer);
     this.frameTimer = null;
     this.frameRequested = true;
+    if (this.probing && !soon) return; // the cost probe schedules it once it knows the last cost
     const wait = soon ? 0 : this.nextFrameAt - performance.now();
-    const later = (ms, then) => { this.frameTimer = setTimeout(() => { this.frameTimer = null; then(); }, ms); };
     // a hidden page gets no animation frames: patches must not pile up meanwhile
-    if (document.visibilityState === "hidden") later(Math.max(250, wait), () => this.frame());
-    else if (wait > 0) later(wait, () => requestAnimationFrame(() => this.frame()));
-    else requestAnimationFrame(() => this.frame());
+    const hidden = document.visibilityState === "hidden";
+    if (wait > 0 || hidden) {
+      this.frameTimer = setTimeout(() => { this.frameTimer = null; this.paint(); }, hidden ? Math.max(250, wait) : wait);
+    } else this.paint();
+  }
+
+  // the frame on the next animation frame, or now on a hidden page
+  paint() {
+    if (document.visibilityState === "hidden") { this.frame(); return; }
+    this.frameAsked = true;
+    requestAnimationFrame(() => { if (this.frameAsked) this.frame(); });
   }
 
   frame() {
-    this.frameStart = performance.now();
-    this.costProbe.port2.postMessage(null);
+    this.frameAsked = false;
     this.frameRequested = false;
+    this.frameStart = performance.now();
+    this.probing = true;
+    this.costProbe.port2.postMessage(null);
     const m = this.model;
     const changes = this.changes;
     for (const p of this.queue.splice(0)) {

@@ -63,6 +63,39 @@ async def test_it_follows_scaling_up_and_down_without_a_reload(swarm: Swarm, pag
     assert await page.evaluate("window.__sameDocument") is True
 
 
+# A hidden tab gets no animation frames. Headless Chromium never hides a page, so the page is told
+# it is hidden the way a browser tells it, and animation frames asked for meanwhile never come.
+HIDE = """() => {
+  const raf = window.requestAnimationFrame.bind(window);
+  window.__hidden = true;
+  Object.defineProperty(document, "visibilityState", { configurable: true,
+    get: () => (window.__hidden ? "hidden" : "visible") });
+  window.requestAnimationFrame = (cb) => (window.__hidden ? 0 : raf(cb));
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+SHOW = """() => { window.__hidden = false; document.dispatchEvent(new Event("visibilitychange")); }"""
+
+
+async def test_a_hidden_page_keeps_up_and_is_right_when_shown_again(swarm: Swarm, page: Any) -> None:
+    name, sid = await service(swarm, "background", replicas=2)
+    await wait_boxes(page, sid, "running", 2)
+    await page.evaluate(HIDE)
+    for replicas in (5, 3):
+        await asyncio.to_thread(swarm.scale, name, replicas)
+        await asyncio.to_thread(swarm.wait_running, name, replicas)
+        # patches are applied while hidden (a few per second at most), not piled up for the return
+        await wait_boxes(page, sid, "running", replicas)
+        await page.wait_for_function(
+            "([sid, n]) => document.querySelectorAll(`#grid [data-service-id='${sid}']`).length === n",
+            arg=[sid, replicas],
+            timeout=15000,
+        )
+        assert await boxes(page, sid) == await docker_tasks(swarm, name)
+    await page.evaluate(SHOW)
+    await asyncio.to_thread(swarm.scale, name, 1)
+    await wait_boxes(page, sid, "running", 1)
+
+
 async def test_it_shows_a_drained_node_and_its_tasks_moving_away(lab: Lab, swarm: Swarm, page: Any) -> None:
     _, sid = await service(swarm, "moving", replicas=3)
     await wait_boxes(page, sid, "running", 3)

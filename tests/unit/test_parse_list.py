@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.docker_client import parse_list
+from dashboard.docker_client import MalformedList, parse_list
 
 
 def ident(item: dict[str, Any]) -> str:
@@ -32,11 +32,20 @@ async def test_it_reads_what_json_loads_reads(raw: bytes) -> None:
 @pytest.mark.parametrize(
     "raw",
     [b"", b"{}", b'{"ID": "a"}', b'[{"ID": "a"}', b'[{"ID": "a"} {"ID": "b"}]', b'[{"ID": "a"},]', b"[1]",
-     b'[{"ID": "a"}] x', b"\xff"],
+     b'[{"ID": "a"}] x', b"[ ]garbage", b'[{"ID": "a"}]\x0c', b"\xff"],
 )  # fmt: skip
 async def test_anything_but_a_list_of_objects_is_an_error(raw: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(MalformedList):
         await parse_list(raw, ident)
+
+
+async def test_what_the_parser_raises_is_not_called_malformed_json() -> None:
+    def refuse(item: dict[str, Any]) -> str:
+        raise ValueError("a value the parser refuses")
+
+    with pytest.raises(ValueError, match="the parser refuses") as raised:
+        await parse_list(b'[{"ID": "a"}]', refuse)
+    assert not isinstance(raised.value, MalformedList)
 
 
 async def test_other_work_runs_while_a_long_list_is_decoded() -> None:
