@@ -7,6 +7,7 @@
 #   ./sv demo            a real local 3-node swarm with sample services, and the dashboard on it (root)
 #   ./sv lab CMD ...     the swarm lab itself (tests/lab/swarmlab: up, down, kill N, restart N, status)
 #   ./sv manage ARGS...  manage.py in the project's virtualenv (createsuperuser, adduser, ...)
+#   ./sv help            this list
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -96,5 +97,6 @@ case "${1:-}" in
         venv requirements.txt; exec "$VENV/bin/python" -m dashboard.demo "$@" ;;
   lab) shift; exec "$ROOT/tests/lab/swarmlab" "$@" ;;
   manage) shift; venv requirements.txt; exec "$VENV/bin/python" manage.py "$@" ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  help|-h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from html import escape
 
-from dashboard.domain import Node, Service, Task
+from dashboard.domain import Node, Service, Task, image_without_digest
 from dashboard.state import Snapshot, counts, service_hue
 
 STATE_ICONS = {
@@ -83,7 +83,7 @@ def task_box(task: Task, service: Service | None) -> str:
         f'data-since="{_attr(task.status_at)}" data-v="{_attr(task.updated_at)}{int(task.orphaned)}" '
         f'title="{_attr(title)}">'
         f'<span class="svc">{escape(name)}</span><span class="slot">{escape(slot)}</span>'
-        f'<span class="img">{escape(image_tag(task.image))}</span>'
+        f'<span class="img" title="{_attr(image_without_digest(task.image))}">:{escape(image_tag(task.image))}</span>'
         f'<span class="st"><i aria-hidden="true">{STATE_ICONS.get(state, "·")}</i> {escape(state)}</span>'
         f'<span class="age"></span>'
         + (f'<span class="err" title="{_attr(error)}">!</span>' if error else "")

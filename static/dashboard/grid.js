@@ -74,7 +74,7 @@ function taskBox(t) {
     "data-v": `${t.updated_at}${t.orphaned ? 1 : 0}`, title,
   },
   el("span", { class: "svc" }, name), el("span", { class: "slot" }, slot),
-  el("span", { class: "img" }, imageTag(t.image)),
+  el("span", { class: "img", title: t.image.split("@")[0] }, `:${imageTag(t.image)}`),
   el("span", { class: "st" }, el("i", { "aria-hidden": "true" }, ICONS[state] || "·"), ` ${state}`),
   el("span", { class: "age" }, age(Date.now() - parseTime(t.status_at))),
   error ? el("span", { class: "err", title: error }, "!") : null);

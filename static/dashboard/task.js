@@ -73,7 +73,10 @@ function followLogs(panel, taskId) {
   });
 
   const socket = new WebSocket(wsUrl(`ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`));
-  socket.addEventListener("open", () => { status.textContent = "following"; });
+  const started = panel.querySelector(".logs").dataset.started !== "0";
+  socket.addEventListener("open", () => {
+    status.textContent = started ? "following" : "no container yet: lines appear once the task starts";
+  });
   socket.addEventListener("message", (event) => {
     const msg = JSON.parse(event.data);
     if (msg.type === "lines") {
