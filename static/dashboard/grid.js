@@ -1,6 +1,6 @@
 import { mountPanel } from "./task.js";
 import {
-  FAILED, ICONS, LiveSwarm, Tally, cmp, el, nodeOrder, parseTime, visible as visibleAt,
+  FAILED, ICONS, LiveSwarm, Tally, cmp, el, hhmmss, nodeOrder, parseTime, visible as visibleAt,
 } from "./live.js";
 
 // The live grid. The server renders the first paint; live.js follows the websocket and calls
@@ -186,9 +186,9 @@ function syncTask(id, now) {
   const container = column(columnOf(t)).querySelector(".tasks");
   const v = `${t.updated_at}${t.orphaned ? 1 : 0}`;
   const key = sortKey(t);
-  if (current && current.dataset.v === v && current.parentElement === container && current._k === key) return;
-  if (current && current.dataset.v === v && current.parentElement === container && current._k === undefined) {
-    current._k = key; // a server-rendered box, already right
+  // unchanged and in place (a server-rendered box has no key yet: it is right as it stands)
+  if (current && current.dataset.v === v && current.parentElement === container && (current._k ?? key) === key) {
+    current._k = key;
     return;
   }
   const box = taskBox(t);
@@ -273,8 +273,6 @@ function syncLegend(changes, touched) {
   setText("n-running", sumRunning);
   setText("n-desired", sumDesired);
 }
-
-function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
 
 function syncStatus() {
   const conn = document.getElementById("conn");

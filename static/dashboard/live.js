@@ -37,6 +37,8 @@ export function visible(t, now, failedWindowMs, showHistory = false) {
   return true;
 }
 
+export function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
+
 export function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
 
 export function el(tag, attrs, ...children) {
@@ -137,21 +139,22 @@ export class LiveSwarm {
     this.installed = false;
     this.queue = [];
     this.changes = emptyChanges();
-    this.frameRequested = false;
+    // a frame to come waits on: null (none asked for), "probe" (the last frame's cost), "timer"
+    // (the gap that cost sets) or "frame" (the next animation frame)
+    this.waiting = null;
     this.nextFrameAt = 0; // performance.now() before which no frame is rendered
     this.frameTimer = null;
-    this.frameAsked = false; // an animation frame is asked for
     // a message posted at the start of a frame is handled after that frame's style, layout and
     // paint: what the frame cost in all sets how long until the next one
     this.frameStart = 0;
     this.costProbe = new MessageChannel();
-    this.probing = false; // a frame's cost is not known yet: the next frame waits for it
+    this.probing = false; // a frame's cost is not known yet
     this.costProbe.port1.onmessage = () => {
       const cost = performance.now() - this.frameStart;
       this.nextFrameAt = this.frameStart + Math.min(FRAME_GAP_MAX, cost / FRAME_SHARE);
       this.probing = false;
-      if (this.frameRequested && this.frameTimer === null && !this.frameAsked) {
-        this.frameRequested = false;
+      if (this.waiting === "probe") {
+        this.waiting = null;
         this.schedule();
       }
     };
@@ -165,10 +168,7 @@ export class LiveSwarm {
     setInterval(() => this.watch(), WATCH_EVERY);
     document.addEventListener("visibilitychange", () => {
       // an animation frame asked for just before the page was hidden never comes
-      if (document.visibilityState === "hidden" && this.frameAsked) {
-        this.frameAsked = false;
-        this.frameRequested = false;
-      }
+      if (document.visibilityState === "hidden" && this.waiting === "frame") this.waiting = null;
       if (this.queue.length || this.changes.full) this.schedule();
     });
   }
@@ -329,30 +329,27 @@ export class LiveSwarm {
   // soon: render on the next animation frame whatever the last one cost (the user is scrolling,
   // a new model arrived)
   schedule({ soon = false } = {}) {
-    if (this.frameAsked) return; // it comes with the next animation frame
-    if (this.frameRequested && !soon) return; // it waits on a timer or on the cost probe
+    if (this.waiting === "frame" || (this.waiting && !soon)) return;
     clearTimeout(this.frameTimer);
-    this.frameTimer = null;
-    this.frameRequested = true;
-    if (this.probing && !soon) return; // the cost probe schedules it once it knows the last cost
+    if (this.probing && !soon) { this.waiting = "probe"; return; }
     const wait = soon ? 0 : this.nextFrameAt - performance.now();
     // a hidden page gets no animation frames: patches must not pile up meanwhile
     const hidden = document.visibilityState === "hidden";
     if (wait > 0 || hidden) {
-      this.frameTimer = setTimeout(() => { this.frameTimer = null; this.paint(); }, hidden ? Math.max(250, wait) : wait);
+      this.waiting = "timer";
+      this.frameTimer = setTimeout(() => this.paint(), hidden ? Math.max(250, wait) : wait);
     } else this.paint();
   }
 
   // the frame on the next animation frame, or now on a hidden page
   paint() {
     if (document.visibilityState === "hidden") { this.frame(); return; }
-    this.frameAsked = true;
-    requestAnimationFrame(() => { if (this.frameAsked) this.frame(); });
+    this.waiting = "frame";
+    requestAnimationFrame(() => { if (this.waiting === "frame") this.frame(); });
   }
 
   frame() {
-    this.frameAsked = false;
-    this.frameRequested = false;
+    this.waiting = null;
     this.frameStart = performance.now();
     this.probing = true;
     this.costProbe.port2.postMessage(null);

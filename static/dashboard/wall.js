@@ -1,4 +1,4 @@
-import { FAILED, ICONS, LiveSwarm, cmp, el, nodeOrder, serviceCounts, visible } from "./live.js";
+import { FAILED, ICONS, LiveSwarm, cmp, el, hhmmss, nodeOrder, serviceCounts, visible } from "./live.js";
 
 // The wall screen: the whole swarm on one screen, unattended. live.js keeps the model; this module
 // chooses a density that fits the screen (full boxes, compact boxes, per-service counts, pips
@@ -590,8 +590,6 @@ function pulsesFrom(changes) {
   }
   return pulses;
 }
-
-function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
 
 function imageOf(image) { return (image || "?").split("/").pop(); } // "registry:5000/team/web:1.2" -> "web:1.2"
 
