@@ -32,11 +32,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tests.lab import UnixHTTP
+from tests.daphne import manage, start_daphne
+from tests.lab import UnixHTTP, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -375,48 +375,12 @@ class Dashboard:
         }
 
     def manage(self, *args: str, extra: dict[str, str] | None = None) -> None:
-        proc = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env={**self.full_env, **(extra or {})},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"manage.py {args[0]} failed: {proc.stderr[-2000:]}")
+        manage({**self.full_env, **(extra or {})}, *args)
 
     def start(self, healthy_within: float = 90) -> Dashboard:
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("adduser", BENCH_USER, "--role", "viewer", extra={"ADDUSER_PASSWORD": BENCH_PASSWORD})
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(BIN / "daphne"),
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    *self.daphne_args,
-                    "visualizer.asgi:application",
-                ],
-                cwd=ROOT,
-                env=self.full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + healthy_within
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=10) as r:  # noqa: S310 - loopback
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the dashboard did not become healthy:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        self.proc = start_daphne(self.full_env, self.port, self.log, self.daphne_args, healthy_within=healthy_within)
         self.cookie = self.login()
         return self
 
@@ -460,13 +424,7 @@ class Dashboard:
         return dict(part.split("=", 1) for part in self.cookie.split("; "))["sessionid"]
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.proc = None
         shutil.rmtree(self.data_dir, ignore_errors=True)
 

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import IN_CI
-from tests.lab import Lab
+from tests.daphne import manage, start_daphne
+from tests.lab import Lab, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -58,53 +58,13 @@ class Dashboard:
             self.manage("adduser", name, "--role", role, extra={"ADDUSER_PASSWORD": password})
 
     def manage(self, *args: str, extra: dict[str, str] | None = None) -> str:
-        proc = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **(extra or {})},
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"manage.py {args[0]} failed: {proc.stderr[-2000:]}")
-        return proc.stdout
+        return manage({**self.env, **(extra or {})}, *args)
 
     def start(self) -> None:
-        daphne = str(Path(sys.executable).with_name("daphne"))
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    daphne,
-                    "--access-log",
-                    "/dev/null",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "visualizer.asgi:application",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as r:  # noqa: S310 - our own loopback
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the dashboard did not become healthy:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.1)
+        self.proc = start_daphne(self.env, self.port, self.log, ["--access-log", "/dev/null"])
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.proc = None
 
     def snapshot(self, session_cookie: str) -> dict[str, Any]:
@@ -208,13 +168,7 @@ class Simulated:
         return f"unix://{self.socket}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 @contextlib.contextmanager

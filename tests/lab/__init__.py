@@ -48,6 +48,18 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock = s
 
 
+def stop_process(proc: subprocess.Popen[Any] | None, *, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL when it has not ended within ``grace`` seconds; an ended process is left alone."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def wait_until(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns something truthy; bounded. Returns that value."""
     deadline = time.monotonic() + timeout
