@@ -87,10 +87,7 @@ async def measure(
 ) -> tuple[list[Trial], dict[str, Any]]:
     api = harness.DockerAPI(sock)
     service_id = await asyncio.to_thread(api.create_service, f"lat-{uuid.uuid4().hex[:6]}", LOW)
-    for _ in range(300):
-        if len(harness.running_ids(await asyncio.to_thread(api.tasks, service_id))) == LOW:
-            break
-        await asyncio.sleep(0.1)
+    await asyncio.to_thread(api.wait_running, service_id, LOW)
     log = ModelLog(service_id)
     # the watcher's own defaults (those of visualizer/settings.py too), unless a reconcile period is given
     settings = WatchSettings() if reconcile is None else WatchSettings(reconcile=reconcile)

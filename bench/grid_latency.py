@@ -133,10 +133,7 @@ def counts(n: int) -> Any:
 async def run(lab: Any, trials: int) -> tuple[list[Trial], dict[str, Any]]:
     api = harness.DockerAPI(lab.sock(1))
     service_id = await asyncio.to_thread(api.create_service, f"screen-{uuid.uuid4().hex[:6]}", LOW)
-    for _ in range(300):
-        if len(harness.running_ids(await asyncio.to_thread(api.tasks, service_id))) == LOW:
-            break
-        await asyncio.sleep(0.1)
+    await asyncio.to_thread(api.wait_running, service_id, LOW)
     dash = harness.Dashboard(lab.docker_host)
     poller = harness.TaskPoller(lab.sock(1), service_id)
     viewer = TrackingViewer(service_id)

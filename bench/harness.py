@@ -207,6 +207,12 @@ class DockerAPI:
     def remove_service(self, service_id: str) -> None:
         self.request("DELETE", f"/services/{service_id}")
 
+    def wait_running(self, service_id: str, count: int, within: float = 30) -> None:
+        """Until ``count`` of the service's tasks run, for ``within`` seconds at most."""
+        deadline = time.monotonic() + within
+        while len(running_ids(self.tasks(service_id))) != count and time.monotonic() < deadline:
+            time.sleep(0.1)
+
 
 def running_ids(tasks: Sequence[dict[str, Any]]) -> frozenset[str]:
     return frozenset(t["ID"] for t in tasks if t.get("Status", {}).get("State") == "running")
