@@ -164,6 +164,7 @@ class Watcher:
         self._settling: dict[str, tuple[float, float, float]] = {}  # service -> deadline, next at, interval
         self._changed = asyncio.Condition()
         self.events_seen = 0
+        self._last_ok = 0.0  # monotonic time of the last answer from Docker to a closed client
         self.synced_at = 0.0  # monotonic time of the last full sync
 
     # --- what others use ----------------------------------------------------------------------
@@ -184,6 +185,11 @@ class Watcher:
             self._dirty.service_tasks.add(service_id)
             self._settle(service_id)
         self._wake.set()
+
+    def docker_age(self) -> float | None:
+        """Seconds since Docker last answered this watcher (any request, a ping, an event); None: never."""
+        last = max(self._last_ok, self._client.last_ok if self._client is not None else 0.0)
+        return time.monotonic() - last if last else None
 
     def request_counts(self) -> Counter[str]:
         total = Counter(self._requests)
@@ -216,6 +222,7 @@ class Watcher:
             finally:
                 self._client = None
                 self._requests.update(client.requests)
+                self._last_ok = max(self._last_ok, client.last_ok)
                 await client.close()
             if self.synced_at != synced_before:
                 backoff = self.settings.backoff_initial  # that session worked: retry fast
