@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -229,6 +230,23 @@ def _database_from_url(url: str) -> dict[str, object]:
 _database_url = env_optional("DATABASE_URL")
 if _database_url:
     DATABASES = {"default": _database_from_url(_database_url)}
+
+
+def _make_data_dir(database: dict[str, object]) -> None:
+    """SQLite in DATA_DIR needs the folder before its first connection (else "unable to open database file")."""
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    if Path(os.path.abspath(str(database["NAME"]))).parent != Path(os.path.abspath(DATA_DIR)):
+        return
+    try:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImproperlyConfigured(
+            f"DATA_DIR={DATA_DIR} cannot be created ({e.strerror}): set DATA_DIR to a folder this process can write"
+        ) from None
+
+
+_make_data_dir(DATABASES["default"])
 
 # Behind a reverse proxy on a sub-path: every URL the pages, redirects and cookies carry starts with
 # the prefix, whether the proxy strips it before daphne or not (visualizer.asgi accepts both).
