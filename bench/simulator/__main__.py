@@ -1,0 +1,5 @@
+import sys
+
+from bench.simulator.cli import main
+
+sys.exit(main())
