@@ -4,6 +4,12 @@ The Docker log stream lives exactly as long as the socket: closing the panel or 
 connection cancels the reader, which closes the stream. Lines travel in small batches; a reader
 that produces more than the cap per second is cut short with a notice, so neither side's memory
 grows with a chatty task.
+
+However the stream ends, the page is told, then the socket closes: ``end`` (its ``reason``, and
+``cut`` when the stream stopped inside a frame, the last line maybe incomplete) or ``error``.
+Docker never ends a followed task log stream by itself, not even for a task that has exited: a task
+in a final state is read to its end instead of followed, and a followed one that reaches a final
+state (as the watcher's model says) is ended here, FINAL_GRACE_SECONDS later.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,12 +26,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import runtime
 from dashboard.docker_client import DockerClient, DockerProblem, LogsUnavailable
+from dashboard.logs import CUT_NOTICE
+from dashboard.state import FINAL_STATES
 from dashboard.task_views import _valid
 
 BATCH_SECONDS = 0.05
 MAX_LINES_PER_SECOND = 2000
 DEFAULT_TAIL = 200
 MAX_TAIL = 5000
+FINAL_CHECK_SECONDS = 0.5
+# the last lines of a task reach the stream before the model hears the task ended; a margin all the same
+FINAL_GRACE_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -68,13 +82,21 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Read the stream into a list; every BATCH_SECONDS send what has come. One writer, in order."""
         assert self.client is not None
         pending: list[list[str]] = []
-        skipped = 0
+        skipped = received = 0
+        cut = False
+        final = _final_state(task_id)
+        follow = final is None
 
         async def read() -> None:
-            nonlocal skipped
+            nonlocal skipped, received, cut
             assert self.client is not None
             window_start, in_window = time.monotonic(), 0
-            async for line in self.client.task_logs(task_id, follow=True, tail=tail):
+            async for line in self.client.task_logs(task_id, follow=follow, tail=tail):
+                if line.cut:
+                    cut = True
+                    if not line.text:
+                        continue
+                received += 1
                 now = time.monotonic()
                 if now - window_start >= 1:
                     window_start, in_window = now, 0
@@ -84,25 +106,57 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 in_window += 1
                 pending.append([line.stream, line.ts, line.text])
 
+        async def flush() -> None:
+            nonlocal skipped
+            if pending:
+                await self._send({"type": "lines", "lines": pending[:]})
+                pending.clear()
+            if skipped:
+                await self._send({"type": "skipped", "count": skipped})
+                skipped = 0
+
         reader = asyncio.create_task(read(), name=f"logs-read-{task_id[:12]}")
+        check_at, stop_at = time.monotonic() + FINAL_CHECK_SECONDS, float("inf")
         try:
             while True:
                 await asyncio.wait([reader], timeout=BATCH_SECONDS)
-                if pending:
-                    await self._send({"type": "lines", "lines": pending[:]})
-                    pending.clear()
-                if skipped:
-                    await self._send({"type": "skipped", "count": skipped})
-                    skipped = 0
+                await flush()
                 if reader.done():
+                    reader.result()
                     break
-            reader.result()
-            await self._send({"type": "end", "reason": "the task's log stream ended"})
+                now = time.monotonic()
+                if final is None and now >= check_at:
+                    check_at = now + FINAL_CHECK_SECONDS
+                    final = _final_state(task_id)
+                    if final is not None:
+                        stop_at = now + FINAL_GRACE_SECONDS
+                if now >= stop_at:
+                    break
+            reader.cancel()
+            await flush()
+            if cut:
+                reason = CUT_NOTICE
+            elif final is not None:
+                reason = f"the task has ended ({final})"
+            else:
+                reason = "the task's log stream ended"
+            await self._send({"type": "end", "reason": reason, "cut": cut})
         except LogsUnavailable as e:
             await self._send({"type": "error", "error": str(e)})
         except DockerProblem as e:
-            await self._send({"type": "error", "error": f"the logs could not be read: {e}"})
+            what = f"the log stream broke after {received} line(s)" if received else "the logs could not be read"
+            await self._send({"type": "error", "error": f"{what}: {e}"})
+        except Exception as e:  # a bug must not leave the page "following" a stream that is gone
+            log.exception("the log stream of task %s failed", task_id)
+            await self._send({"type": "error", "error": f"the log stream failed ({type(e).__name__})"})
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
+        await self.close(code=1000)  # nothing more will come on it
+
+
+def _final_state(task_id: str) -> str | None:
+    """The task's state when the model holds it in a final one (Docker's own state, not "orphaned")."""
+    task = runtime.watcher().snapshot.tasks.get(task_id)
+    return task.state if task is not None and task.state in FINAL_STATES else None

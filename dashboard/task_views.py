@@ -7,6 +7,8 @@ value needs the operator role and is written to the audit log; the value itself 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +20,14 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import access, runtime
 from dashboard.details import TaskDetail
 from dashboard.docker_client import DockerAPIError, DockerProblem, LogsUnavailable
+from dashboard.logs import CUT_NOTICE
 from dashboard.render import STATE_ICONS, image_tag, task_state
 from dashboard.state import FINAL_STATES
 
 TASK_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 LOG_DOWNLOAD_LINES = 10000
+
+log = logging.getLogger(__name__)
 
 
 def _valid(task_id: str) -> bool:
@@ -135,14 +140,28 @@ async def task_logs_download(request: HttpRequest, task_id: str) -> HttpResponse
         return HttpResponse("no such task", status=404, content_type="text/plain")
     client = runtime.docker()
 
-    async def lines() -> Any:
+    async def lines() -> AsyncIterator[bytes]:
+        # whatever happens to the stream, the file ends: what arrived, then a last line saying why not more
+        received, cut = 0, False
         try:
             async for line in client.task_logs(task_id, follow=False, tail=LOG_DOWNLOAD_LINES):
+                if line.cut:
+                    cut = True
+                    if not line.text:
+                        continue
+                received += 1
                 yield f"{line.ts} {line.stream} {line.text}\n".encode()
         except LogsUnavailable as e:
             yield f"# {e}\n".encode()
         except DockerProblem as e:
-            yield f"# the logs could not be read: {e}\n".encode()
+            what = f"the log stream broke after {received} line(s)" if received else "the logs could not be read"
+            yield f"# {what}: {e}\n".encode()
+        except Exception as e:
+            log.exception("the log download of task %s failed", task_id)
+            yield f"# the log stream failed after {received} line(s) ({type(e).__name__})\n".encode()
+        else:
+            if cut:
+                yield f"# {CUT_NOTICE}\n".encode()
 
     response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="task-{task_id[:12]}.log"'

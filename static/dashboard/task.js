@@ -45,10 +45,20 @@ function followLogs(panel, taskId) {
   const filter = panel.querySelector(".logs-filter");
   const pause = panel.querySelector(".logs-pause");
   const stamps = panel.querySelector(".logs-ts");
+  const started = panel.querySelector(".logs").dataset.started !== "0";
   let paused = false;
   let held = [];
   let closed = false;
+  let finished = false; // the server said how the stream ended: that stays on show
   let needle = "";
+
+  // data-state: waiting | following | paused | ended | error | closed
+  function say(state, text, title = "") {
+    status.dataset.state = state;
+    status.textContent = text;
+    status.title = title;
+  }
+  const following = () => (started ? say("following", "following") : say("waiting", "no container yet: lines appear once the task starts"));
 
   const matches = (row) => !needle || row.lastChild.textContent.toLowerCase().includes(needle);
   function append(rows) {
@@ -69,14 +79,15 @@ function followLogs(panel, taskId) {
     paused = !paused;
     pause.textContent = paused ? "resume" : "pause";
     pause.setAttribute("aria-pressed", String(paused));
-    if (!paused) { append(held); held = []; }
+    if (!paused) {
+      append(held);
+      held = [];
+      if (!finished) following();
+    }
   });
 
   const socket = new WebSocket(wsUrl(`ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`));
-  const started = panel.querySelector(".logs").dataset.started !== "0";
-  socket.addEventListener("open", () => {
-    status.textContent = started ? "following" : "no container yet: lines appear once the task starts";
-  });
+  socket.addEventListener("open", following);
   socket.addEventListener("message", (event) => {
     const msg = JSON.parse(event.data);
     if (msg.type === "lines") {
@@ -84,18 +95,22 @@ function followLogs(panel, taskId) {
       if (paused) {
         held.push(...rows);
         if (held.length > MAX_LINES) held = held.slice(-MAX_LINES);
-        status.textContent = `paused · ${held.length} new line(s) held`;
+        if (!finished) say("paused", `paused · ${held.length} new line(s) held`);
       } else {
         append(rows);
       }
     } else if (msg.type === "skipped") {
-      status.textContent = `${msg.count} line(s) skipped: the task writes faster than a page can follow`;
-    } else if (msg.type === "error" || msg.type === "end") {
-      status.textContent = msg.error || msg.reason;
+      say("following", `${msg.count} line(s) skipped: the task writes faster than a page can follow`);
+    } else if (msg.type === "end") {
+      finished = true;
+      say("ended", msg.cut ? `ended: ${msg.reason}` : "ended", msg.reason);
+    } else if (msg.type === "error") {
+      finished = true;
+      say("error", msg.error);
     }
   });
   socket.addEventListener("close", () => {
-    if (!closed && !status.textContent.startsWith("the")) status.textContent = "the log stream closed";
+    if (!closed && !finished) say("closed", "the log stream closed");
   });
   return () => { closed = true; socket.close(); };
 }
