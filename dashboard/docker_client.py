@@ -20,7 +20,6 @@ import json
 import os
 import re
 import ssl
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -49,6 +48,10 @@ from dashboard.domain import (
 from dashboard.logs import LogLine, demultiplex
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+# The Engine API versions whose shapes this client was verified against (docs/engine-api.md):
+# 1.41 is Docker 20.10, 1.52 is Docker 29. A daemon is spoken to in the highest version both know.
+OLDEST_API = (1, 41)
+NEWEST_API = (1, 52)
 open_log_streams = 0  # log streams open to Docker in this process (a gauge for tests and metrics)
 
 
@@ -84,6 +87,12 @@ class ReadOnlyRefused(DockerProblem):
     """A write to Docker while the dashboard runs read-only (DOCKER_READ_ONLY=1)."""
 
     kind = "read_only"
+
+
+class VersionMismatch(DockerProblem):
+    """The daemon and this client share no Engine API version."""
+
+    kind = "version"
 
 
 class LogsUnavailable(DockerProblem):
@@ -248,6 +257,48 @@ def _short(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
+def _api_tuple(raw: Any) -> tuple[int, int] | None:
+    if not isinstance(raw, str):
+        return None
+    major, sep, minor = raw.partition(".")
+    if not (sep and major.isdigit() and minor.isdigit()):
+        return None
+    return int(major), int(minor)
+
+
+def _api_str(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def negotiate(version_doc: JSON, where: str) -> str:
+    """The API version to speak, from an unversioned ``GET /version``, as the docker CLI chooses it:
+    the daemon's own version, capped at the newest one whose shapes we know, never below the
+    daemon's minimum. Raises VersionMismatch, naming both sides, when there is no such version."""
+    engine = _str(version_doc.get("Version")) or "unknown"
+    daemon = _api_tuple(version_doc.get("ApiVersion"))
+    if daemon is None:
+        raise VersionMismatch(
+            f"the Docker daemon at {where} did not say which API version it serves (GET /version has no ApiVersion)"
+        )
+    minimum = _api_tuple(version_doc.get("MinAPIVersion")) or (1, 12)
+    chosen = min(daemon, NEWEST_API)
+    if chosen < OLDEST_API:
+        raise VersionMismatch(
+            f"the Docker daemon at {where} (Engine {engine}) serves API {_api_str(daemon)}; this dashboard needs "
+            f"API {_api_str(OLDEST_API)} or newer (Docker 20.10 or later): upgrade Docker"
+        )
+    if chosen < minimum:
+        raise VersionMismatch(
+            f"the Docker daemon at {where} (Engine {engine}) requires API {_api_str(minimum)} or newer; this "
+            f"dashboard speaks API {_api_str(OLDEST_API)} to {_api_str(NEWEST_API)}: upgrade the dashboard"
+        )
+    return _api_str(chosen)
+
+
+def _str(raw: Any) -> str:
+    return raw if isinstance(raw, str) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One entry of /events, reduced to what the watcher needs as a hint."""
@@ -285,7 +336,10 @@ class DockerClient:
         self.request_timeout = request_timeout
         self.read_only = read_only
         self._local_node_id: str | None = None
-        self.last_ok = 0.0  # monotonic time of the last answer from Docker
+        self.last_ok: float | None = None  # the event loop's time of the last answer from Docker
+        self.api_version = ""  # the negotiated Engine API version ("1.52"), once connected
+        self.engine_version = ""
+        self._negotiated: asyncio.Lock | None = None
         self.requests: Counter[str] = Counter()  # "GET /tasks" -> count, for benchmarks and metrics
         self._docker: aiodocker.Docker | None = None
 
@@ -310,18 +364,45 @@ class DockerClient:
             else:
                 url = ep.host.replace("tcp://", "http://", 1)
                 self._docker = aiodocker.Docker(url=url, timeout=timeout)
-            # our own client decides the API version: /version is one request we can count and bound
-            self._docker.api_version = "v1.41"
+            # set by _api() from /version; aiodocker's own "auto" would be a request we cannot count or bound
+            self._docker.api_version = "v" + _api_str(OLDEST_API)
         return self._docker
+
+    async def _api(self) -> aiodocker.Docker:
+        """The connection, its API version negotiated: one unversioned ``GET /version`` per client."""
+        docker = self._connect()
+        if self.api_version:
+            return docker
+        if self._negotiated is None:
+            self._negotiated = asyncio.Lock()
+        async with self._negotiated:
+            if not self.api_version:
+                self.requests["GET /version"] += 1
+                doc = await docker._query_json("version", "GET", versioned_api=False)
+                if not isinstance(doc, dict):
+                    raise DockerAPIError(200, "malformed answer to GET /version: not a JSON object")
+                version = negotiate(doc, self.endpoint.describe())
+                docker.api_version = "v" + version
+                self.engine_version = _str(doc.get("Version"))
+                self.api_version = version
+        return docker
+
+    def _answered(self) -> None:
+        self.last_ok = asyncio.get_running_loop().time()
 
     async def close(self) -> None:
         if self._docker is not None:
             docker, self._docker = self._docker, None
             await docker.close()
 
-    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> JSON:
+        """GET a JSON object (an inspect, /info); anything else - an HTML error page from a proxy, a
+        list - is a clear DockerAPIError, never an AttributeError deep in a parser."""
         self.requests[f"GET /{path}"] += 1
-        return await self._json("GET", path, params=params)
+        result = await self._json("GET", path, params=params)
+        if not isinstance(result, dict):
+            raise DockerAPIError(200, f"malformed answer to GET /{path}: expected a JSON object")
+        return result
 
     async def _write(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """Every call that changes Docker goes through here, so read-only mode can refuse them all."""
@@ -333,13 +414,13 @@ class DockerClient:
     async def _json(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """One request with a JSON answer, bounded by ``request_timeout``; failures become DockerProblems."""
         async with self._answer(method, path):
-            return await self._connect()._query_json(path, method, params=params, data=body)
+            return await (await self._api())._query_json(path, method, params=params, data=body)
 
     async def _list(self, path: str, params: dict[str, Any] | None, parse: Callable[[JSON], T]) -> tuple[T, ...]:
         """GET a JSON list, decoded and parsed a slice at a time (see ``parse_list``)."""
         self.requests[f"GET /{path}"] += 1
         async with self._answer("GET", path):
-            async with self._connect()._query(path, "GET", params=params) as response:
+            async with (await self._api())._query(path, "GET", params=params) as response:
                 try:
                     raw = await response.read()
                 finally:
@@ -355,7 +436,7 @@ class DockerClient:
         try:
             async with asyncio.timeout(self.request_timeout):
                 yield
-            self.last_ok = time.monotonic()
+            self._answered()
         except TimeoutError:
             raise DaemonUnreachable(
                 f"Docker at {self.endpoint.describe()} did not answer {method} /{path} within {self.request_timeout:g}s"
@@ -382,8 +463,7 @@ class DockerClient:
     # --- reads ------------------------------------------------------------------------------
 
     async def info(self) -> JSON:
-        result: JSON = await self._get("info")
-        return result
+        return await self._get("info")
 
     async def check_manager(self) -> JSON:
         """GET /info; raises NotInSwarm or NotAManager when the daemon cannot serve the dashboard."""
@@ -405,14 +485,14 @@ class DockerClient:
 
     async def nodes(self) -> tuple[Node, ...]:
         """GET /nodes (every node of the swarm)."""
-        return tuple(parse_node(raw) for raw in await self._get("nodes"))
+        return await self._list("nodes", None, parse_node)
 
     async def services(self, *, ids: tuple[str, ...] = ()) -> tuple[Service, ...]:
         """GET /services?status=true, filtered by ``id`` when ids are given."""
         params: dict[str, Any] = {"status": "true"}
         if ids:
             params["filters"] = json.dumps({"id": list(ids)})
-        return tuple(parse_service(raw) for raw in await self._get("services", params))
+        return await self._list("services", params, parse_service)
 
     async def tasks(self, *, service_ids: tuple[str, ...] = (), node_ids: tuple[str, ...] = ()) -> tuple[Task, ...]:
         """GET /tasks, filtered by ``service`` and/or ``node`` (each an OR-list)."""
@@ -426,11 +506,11 @@ class DockerClient:
 
     async def secrets(self) -> tuple[Secret, ...]:
         """GET /secrets (metadata: Docker never returns a secret's value)."""
-        return tuple(parse_secret(raw) for raw in await self._get("secrets"))
+        return await self._list("secrets", None, parse_secret)
 
     async def configs(self) -> tuple[Config, ...]:
         """GET /configs, metadata only (the data stays out of the model)."""
-        return tuple(parse_config(raw) for raw in await self._get("configs"))
+        return await self._list("configs", None, parse_config)
 
     async def config_data(self, config_id: str) -> bytes:
         raw = await self._get(f"configs/{quote(config_id, safe='')}")
@@ -523,7 +603,6 @@ class DockerClient:
         driver = await self.task_log_driver(task_id)
         if driver == "none":
             raise LogsUnavailable("this task's logging driver is none: Docker keeps no output to show")
-        docker = self._connect()
         params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "1" if follow else "0"}
         params["tail"] = str(tail) if tail >= 0 else "all"
         if since:
@@ -531,7 +610,7 @@ class DockerClient:
         self.requests["GET /tasks/logs"] += 1
         # no time bound on opening: with follow, Docker answers only once the task writes a line
         try:
-            cm = docker._query(
+            cm = (await self._api())._query(
                 f"tasks/{quote(task_id, safe='')}/logs",
                 params=params,
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.request_timeout),
@@ -565,7 +644,7 @@ class DockerClient:
             async with asyncio.timeout(timeout):
                 async with docker._query("_ping", versioned_api=False) as response:
                     await response.read()
-            self.last_ok = time.monotonic()
+            self._answered()
         except TimeoutError:
             raise StreamStalled(
                 f"Docker at {self.endpoint.describe()} did not answer a ping within {timeout:g}s"
@@ -583,19 +662,20 @@ class DockerClient:
         silence needs a proof of life (see dashboard.watcher). ``opened`` is set once
         Docker has accepted the request: events from then on will arrive.
         """
-        docker = self._connect()
         params: dict[str, Any] = {"filters": json.dumps({"type": ["service", "node", "container", "secret", "config"]})}
         if since is not None:
             params["since"] = str(since)
         self.requests["GET /events"] += 1
         try:
             async with asyncio.timeout(self.request_timeout):
+                docker = await self._api()
                 cm = docker._query("events", params=params, timeout=aiohttp.ClientTimeout(total=None))
                 response = await cm.__aenter__()
         except TimeoutError:
             raise DaemonUnreachable(f"Docker at {self.endpoint.describe()} did not open /events") from None
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as e:
             raise self._classify(e, "events") from None
+        self._answered()
         if opened is not None:
             opened.set()
         try:
@@ -608,6 +688,7 @@ class DockerClient:
                     continue
                 if not line:
                     raise DaemonUnreachable(f"Docker at {self.endpoint.describe()} closed the /events stream")
+                self._answered()
                 line = line.strip()
                 if not line:
                     continue

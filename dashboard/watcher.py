@@ -34,7 +34,7 @@ from dashboard.domain import Config, Node, Secret, Service, Task
 from dashboard.state import FINAL_STATES, ConnectionState, Patch, Snapshot, Status, advance
 
 log = logging.getLogger(__name__)
-REOPEN_AFTER_SILENT_PERIODS = 5
+TIMER_SLACK = 0.001  # seconds: what a timer firing early may be off by
 
 Subscriber = Callable[[Snapshot, Patch], Awaitable[None]]
 
@@ -50,6 +50,11 @@ class WatchSettings:
     settle_for: float = 15.0  # after an event, re-list a service's tasks until they settle, this long at most
     settle_first: float = 0.2
     settle_max_interval: float = 2.0
+
+
+def _clock() -> float:
+    """The event loop's clock (monotonic in production; a test's loop may fast-forward it)."""
+    return asyncio.get_running_loop().time()
 
 
 def _now_iso() -> str:
@@ -164,8 +169,8 @@ class Watcher:
         self._settling: dict[str, tuple[float, float, float]] = {}  # service -> deadline, next at, interval
         self._changed = asyncio.Condition()
         self.events_seen = 0
-        self._last_ok = 0.0  # monotonic time of the last answer from Docker to a closed client
-        self.synced_at = 0.0  # monotonic time of the last full sync
+        self._last_ok: float | None = None  # the last answer from Docker to a closed client (loop time)
+        self.syncs = 0  # full syncs done: a session that made one worked, and backoff starts over
 
     # --- what others use ----------------------------------------------------------------------
 
@@ -188,8 +193,8 @@ class Watcher:
 
     def docker_age(self) -> float | None:
         """Seconds since Docker last answered this watcher (any request, a ping, an event); None: never."""
-        last = max(self._last_ok, self._client.last_ok if self._client is not None else 0.0)
-        return time.monotonic() - last if last else None
+        answers = [t for t in (self._last_ok, self._client.last_ok if self._client else None) if t is not None]
+        return _clock() - max(answers) if answers else None
 
     def request_counts(self) -> Counter[str]:
         total = Counter(self._requests)
@@ -212,19 +217,29 @@ class Watcher:
         while _iterations is None or attempt < _iterations:
             attempt += 1
             client = self._client = self._client_factory()
-            synced_before = self.synced_at
+            synced_before = self.syncs
+            internal = False
             try:
                 await self._session(client)
             except DockerProblem as e:
                 state: ConnectionState = "reconnecting" if isinstance(e, DaemonUnreachable) else "error"
                 log.warning("docker connection %s: %s", state, e)
                 await self._set_status(state, reason=str(e), kind=e.kind)
+            except Exception as e:
+                # a bug, or an answer no parser expected: the model can no longer be trusted to
+                # follow Docker, so the status must say so - never "live" over a dead loop
+                log.exception("the watcher failed; it starts again after %.1fs", backoff)
+                internal = True
+                await self._set_status(
+                    "error", reason=f"internal error: {type(e).__name__}: {e}"[:300], kind="internal"
+                )
             finally:
                 self._client = None
                 self._requests.update(client.requests)
-                self._last_ok = max(self._last_ok, client.last_ok)
+                if client.last_ok is not None:
+                    self._last_ok = max(self._last_ok or client.last_ok, client.last_ok)
                 await client.close()
-            if self.synced_at != synced_before:
+            if self.syncs != synced_before and not internal:
                 backoff = self.settings.backoff_initial  # that session worked: retry fast
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.backoff_max)
@@ -255,24 +270,26 @@ class Watcher:
 
     async def _events(self, client: DockerClient, opened: asyncio.Event) -> None:
         """Read /events into hints. Silence is what an idle swarm sounds like: it needs a proof of
-        life only when nothing else has heard from Docker lately (the reconcile usually has), and
-        a stream silent for very long is reopened from where it stopped (a half-open connection
-        would otherwise go unnoticed)."""
+        life only when nothing else has heard from Docker lately (the reconcile usually has). But a
+        half-open stream (typical behind proxies: new connections still work, this one carries
+        nothing) looks exactly like silence, so a stream silent for most of the liveness bound is
+        reopened from where it stopped; ``since`` replays what the dead one missed."""
         since: int | None = None
         seen_at_last_second: set[tuple[int, str, str, str]] = set()
         # worst case, Docker last answered just before freezing: silence is noticed within a
         # quarter, a proof of life is due after half, and the ping gets a quarter -> within the bound
+        # the reopen comes after three quarters of silence and has the last quarter to answer
         quarter = self.settings.liveness / 4
         while True:
-            silent_since = time.monotonic()
+            silent_since = _clock()
             async for event in client.events(since=since, liveness=quarter, opened=opened):
                 if event is None:
-                    if time.monotonic() - client.last_ok >= 2 * quarter:
+                    if client.last_ok is None or _clock() - client.last_ok >= 2 * quarter:
                         await client.ping(timeout=quarter)
-                    if time.monotonic() - silent_since >= self.settings.liveness * REOPEN_AFTER_SILENT_PERIODS:
+                    if _clock() - silent_since + TIMER_SLACK >= 3 * quarter:
                         break
                     continue
-                silent_since = time.monotonic()
+                silent_since = _clock()
                 key = (event.time_nano, event.type, event.action, event.actor_id)
                 if key in seen_at_last_second:
                     continue  # `since` is inclusive: a reopened stream repeats its last second
@@ -284,7 +301,7 @@ class Watcher:
                 self.events_seen += 1
                 self._hint(event)
             if since is None:
-                since = int(time.time() - (time.monotonic() - silent_since)) - 1
+                since = int(time.time() - (_clock() - silent_since)) - 1
 
     def _hint(self, event: Event) -> None:
         dirty = self._dirty
@@ -313,15 +330,15 @@ class Watcher:
         self._wake.set()
 
     def _settle(self, service_id: str) -> None:
-        now = time.monotonic()
+        now = _clock()
         self._settling[service_id] = (now + self.settings.settle_for, now + self.settings.settle_first, 0.0)
 
     async def _refresher(self, client: DockerClient) -> None:
         s = self.settings
-        next_reconcile = time.monotonic() + s.reconcile
+        next_reconcile = _clock() + s.reconcile
         reconciles = 0
         while True:
-            now = time.monotonic()
+            now = _clock()
             wake_at = min([next_reconcile, *(at for _, at, _ in self._settling.values())])
             if not self._wake.is_set() and wake_at > now:
                 try:
@@ -332,20 +349,22 @@ class Watcher:
             if self._wake.is_set():
                 await asyncio.sleep(s.coalesce)  # let the rest of a burst arrive: one re-list for all of it
                 self._wake.clear()
-            now = time.monotonic()
+            # a timer may fire a hair before its time (clock resolution): count that as due, or
+            # the loop would spin on it
+            now = _clock() + TIMER_SLACK
             dirty, self._dirty = self._dirty, _Dirty()
             dirty.service_tasks |= {sid for sid, (_, at, _) in self._settling.items() if at <= now}
             if now >= next_reconcile:
                 reconciles += 1
                 await self._reconcile(client, full=reconciles % s.full_every == 0, dirty=dirty)
-                next_reconcile = time.monotonic() + s.reconcile
+                next_reconcile = _clock() + s.reconcile
             elif dirty:
                 await self._targeted(client, dirty)
             self._follow_settling(dirty.service_tasks)
             await self._publish()
 
     def _follow_settling(self, relisted: set[str]) -> None:
-        now = time.monotonic()
+        now = _clock()
         for service_id in relisted & set(self._settling):
             deadline, _, interval = self._settling[service_id]
             tasks = self._tasks.of_service(service_id)
@@ -359,34 +378,46 @@ class Watcher:
 
     async def _full_sync(self, client: DockerClient) -> None:
         await client.check_manager()
+        await self._list_everything(client)
+        self.syncs += 1
+        self._status = Status(state="live", since=_now_iso())
+        await self._publish()
+
+    async def _list_everything(self, client: DockerClient) -> None:
+        """Nodes, services, tasks, secrets and configs, listed together: whatever any hint asked for
+        is covered. Secrets and configs are cheap, so the full reconcile re-lists them too (the
+        safety net for an event that never came, the dashboard's own writes included)."""
         nodes, services, tasks, secrets, configs = await asyncio.gather(
             client.nodes(), client.services(), client.tasks(), client.secrets(), client.configs()
         )
-        # secrets and configs change only through calls a manager always reports as events,
-        # so they are listed here and on those events, not on every reconcile
         self._secrets = {x.id: x for x in secrets}
         self._configs = {x.id: x for x in configs}
         self._nodes = {n.id: n for n in nodes}
         self._services = {s.id: s for s in services}
-        self._tasks.replace_all(tasks)
-        self.synced_at = time.monotonic()
-        self._status = Status(state="live", since=_now_iso())
-        await self._publish()
+        self._tasks.replace_all(self._of_known_services(tasks))
+
+    def _of_known_services(self, tasks: Iterable[Task]) -> list[Task]:
+        """A removed service's tasks stay in Docker's /tasks for a while (shutting down, then
+        deleted by the orchestrator); the model drops them with the service, at once and for good,
+        instead of showing them as nameless ghosts whenever a listing happens to catch them."""
+        return [t for t in tasks if t.service_id in self._services]
 
     async def _reconcile(self, client: DockerClient, *, full: bool, dirty: _Dirty) -> None:
         if full:
-            nodes, services, tasks = await asyncio.gather(client.nodes(), client.services(), client.tasks())
-            self._nodes = {n.id: n for n in nodes}
-            self._services = {s.id: s for s in services}
-        else:
-            # the services, nodes, secrets and configs events asked for still need their own re-list
-            await self._targeted(
-                client, _Dirty(services=dirty.services, nodes=dirty.nodes, secrets=dirty.secrets, configs=dirty.configs)
-            )
-            for service_id in dirty.removed_services:
-                self._services.pop(service_id, None)
-            tasks = await client.tasks()
-        self._tasks.replace_all(tasks)
+            await self._list_everything(client)
+            return
+        # the services, nodes, secrets and configs events asked for still need their own re-list
+        await self._targeted(
+            client,
+            _Dirty(
+                services=dirty.services,
+                removed_services=dirty.removed_services,
+                nodes=dirty.nodes,
+                secrets=dirty.secrets,
+                configs=dirty.configs,
+            ),
+        )
+        self._tasks.replace_all(self._of_known_services(await client.tasks()))
 
     async def _targeted(self, client: DockerClient, dirty: _Dirty) -> None:
         for service_id in dirty.removed_services:
@@ -407,8 +438,9 @@ class Watcher:
         except DockerAPIError as e:
             if e.status != 404:
                 raise
-            # a service or node went away between the event and the re-list: list everything
-            await self._reconcile(client, full=True, dirty=_Dirty())
+            # a service or node went away between the event and the re-list: list everything,
+            # which covers every kind this re-list was asked for
+            await self._list_everything(client)
             return
         services, nodes, by_service, by_node, secrets, configs = results
         if secrets is not None:
@@ -419,19 +451,25 @@ class Watcher:
             for service_id in dirty.services:
                 self._services.pop(service_id, None)
             self._services.update((s.id, s) for s in services)
+            gone = dirty.services - {s.id for s in services}
+            if gone:  # removed, its event not yet read: its tasks go with it
+                self._tasks.replace(services=gone, fresh=())
         if nodes is not None:
             self._nodes = {n.id: n for n in nodes}
         if by_service is not None:
-            self._tasks.replace(services=service_tasks, fresh=by_service)
+            self._tasks.replace(services=service_tasks, fresh=self._of_known_services(by_service))
         if by_node is not None:
-            self._tasks.replace(nodes=dirty.node_tasks, fresh=by_node)
+            self._tasks.replace(nodes=dirty.node_tasks, fresh=self._of_known_services(by_node))
 
     # --- publishing -------------------------------------------------------------------------------
 
     async def _set_status(self, state: ConnectionState, *, reason: str = "", kind: str = "") -> None:
         if self._status.state != state or self._status.reason != reason:
             self._status = Status(state=state, since=_now_iso(), reason=reason, kind=kind)
-            await self._publish()
+            try:
+                await self._publish()
+            except Exception:
+                log.exception("publishing the status %s failed", state)
 
     async def _publish(self) -> None:
         new = Snapshot.build(
