@@ -36,7 +36,7 @@ def service(service_id: str, *, replicas: int = 1, image: str = "local/busybox:1
 
 def task(
     task_id: str, service_id: str, node_id: str, *, slot: int = 1, state: str = "running", desired: str = "running"
-) -> Task:  # noqa: E501
+) -> Task:
     return Task(
         id=task_id, service_id=service_id, slot=slot, node_id=node_id, desired_state=desired, state=state,
         message="", error="", exit_code=None, container_id="", image="local/busybox:1", created_at="",
