@@ -1,8 +1,10 @@
 """The process's one watcher, started lazily in the serving event loop (daphne has no lifespan).
 
-Every view and consumer reaches the model through ``watcher()``; the first call starts the
-watcher task, later calls return it, and a watcher task that died of a bug is logged and started
-again. Patches go to the Channels group ``GROUP`` for the websocket consumers.
+Every view and consumer reaches the model through ``watcher()``; the first call starts a
+supervisor task that runs the watcher and, should the watcher's loop itself ever die, says so in
+the published status (error, kind ``internal``) and starts it again with backoff. A small ticker
+beside it proves the event loop still turns, for the liveness check (``liveness()``). Patches go
+to the Channels group ``GROUP`` for the websocket consumers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ GROUP = "swarm"
 
 _watcher: Watcher | None = None
 _task: asyncio.Task[None] | None = None
+_ticker: asyncio.Task[None] | None = None
 _client: DockerClient | None = None
+_last_tick: float | None = None  # the event loop's time at the ticker's last turn
+TICK_SECONDS = 1.0
+STALLED_AFTER_SECONDS = 30.0  # the loop is called unresponsive when the ticker is this late
 
 
 def watch_settings() -> WatchSettings:
@@ -49,15 +55,58 @@ def client() -> DockerClient:
 
 def watcher() -> Watcher:
     """The running watcher of this process (must be called from the serving event loop)."""
-    global _watcher, _task
+    global _watcher, _task, _ticker
     if _watcher is None:
         _watcher = Watcher(client, watch_settings())
         _watcher.subscribe(_to_group)
+    loop = asyncio.get_running_loop()
     if _task is None or _task.done():
-        if _task is not None and not _task.cancelled() and _task.exception() is not None:
-            log.error("the watcher stopped on an error; starting it again", exc_info=_task.exception())
-        _task = asyncio.get_running_loop().create_task(_watcher.run(), name="swarm-watcher")
+        _task = loop.create_task(supervise(_watcher, settings.SWARM_BACKOFF_MAX_SECONDS), name="swarm-watcher")
+    if _ticker is None or _ticker.done():
+        _ticker = loop.create_task(_tick(), name="event-loop-ticker")
     return _watcher
+
+
+async def supervise(w: Watcher, backoff_max: float, *, _iterations: int | None = None) -> None:
+    """Run the watcher for ever; if its loop dies (it handles Docker's failures itself, so this is
+    a bug), publish that as an internal error and start it again after a growing pause."""
+    backoff = 1.0
+    runs = 0
+    while _iterations is None or runs < _iterations:
+        runs += 1
+        try:
+            await w.run()
+            return
+        except Exception as e:
+            log.exception("the watcher stopped on an error; starting it again in %.0fs", backoff)
+            await w.report_crash(e)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, backoff_max)
+
+
+async def _tick() -> None:
+    global _last_tick
+    loop = asyncio.get_running_loop()
+    while True:
+        _last_tick = loop.time()
+        await asyncio.sleep(TICK_SECONDS)
+
+
+def liveness() -> tuple[bool, dict[str, object]]:
+    """Is this process alive: its event loop turning, its watcher running or being restarted?
+    Docker's own state does not count here (that is readiness, /healthz): a dashboard must stay up
+    to say "Docker lost" rather than be killed and replaced for it."""
+    w = watcher()
+    late = asyncio.get_running_loop().time() - _last_tick if _last_tick is not None else 0.0
+    supervisor_alive = _task is not None and not _task.done()
+    body: dict[str, object] = {
+        "watcher": "running" if supervisor_alive else "stopped",
+        "docker": w.snapshot.status.state,
+        "event_loop_late_seconds": round(late, 3),
+    }
+    alive = supervisor_alive and late < STALLED_AFTER_SECONDS
+    body["status"] = "ok" if alive else "error"
+    return alive, body
 
 
 async def first_sync(timeout: float) -> Watcher:
@@ -72,11 +121,12 @@ async def first_sync(timeout: float) -> Watcher:
 
 async def stop() -> None:
     """Cancel the watcher and wait for it to close its Docker connection; close the views' client."""
-    global _watcher, _task
-    task, _task, _watcher = _task, None, None
-    if task is not None:
+    global _watcher, _task, _ticker
+    tasks = [t for t in (_task, _ticker) if t is not None]
+    _task, _ticker, _watcher = None, None, None
+    for task in tasks:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     global _client
     shared, _client = _client, None
     if shared is not None:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/snapshot", views.api_snapshot, name="api-snapshot"),
     path("api/metrics", views.api_metrics, name="api-metrics"),
     path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
     path("tasks/<str:task_id>/", task_views.task_page, name="task"),
     path("tasks/<str:task_id>/panel", task_views.task_panel, name="task-panel"),
     path("tasks/<str:task_id>/inspect", task_views.task_inspect, name="task-inspect"),

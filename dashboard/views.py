@@ -94,3 +94,11 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         },
         status=503,
     )
+
+
+@login_not_required
+async def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness, for the image's HEALTHCHECK: 200 while this process serves and its watcher runs or
+    is being restarted, whatever Docker's state (that is /healthz: readiness)."""
+    alive, body = runtime.liveness()
+    return JsonResponse(body, status=200 if alive else 503)

@@ -202,6 +202,11 @@ class Watcher:
             total.update(self._client.requests)
         return total
 
+    async def report_crash(self, exc: BaseException) -> None:
+        """The watcher's loop died of ``exc``: the model no longer follows Docker, and says so."""
+        reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
+        await self._set_status("error", reason=reason, kind="internal")
+
     async def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
         """Until the published snapshot satisfies ``predicate``; TimeoutError after ``timeout``."""
         async with asyncio.timeout(timeout):
@@ -230,9 +235,7 @@ class Watcher:
                 # follow Docker, so the status must say so - never "live" over a dead loop
                 log.exception("the watcher failed; it starts again after %.1fs", backoff)
                 internal = True
-                await self._set_status(
-                    "error", reason=f"internal error: {type(e).__name__}: {e}"[:300], kind="internal"
-                )
+                await self.report_crash(e)
             finally:
                 self._client = None
                 self._requests.update(client.requests)
