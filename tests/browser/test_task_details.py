@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import Dashboard
+import pytest
+
+from dashboard.logs import CUT_NOTICE
+from tests.browser.conftest import Dashboard, signed_in
 from tests.browser.test_grid import service, wait_boxes
-from tests.lab import Swarm, wait_until
+from tests.integration.test_logs_lab import CHATTY, STAMP, Cut, CuttingProxy
+from tests.lab import Lab, Swarm, wait_until
 
 SECRET_VALUE = "s3cr3t-hunter2-value"
 
@@ -170,3 +176,83 @@ async def test_it_updates_the_open_panel_when_the_task_changes(swarm: Swarm, pag
     await page.wait_for_selector(
         f'#panel .task-detail[data-task-id="{task_id}"]:not([data-desired-state="running"])', timeout=10000
     )
+
+
+async def _task_in(swarm: Swarm, name: str, state: str) -> str:
+    def reached() -> str | None:
+        tasks = swarm.tasks(name, desired=None)
+        return str(tasks[0]["ID"]) if len(tasks) == 1 and tasks[0]["Status"]["State"] == state else None
+
+    return str(await asyncio.to_thread(wait_until, reached, timeout=30, what=f"{name}'s task {state}"))
+
+
+async def _log_texts(page: Any, scope: str) -> list[str]:
+    return list(await page.locator(f"{scope} .log-line .text").all_text_contents())
+
+
+async def test_it_says_the_log_ended_when_the_followed_task_exits(swarm: Swarm, page: Any) -> None:
+    name, sid = await service(
+        swarm, "brief", command=("sh", "-c", "echo start; sleep 2; echo bye"), extra=("--restart-condition", "none")
+    )
+    await wait_boxes(page, sid, "running", 1)
+    await open_panel(page, await _task_in(swarm, name, "running"))
+    status = page.locator("#panel .logs-status")
+    await page.locator('#panel .logs-status[data-state="following"]').wait_for(timeout=10000)
+    await page.locator('#panel .logs-status[data-state="ended"]').wait_for(timeout=30000)
+    assert await status.text_content() == "ended"
+    assert await status.get_attribute("title") == "the task has ended (complete)"
+    assert await _log_texts(page, "#panel") == ["start", "bye"]
+
+
+async def test_it_shows_the_whole_log_of_a_tty_task_that_printed_hi_and_exited(
+    swarm: Swarm, page: Any, dashboard: Dashboard
+) -> None:
+    name, _ = await service(
+        swarm, "tty", command=("sh", "-c", "echo hi"), extra=("--tty", "--restart-condition", "none")
+    )
+    task_id = await _task_in(swarm, name, "complete")
+    await page.goto(f"{dashboard.url}/tasks/{task_id}/")
+    await page.locator('.logs-status[data-state="ended"]').wait_for(timeout=20000)
+    assert await page.locator(".logs-status").text_content() == "ended"
+    assert await _log_texts(page, "#task-page") == ["hi"]
+    body = await (await page.request.get(f"{dashboard.url}/tasks/{task_id}/logs.txt")).text()
+    assert re.fullmatch(r"\S+Z stdout hi\n", body), body
+
+
+@pytest.fixture
+def proxied_dashboard(lab: Lab, tmp_path: Path) -> Iterator[tuple[Dashboard, CuttingProxy]]:
+    """A dashboard of its own whose Docker is the lab's, behind a proxy that can cut log streams."""
+    proxy = CuttingProxy(lab.sock(1), tmp_path / "proxy.sock").start()
+    try:
+        d = Dashboard(proxy.docker_host, tmp_path / "dashboard")
+        d.start()
+        try:
+            yield d, proxy
+        finally:
+            d.stop()
+    finally:
+        proxy.stop()
+
+
+async def test_it_says_the_log_ended_cut_short_and_the_download_says_so_too(
+    swarm: Swarm, browser: Any, proxied_dashboard: tuple[Dashboard, CuttingProxy]
+) -> None:
+    dashboard, proxy = proxied_dashboard
+    name, _ = await service(swarm, "chatty", command=CHATTY)
+    task_id = await _task_in(swarm, name, "running")
+    await asyncio.sleep(1)  # lines enough for the cut
+    proxy.cut = Cut(frames=5, into=8 + STAMP + 3)  # five whole lines, then a header, a timestamp, "out" or "err"
+    async with signed_in(browser, dashboard, "viewer") as page:
+        await page.goto(f"{dashboard.url}/tasks/{task_id}/")
+        status = page.locator('.logs-status[data-state="ended"]')
+        await status.wait_for(timeout=20000)
+        assert await status.text_content() == f"ended: {CUT_NOTICE}"
+        texts = await _log_texts(page, "#task-page")
+        assert len(texts) == 6 and all(re.fullmatch(r"(out|err) \d+", t) for t in texts[:5]), texts
+        assert texts[5] in ("out", "err")
+        response = await page.request.get(f"{dashboard.url}/tasks/{task_id}/logs.txt")
+        assert response.ok
+        rows = (await response.text()).splitlines()
+        assert len(rows) == 7 and rows[5].endswith((" stdout out", " stderr err")), rows
+        assert rows[6] == f"# {CUT_NOTICE}"
+    assert proxy.log_streams == 2
