@@ -120,7 +120,8 @@ def blob_doc(blob: Blob) -> JSON:
     }
 
 
-def service_spec(rng: random.Random, planned: Planned, *, secrets: list[JSON] | None = None) -> JSON:
+def service_spec(rng: random.Random, planned: Planned, *, references: dict[str, list[JSON]] | None = None) -> JSON:
+    """``references``: "Secrets" and "Configs" lists, as a spec carries them."""
     container: JSON = {"Image": planned.image}
     if planned.stack:
         container["Labels"] = {"com.docker.stack.namespace": planned.stack}
@@ -131,8 +132,9 @@ def service_spec(rng: random.Random, planned: Planned, *, secrets: list[JSON] | 
     if planned.healthcheck:
         container["Healthcheck"] = dict(HEALTHCHECK)
     container["DNSConfig"] = {}
-    if secrets:
-        container["Secrets"] = secrets
+    for key, refs in (references or {}).items():
+        if refs:
+            container[key] = refs
     container["Isolation"] = "default"
     labels = {}
     if planned.stack:
@@ -151,7 +153,7 @@ def service_spec(rng: random.Random, planned: Planned, *, secrets: list[JSON] | 
         "TaskTemplate": {
             "ContainerSpec": container,
             "Resources": {"Limits": {}, "Reservations": {}},
-            "Placement": {},
+            "Placement": {"Constraints": list(planned.constraints)} if planned.constraints else {},
             "ForceUpdate": 0,
             "Runtime": "container",
         },

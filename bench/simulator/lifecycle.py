@@ -11,6 +11,25 @@ from bench.simulator.model import FINAL_STATES, LAUNCH_STATES, MESSAGES, Node, S
 from bench.simulator.state import SwarmState
 
 
+def fits(node: Node, constraints: list[str]) -> bool:
+    """Placement constraints on what a node has here: node.id, node.hostname, node.role, node.labels.*,
+    node.platform.os and node.platform.arch, with == or != (a label the node lacks is != anything)."""
+    attributes = {
+        "node.id": node.id,
+        "node.hostname": node.hostname,
+        "node.role": node.role,
+        "node.platform.os": "linux",
+        "node.platform.arch": "x86_64",
+        **{f"node.labels.{k}": v for k, v in node.labels.items()},
+    }
+    for constraint in constraints:
+        equal = "==" in constraint
+        key, _, value = (part.strip() for part in constraint.partition("==" if equal else "!="))
+        if (attributes.get(key) == value) != equal:
+            return False
+    return True
+
+
 class Lifecycle(SwarmState):
     churn: float
     _churn_task: asyncio.Task[None] | None
@@ -66,21 +85,32 @@ class Lifecycle(SwarmState):
             self._later(lambda: self._advance(task_id))
 
     def _place(self, task: Task) -> bool:
+        constraints = list(task.spec.get("Placement", {}).get("Constraints") or [])
         node = self._nodes.get(task.node_id or task.preferred_node)
-        if node is None or not node.usable:
+        if node is None or not node.usable or not fits(node, constraints):
             if task.slot is None:
                 return False  # a global task belongs to its node
-            node = self._next_usable_node()
+            node = self._next_usable_node(constraints)
         if node is None:
+            refused = sum(1 for n in self._nodes.values() if n.usable and not fits(n, constraints))
+            if refused:  # swarmkit's scheduler says why in Status.Err
+                where = "1 node" if refused == 1 else f"{refused} nodes"
+                self._set_err(task, f"no suitable node (scheduling constraints not satisfied on {where})")
             return False
+        self._set_err(task, "")
         self._move(task, node.id)
         return True
 
-    def _next_usable_node(self) -> Node | None:
+    def _set_err(self, task: Task, err: str) -> None:
+        if task.err != err:
+            task.err = err
+            self._touch(task)
+
+    def _next_usable_node(self, constraints: list[str]) -> Node | None:
         nodes = list(self._nodes.values())
         for step in range(len(nodes)):
             node = nodes[(self._cursor + step) % len(nodes)]
-            if node.usable:
+            if node.usable and fits(node, constraints):
                 self._cursor = (self._cursor + step + 1) % len(nodes)
                 return node
         return None
@@ -173,8 +203,10 @@ class Lifecycle(SwarmState):
     def _fill_node(self, node: Node) -> None:
         """Global services run a task on every usable node; pending tasks may fit now."""
         for service in self._services.values():
-            if service.is_global and not any(
-                t.is_current for t in self.tasks_on(node.id) if t.service_id == service.id
+            if (
+                service.is_global
+                and fits(node, list(service.task_spec.get("Placement", {}).get("Constraints") or []))
+                and not any(t.is_current for t in self.tasks_on(node.id) if t.service_id == service.id)
             ):
                 self._create_task(service, None, node.id)
         for task in list(self._tasks.values()):
@@ -218,9 +250,9 @@ class Lifecycle(SwarmState):
         current = [t for t in self.tasks_of(service.id) if t.is_current]
         if any(t.state != "running" or t.spec is not service.task_spec for t in current):
             return
-        service.update_status = {
-            **service.update_status,
+        service.update_status = {  # swarm.UpdateStatus's order
             "State": "completed",
+            "StartedAt": service.update_status["StartedAt"],
             "CompletedAt": rfc3339(self._now()),
             "Message": "update completed",
         }

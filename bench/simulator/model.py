@@ -230,3 +230,4 @@ class Planned:
     replicas: int | None  # None: global
     publishes: bool
     healthcheck: bool = False
+    constraints: tuple[str, ...] = ()

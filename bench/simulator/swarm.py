@@ -6,7 +6,7 @@ import asyncio
 import re
 
 from bench.simulator.docs import plan_services, service_spec, task_spec
-from bench.simulator.lifecycle import Lifecycle
+from bench.simulator.lifecycle import Lifecycle, fits
 from bench.simulator.model import (
     AVAILABILITIES,
     JSON,
@@ -71,12 +71,14 @@ class Swarm(Lifecycle):
         self._nodes[node.id] = node
         self._by_node[node.id] = set()
 
-    def _add_service(self, planned: Planned, *, quiet: bool = False, secrets: list[JSON] | None = None) -> Service:
+    def _add_service(
+        self, planned: Planned, *, quiet: bool = False, references: dict[str, list[JSON]] | None = None
+    ) -> Service:
         """``quiet``: part of the initial swarm, created some time ago, running, no events."""
         now = self._now()
         if quiet:
             now = self._born_ns - self._rng.randrange(3_600, 30 * 86_400) * 1_000_000_000
-        spec = service_spec(self._rng, planned, secrets=secrets)
+        spec = service_spec(self._rng, planned, references=references)
         service = Service(
             id=self._ids.swarm(),
             index=self._next_index(),
@@ -90,8 +92,9 @@ class Swarm(Lifecycle):
         if not quiet:
             self._emit("service", "create", service.id, {"name": service.name})
         if service.is_global:
+            constraints = list(service.task_spec.get("Placement", {}).get("Constraints") or [])
             for node in self._nodes.values():
-                if node.usable:
+                if node.usable and fits(node, constraints):
                     self._create_task(service, None, node.id, launched=quiet)
         else:
             for slot in range(1, service.replicas + 1):
@@ -109,13 +112,19 @@ class Swarm(Lifecycle):
         publishes: bool = False,
         healthcheck: bool = False,
         secrets: list[str] | None = None,
+        configs: list[str] | None = None,
+        constraints: list[str] | None = None,
     ) -> str:
-        """Like `docker service create`; ``replicas=None`` makes a global service; ``secrets`` (names or
-        IDs) are mounted under their own names. Returns its ID."""
+        """Like `docker service create`; ``replicas=None`` makes a global service; ``secrets`` and
+        ``configs`` (names or IDs) are mounted under their own names; ``constraints`` as --constraint
+        (a task no node fits stays pending). Returns its ID."""
         stack = name.split("_", 1)[0] if "_" in name else ""
-        refs = [self._secret_ref(self.find_blob("secret", ref)) for ref in secrets or []]
-        planned = Planned(name, image, stack, replicas, publishes, healthcheck)
-        return self._add_service(planned, secrets=refs).id
+        refs = {
+            "Secrets": [self._reference(self.find_blob("secret", ref)) for ref in secrets or []],
+            "Configs": [self._reference(self.find_blob("config", ref)) for ref in configs or []],
+        }
+        planned = Planned(name, image, stack, replicas, publishes, healthcheck, tuple(constraints or ()))
+        return self._add_service(planned, references=refs).id
 
     def remove_service(self, service_id: str) -> None:
         """Like `docker service rm`: the service goes at once, its tasks once they have shut down."""
@@ -312,6 +321,8 @@ class Swarm(Lifecycle):
         self._emit(kind, "remove", blob.id, {"name": blob.name})
 
     @staticmethod
-    def _secret_ref(blob: Blob) -> JSON:
+    def _reference(blob: Blob) -> JSON:
+        """How `docker service create --secret NAME` (or --config) refers to it: a file of its name, 0444."""
         file = {"Name": blob.name, "UID": "0", "GID": "0", "Mode": 0o444}
-        return {"File": file, "SecretID": blob.id, "SecretName": blob.name}
+        kind = blob.kind.title()
+        return {"File": file, f"{kind}ID": blob.id, f"{kind}Name": blob.name}

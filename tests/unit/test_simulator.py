@@ -846,11 +846,14 @@ async def test_it_sends_raw_logs_for_a_service_with_a_tty(sim29: Simulator) -> N
 
 
 async def test_it_says_why_a_task_that_never_ran_has_no_log(sim: Simulator) -> None:
-    service = sim.create_service("web")
-    for node in sim.node_ids:
-        sim.set_node_availability(node, "drain")
+    service = sim.create_service("web", constraints=["node.labels.zone==nowhere"])
     pending = sim.task_ids(service_id=service, desired_state="running")[0]
-    assert sim.task(pending)["Status"]["State"] == "pending"
+    status = sim.task(pending)["Status"]
+    assert (status["State"], status["Err"]) == (
+        "pending",
+        "no suitable node (scheduling constraints not satisfied on 6 nodes)",
+    )
+    assert "NodeID" not in sim.task(pending)
     _, _, body = await call(sim.socket_path, "GET", f"/tasks/{pending}/logs?stdout=1&stderr=1")
     reason = f"task {pending} has not been scheduled"
     assert frames(body) == [
