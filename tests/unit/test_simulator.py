@@ -471,7 +471,7 @@ def now() -> str:
     return f"{time.time_ns() / 1e9:.9f}"
 
 
-def past_events(sim: Simulator, version: str = "") -> str:
+def past_events(version: str = "") -> str:
     return f"{version}/events?since=0&until={now()}"
 
 
@@ -584,7 +584,7 @@ async def test_it_drops_the_deprecated_event_fields_at_api_1_52(sim29: Simulator
     sim29.scale(sim29.service_ids[0], 1)
     only = "&filters=" + filters(type=["container", "service"])
     status, headers, body = await call(
-        sim29.socket_path, "GET", past_events(sim29, "/v1.52") + only, headers={"Accept": "*/*"}
+        sim29.socket_path, "GET", past_events("/v1.52") + only, headers={"Accept": "*/*"}
     )
     assert (status, headers["Content-Type"]) == (200, "application/x-ndjson")
     current = [json.loads(line) for line in body.splitlines()]
@@ -592,7 +592,7 @@ async def test_it_drops_the_deprecated_event_fields_at_api_1_52(sim29: Simulator
     assert list(died) == ["Type", "Action", "Actor", "scope", "time", "timeNano"]
     assert not {"status", "id", "from"} & {key for event in current for key in event}
     asks_json = {"Accept": "application/json"}  # neither of the two offers: the default
-    _, headers, body = await call(sim29.socket_path, "GET", past_events(sim29, "/v1.51") + only, headers=asks_json)
+    _, headers, body = await call(sim29.socket_path, "GET", past_events("/v1.51") + only, headers=asks_json)
     assert headers["Content-Type"] == "application/json"
     older = [json.loads(line) for line in body.splitlines()]
     died = next(e for e in older if e["Action"] == "die")
@@ -605,7 +605,7 @@ async def test_it_drops_the_deprecated_event_fields_at_api_1_52(sim29: Simulator
     service = next(e for e in older if e["Type"] == "service")
     assert "status" not in service and next(iter(service)) == "Type"
     _, headers, body = await call(
-        sim29.socket_path, "GET", past_events(sim29) + only, headers={"Accept": "application/json-seq"}
+        sim29.socket_path, "GET", past_events() + only, headers={"Accept": "application/json-seq"}
     )
     assert headers["Content-Type"] == "application/json-seq"
     assert body.startswith(b"\x1e{") and body.count(b"\x1e") == len(current)
@@ -613,7 +613,7 @@ async def test_it_drops_the_deprecated_event_fields_at_api_1_52(sim29: Simulator
 
 async def test_it_keeps_the_legacy_event_fields_first_on_engine_20_10(sim: Simulator) -> None:
     sim.fail_task(on_node(sim, sim.local_node_id), exit_code=2)
-    _, headers, body = await call(sim.socket_path, "GET", past_events(sim, "/v1.41"), headers={"Accept": "*/*"})
+    _, headers, body = await call(sim.socket_path, "GET", past_events("/v1.41"), headers={"Accept": "*/*"})
     assert headers["Content-Type"] == "application/json"
     died = next(json.loads(line) for line in body.splitlines() if b'"die"' in line)
     assert list(died)[:4] == ["status", "id", "from", "Type"] and died["status"] == "die"
@@ -796,7 +796,7 @@ async def test_it_multiplexes_task_logs_with_timestamps_tail_and_since(sim29: Si
     assert (status, headers["Content-Type"]) == (200, "application/vnd.docker.multiplexed-stream")
     lines = frames(body)
     assert len(lines) >= 3 and {stream for stream, _ in lines} == {1, 2}
-    assert all(text.endswith("\n") and task in lines[0][1] for text in [lines[0][1]])
+    assert all(text.endswith("\n") for _, text in lines) and task in lines[0][1]  # the first line names its task
     _, _, body = await call(path, "GET", f"/tasks/{task}/logs?stdout=1&stderr=1&tail=2&timestamps=1")
     tailed = frames(body)
     assert [text.split(" ", 1)[1] for _, text in tailed] == [text for _, text in lines[-2:]]
