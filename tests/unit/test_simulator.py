@@ -932,3 +932,19 @@ async def test_it_runs_engine_29_as_a_command() -> None:
             proc.kill()
             await proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_it_lets_the_dashboards_client_negotiate_and_rotate_a_secret_on_engine_29(sim29: Simulator) -> None:
+    old = sim29.create_secret("db_password", b"hunter2")
+    service = sim29.create_service("shop_api", replicas=2, secrets=["db_password"])
+    async with DockerClient(Endpoint(host="unix://" + sim29.socket_path)) as docker:
+        assert (await docker.check_manager())["ServerVersion"] == "29.0.2"
+        assert docker.api_version == "1.52"
+        new = await docker.create_secret("db_password_v2", {}, b"correct horse")
+        assert await docker.swap_service_secret(service, old, new, "db_password_v2") == 1
+        await settled(lambda: sim29.service(service).get("UpdateStatus", {}).get("State") == "completed")
+        running = [sim29.task(t) for t in sim29.task_ids(service_id=service, desired_state="running")]
+        assert {t["Spec"]["ContainerSpec"]["Secrets"][0]["SecretID"] for t in running} == {new}
+        await docker.remove_secret(old)
+        assert [s.name for s in await docker.secrets()] == ["db_password_v2"]
+    assert sim29.requests["POST /services/{id}/update"] == 1
