@@ -21,7 +21,7 @@ import os
 import re
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -555,12 +555,16 @@ class DockerClient:
             self._local_node_id = str(as_dict((await self.info()).get("Swarm")).get("NodeID", ""))
         return self._local_node_id
 
-    async def task_detail(self, task_id: str) -> tuple[TaskDetail, JSON]:
+    async def task_detail(
+        self, task_id: str, *, service_tasks: Callable[[str], Iterable[Task]] | None = None
+    ) -> tuple[TaskDetail, JSON]:
         """One task in full, and its inspect JSON with env values masked (the clear values stay here).
 
-        GET /tasks/{id}, /services/{id}, /tasks?filters={"service":[id]} for the slot's history, and
-        /containers/{id}/json for health when the container runs on the node we talk to (a manager
-        cannot inspect containers on other nodes).
+        GET /tasks/{id}, /services/{id}, and /containers/{id}/json for health when the container
+        runs on the node we talk to (a manager cannot inspect containers on other nodes). The
+        slot's history comes from ``service_tasks(service_id)`` - the live model, so that a viewer
+        opening a panel costs Docker no listing - or, without it, from
+        /tasks?filters={"service":[id]}.
         """
         raw = await self._get(f"tasks/{quote(task_id, safe='')}")
         task = parse_task(raw)
@@ -570,7 +574,12 @@ class DockerClient:
             if e.status != 404:
                 raise
             raw_service = None  # the service is gone; its last tasks still tell their story
-        siblings = await self.tasks(service_ids=(task.service_id,)) if raw_service is not None else ()
+        siblings: Iterable[Task] = ()
+        if raw_service is not None:
+            if service_tasks is not None:
+                siblings = service_tasks(task.service_id)
+            else:
+                siblings = await self.tasks(service_ids=(task.service_id,))
         same_slot = tuple(
             t for t in siblings if (t.slot == task.slot if task.slot is not None else t.node_id == task.node_id)
         )
@@ -630,7 +639,8 @@ class DockerClient:
             async for line in demultiplex(response.content):
                 yield line
         except (aiohttp.ClientError, OSError) as e:
-            raise self._classify(e, "logs") from None
+            # Docker answered, then the stream broke: not a reason to doubt the socket or its rights
+            raise DockerProblem(f"the log stream broke: {_short(e)}") from None
         finally:
             open_log_streams -= 1
             response.close()

@@ -69,10 +69,11 @@ async def demultiplex(content: ByteStream) -> AsyncIterator[LogLine]:
 def _raw_mode(start: bytes | bytearray) -> bool | None:
     """True once the first bytes cannot begin a frame header, False once they are one, None until told.
 
-    A header is a stream byte (0 stdin, 1 stdout, 2 stderr), three zero bytes, then the size: a TTY
-    task's output shows itself by its first byte almost always, so even "hi" needs no more.
+    A header is a stream byte (0 stdin, 1 stdout, 2 stderr, 3 Docker's own error, e.g. "Error
+    grabbing logs" for a task never scheduled), three zero bytes, then the size: a TTY task's
+    output shows itself by its first byte almost always, so even "hi" needs no more.
     """
-    if start[:1] and start[0] not in (0, 1, 2):
+    if start[:1] and start[0] not in (0, 1, 2, 3):
         return True
     if any(start[1:4]):
         return True
@@ -104,9 +105,9 @@ async def _frame_lines(source: _Input) -> AsyncGenerator[LogLine, None]:
             while len(data) < 8:
                 if not await source.more():
                     if data:  # a header cut short
-                        yield LogLine(stream="stderr" if data[0] == 2 else "stdout", ts="", text="", cut=True)
+                        yield LogLine(stream="stderr" if data[0] >= 2 else "stdout", ts="", text="", cut=True)
                     return
-            stream = "stderr" if data[0] == 2 else "stdout"
+            stream = "stderr" if data[0] >= 2 else "stdout"  # 3: Docker's own error, told as stderr
             size = int.from_bytes(data[4:8], "big")
             del data[:8]
             while size:

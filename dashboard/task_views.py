@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import access, runtime
 from dashboard.details import TaskDetail
 from dashboard.docker_client import DockerAPIError, DockerProblem, LogsUnavailable
+from dashboard.domain import Task
 from dashboard.logs import CUT_NOTICE
 from dashboard.render import STATE_ICONS, image_tag, task_state
 from dashboard.state import FINAL_STATES
@@ -38,13 +39,18 @@ async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[
     if not _valid(task_id):
         return HttpResponse("no such task", status=404, content_type="text/plain")
     try:
-        return await runtime.docker().task_detail(task_id)
+        return await runtime.docker().task_detail(task_id, service_tasks=_model_tasks)
     except DockerAPIError as e:
         if e.status == 404:
             return HttpResponse("no such task (Docker no longer knows it)", status=404, content_type="text/plain")
         return HttpResponse(f"Docker refused: {e}", status=502, content_type="text/plain")
     except DockerProblem as e:
         return HttpResponse(f"Docker is not reachable: {e}", status=503, content_type="text/plain")
+
+
+def _model_tasks(service_id: str) -> list[Task]:
+    """A service's tasks as the live model holds them: the slot history costs Docker nothing."""
+    return [t for t in runtime.watcher().snapshot.tasks.values() if t.service_id == service_id]
 
 
 async def _context(request: HttpRequest, detail: TaskDetail) -> dict[str, Any]:

@@ -146,6 +146,9 @@ class TaskTable:
         self._by_service.get(task.service_id, set()).discard(task.id)
         self._by_node.get(task.node_id, set()).discard(task.id)
 
+    def services_on(self, node_id: str) -> set[str]:
+        return {self.items[i].service_id for i in self._by_node.get(node_id, ())}
+
     def of_service(self, service_id: str) -> list[Task]:
         return [self.items[i] for i in self._by_service.get(service_id, ())]
 
@@ -318,6 +321,10 @@ class Watcher:
         elif event.type == "node":
             dirty.nodes = True
             dirty.node_tasks.add(event.actor_id)
+            # a node that goes down or comes back moves its tasks for seconds after its one event
+            # (failed, rescheduled, started again), on daemons the manager does not hear from
+            for service_id in self._tasks.services_on(event.actor_id):
+                self._settle(service_id)
         elif event.type == "secret":
             dirty.secrets = True
         elif event.type == "config":
@@ -371,7 +378,8 @@ class Watcher:
         for service_id in relisted & set(self._settling):
             deadline, _, interval = self._settling[service_id]
             tasks = self._tasks.of_service(service_id)
-            if now >= deadline or service_id not in self._services or _settled(tasks):
+            # no task yet is not settled: a new service's first tasks are on their way
+            if now >= deadline or service_id not in self._services or (tasks and _settled(tasks)):
                 del self._settling[service_id]
                 continue
             interval = min(max(interval * 2, self.settings.settle_first), self.settings.settle_max_interval)
@@ -428,7 +436,9 @@ class Watcher:
         if dirty.removed_services:
             self._tasks.replace(services=dirty.removed_services, fresh=())
         dirty.services -= dirty.removed_services
-        service_tasks = tuple(sorted((dirty.service_tasks - dirty.removed_services) & set(self._services)))
+        # a service being re-listed counts as known: a new one's tasks come in the same round
+        known = set(self._services) | dirty.services
+        service_tasks = tuple(sorted((dirty.service_tasks - dirty.removed_services) & known))
         try:
             results = await asyncio.gather(
                 client.services(ids=tuple(sorted(dirty.services))) if dirty.services else _none(),

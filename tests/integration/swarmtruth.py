@@ -14,7 +14,9 @@ ACTIVE = {"assigned", "accepted", "preparing", "ready", "starting", "running"}
 
 
 def truth(lab: Lab) -> dict[str, Any]:
-    """What Docker says right now, with a down node's active tasks called orphaned."""
+    """What Docker says right now, with a down node's active tasks called orphaned, less the tasks
+    of services already removed (Docker deletes them only once they have shut down; the model
+    drops them with their service)."""
     nodes = lab.api("/nodes")
     services = lab.api("/services")
     tasks = lab.api("/tasks")
@@ -33,6 +35,7 @@ def truth(lab: Lab) -> dict[str, Any]:
                 t["Status"].get("Err", ""),
             )
             for t in tasks
+            if t["ServiceID"] in {s["ID"] for s in services}
         },
     }
 

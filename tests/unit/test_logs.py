@@ -200,3 +200,9 @@ async def test_it_bounds_a_huge_multiplexed_frame_too() -> None:
 async def test_it_keeps_empty_lines_and_carriage_returns_out_of_the_text() -> None:
     data = frame(1, f"{TS} a\r\n".encode()) + frame(1, b"\n") + frame(1, b"")
     assert await decode(bytewise(data)) == [out("a", TS), out("")]
+
+
+async def test_it_reads_dockers_own_error_frame_as_stderr() -> None:
+    # stream 3: what Docker sends for a task never scheduled (seen on 20.10), not a TTY's raw bytes
+    grabbing = b"Error grabbing logs: task x has not been scheduled\n"
+    assert await decode([frame(3, grabbing)]) == [err("Error grabbing logs: task x has not been scheduled")]
