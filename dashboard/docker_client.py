@@ -525,11 +525,14 @@ class DockerClient:
     async def remove_secret(self, secret_id: str) -> None:
         await self._write("DELETE", f"secrets/{quote(secret_id, safe='')}")
 
-    async def swap_service_secret(self, service_id: str, old_id: str, new_id: str, new_name: str) -> int:
+    async def swap_service_secret(
+        self, service_id: str, old_id: str, new_id: str, new_name: str, *, rollback_on_failure: bool = False
+    ) -> int:
         """Point a service's uses of one secret at another, same target path: a rolling update.
 
-        The update is told to roll back by itself if its tasks fail (UpdateConfig.FailureAction).
-        Returns how many references were swapped.
+        The service's own update policy stays as it is, unless ``rollback_on_failure`` asks to set
+        its UpdateConfig.FailureAction to rollback (a lasting change of the service, which the
+        caller must say and audit). Returns how many references were swapped (0: nothing to do).
         """
         raw = await self._get(f"services/{quote(service_id, safe='')}")
         spec = as_dict(raw.get("Spec"))
@@ -540,9 +543,10 @@ class DockerClient:
                 ref["SecretID"], ref["SecretName"] = new_id, new_name
                 swapped += 1
         if swapped:
-            update = spec.setdefault("UpdateConfig", {})
-            update["FailureAction"] = "rollback"
-            update.setdefault("Monitor", 5_000_000_000)
+            if rollback_on_failure:
+                update = spec.setdefault("UpdateConfig", {})
+                update["FailureAction"] = "rollback"
+                update.setdefault("Monitor", 5_000_000_000)
             version = as_dict(raw.get("Version")).get("Index")
             await self._write(
                 "POST", f"services/{quote(service_id, safe='')}/update", params={"version": str(version)},

@@ -204,6 +204,13 @@ async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
     )
 
 
+def successor_of(snapshot: Snapshot, secret: Secret) -> Secret | None:
+    """The newest version an earlier rotation of ``secret`` made (labelled rotated-from it), if any:
+    a rotation that failed part-way is finished by moving the rest to it, not by yet another version."""
+    made = [s for s in snapshot.secrets.values() if dict(s.labels).get(ROTATED_FROM) == secret.name]
+    return max(made, key=lambda s: (s.created_at, s.name), default=None)
+
+
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("value")
 async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
@@ -212,38 +219,79 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
         return found
     user, snapshot, secret = found
     users = users_of(snapshot, secret_id)
+    successor = successor_of(snapshot, secret)
     taken = {s.name for s in snapshot.secrets.values()}
     new_name = next_version_name(secret.name, taken)
-    problem = ""
+    problem, outcome = "", ""
     if request.method == "POST":
         chosen = [s for s in users if s.id in request.POST.getlist("service")]
+        rollback = request.POST.get("rollback") == "1"
         data, problem = read_value(request)
-        if not problem and data is not None:
-            labels = {**dict(secret.labels), ROTATED_FROM: secret.name}
+        reuse = successor is not None and data is None and request.POST.get("reuse") == "1"
+        if reuse:
+            problem = ""  # no new value: the rest move to the version an earlier attempt made
+        if not problem and (data is not None or reuse):
             client = runtime.docker()
+            moved: list[str] = []
+            created = False
             try:
-                new_id = await client.create_secret(new_name, labels, data)
-                await _audit(request, user, "secret.create", new_name, id=new_id, labels=labels)
+                if reuse and successor is not None:
+                    new_id, new_name = successor.id, successor.name
+                else:
+                    labels = {**dict(secret.labels), ROTATED_FROM: secret.name}
+                    new_id = await client.create_secret(new_name, labels, data or b"")
+                    created = True
+                    successor = Secret(id=new_id, name=new_name, labels=tuple(sorted(labels.items())), driver="",
+                                       created_at="", updated_at="")  # fmt: skip
+                    await _audit(request, user, "secret.create", new_name, id=new_id, labels=labels)
+                runtime.watcher().poke(secrets=True)
                 for service in chosen:
-                    await client.swap_service_secret(service.id, secret_id, new_id, new_name)
+                    await client.swap_service_secret(
+                        service.id, secret_id, new_id, new_name, rollback_on_failure=rollback
+                    )
+                    moved.append(service.name)
+                    policy = "rollback" if rollback else "unchanged"
                     await _audit(request, user, "service.update", service.name, secret_from=secret.name,
-                                 secret_to=new_name)  # fmt: skip
+                                 secret_to=new_name, failure_action=policy)  # fmt: skip
             except DockerProblem as e:
                 problem = f"Docker refused: {e}"
+                if created or reuse:
+                    failed = next((s.name for s in chosen if s.name not in moved), "")
+                    rest = [s.name for s in chosen if s.name not in moved and s.name != failed]
+                    outcome = _partial(secret.name, new_name, moved, failed, rest, created=created)
+                    await _audit(request, user, "secret.rotate", secret.name, to=new_name, services=moved,
+                                 refused=failed, not_tried=rest)  # fmt: skip
             else:
                 await _audit(request, user, "secret.rotate", secret.name, to=new_name,
                              services=[s.name for s in chosen])  # fmt: skip
                 await _until_model(lambda snap: new_id in snap.secrets, [s.id for s in chosen])
                 names = ", ".join(s.name for s in chosen) or "no service"
+                policy = (
+                    "a failing update rolls back by itself"
+                    if rollback
+                    else "each service's own update policy applies if new tasks fail"
+                )
                 messages.success(
                     request,
-                    f"{new_name} created; {names} now rolling over to it (a failing update rolls back by itself). "
+                    f"{new_name} ready; {names} now rolling over to it ({policy}). "
                     f"Remove {secret.name} once nothing uses it.",
                 )
                 return HttpResponseRedirect(reverse("secrets"))
     context = {"secret": secret, "users": users, "new_name": new_name, "problem": problem, "user": user,
+               "outcome": outcome, "successor": successor,
                "max_kib": settings.SECRET_MAX_BYTES // 1024}  # fmt: skip
     return render(request, "dashboard/secret_rotate.html", context, status=400 if problem else 200)
+
+
+def _partial(old: str, new: str, moved: list[str], failed: str, rest: list[str], *, created: bool) -> str:
+    """What a rotation that stopped part-way did, in words an operator can act on."""
+    parts = [f"{new} was created" if created else f"{new} exists"]
+    parts.append(f"moved to it: {', '.join(moved)}" if moved else "no service moved yet")
+    if failed:
+        parts.append(f"refused: {failed}")
+    if rest:
+        parts.append(f"not tried: {', '.join(rest)}")
+    return "; ".join(parts) + f". Retrying moves the rest to {new} without creating another version; {old} stays."
 
 
 @require_GET
