@@ -8,15 +8,14 @@ watcher's life takes milliseconds and every interleaving is exactly the one writ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator
 
 import pytest
 
 from dashboard.docker_client import DockerAPIError
 from dashboard.state import Patch, Snapshot
 from dashboard.watcher import Watcher, WatchSettings
+from tests.integration.test_watcher import watching_with
 from tests.unit.fakedocker import FakeDocker, factory, node, secret, service, task
 
 pytestmark = pytest.mark.looptime
@@ -24,16 +23,10 @@ pytestmark = pytest.mark.looptime
 PRODUCTION = WatchSettings()  # 8 s reconcile, a full one every 8th, 60 s liveness
 
 
-@contextlib.asynccontextmanager
-async def running(docker: FakeDocker, settings: WatchSettings = PRODUCTION) -> AsyncIterator[Watcher]:
-    watcher = Watcher(factory(docker), settings)
-    loop = asyncio.create_task(watcher.run(), name="watcher-under-test")
-    try:
-        await watcher.wait_for(lambda s: s.status.state == "live", 5)
-        yield watcher
-    finally:
-        loop.cancel()
-        await asyncio.gather(loop, return_exceptions=True)
+def running(
+    docker: FakeDocker, settings: WatchSettings = PRODUCTION
+) -> contextlib.AbstractAsyncContextManager[Watcher]:
+    return watching_with(factory(docker), settings)
 
 
 def small_swarm() -> FakeDocker:
