@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 
@@ -23,9 +24,7 @@ pytestmark = pytest.mark.looptime
 PRODUCTION = WatchSettings()  # 8 s reconcile, a full one every 8th, 60 s liveness
 
 
-def running(
-    docker: FakeDocker, settings: WatchSettings = PRODUCTION
-) -> contextlib.AbstractAsyncContextManager[Watcher]:
+def running(docker: FakeDocker, settings: WatchSettings = PRODUCTION) -> AbstractAsyncContextManager[Watcher]:
     return watching_with(factory(docker), settings)
 
 
