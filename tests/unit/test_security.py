@@ -25,7 +25,7 @@ from dashboard.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PUBLIC = {"/accounts/login/", "/accounts/logout/", "/healthz", "/admin/login/", "/admin/logout/"}
+PUBLIC = {"/accounts/login/", "/accounts/logout/", "/healthz", "/livez", "/admin/login/", "/admin/logout/"}
 PASSWORD = "a-long-enough-pass-42"
 
 
