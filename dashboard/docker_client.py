@@ -156,6 +156,7 @@ def tls_context(cert_path: str) -> ssl.SSLContext:
 T = TypeVar("T")
 _SPACE = re.compile(r"[ \t\n\r]*")
 LIST_SLICE = 500  # items decoded between two yields to the event loop: a few ms of work
+MAX_LIST_BYTES = 256 * 1024 * 1024  # 20,000 tasks are ~19 MB: far beyond any swarm, short of exhausting memory
 
 
 class MalformedList(ValueError):
@@ -257,13 +258,12 @@ def _short(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
+_API_VERSION = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})")
+
+
 def _api_tuple(raw: Any) -> tuple[int, int] | None:
-    if not isinstance(raw, str):
-        return None
-    major, sep, minor = raw.partition(".")
-    if not (sep and major.isdigit() and minor.isdigit()):
-        return None
-    return int(major), int(minor)
+    match = _API_VERSION.fullmatch(raw) if isinstance(raw, str) else None
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def _api_str(version: tuple[int, int]) -> str:
@@ -422,7 +422,13 @@ class DockerClient:
         async with self._answer("GET", path):
             async with (await self._api())._query(path, "GET", params=params) as response:
                 try:
-                    raw = await response.read()
+                    if (response.content_length or 0) > MAX_LIST_BYTES:
+                        raise DockerAPIError(200, f"the answer to GET /{path} is over {MAX_LIST_BYTES >> 20} MiB")
+                    raw = await response.content.read(MAX_LIST_BYTES + 1)
+                    while len(raw) <= MAX_LIST_BYTES and not response.content.at_eof():
+                        raw += await response.content.read(MAX_LIST_BYTES + 1 - len(raw))
+                    if len(raw) > MAX_LIST_BYTES:
+                        raise DockerAPIError(200, f"the answer to GET /{path} is over {MAX_LIST_BYTES >> 20} MiB")
                 finally:
                     response.release()  # also when the read times out: no connection left half-read
         try:
@@ -446,6 +452,10 @@ class DockerClient:
 
     def _classify(self, exc: BaseException, path: str) -> DockerProblem:
         problem = _explain(exc, self.endpoint)
+        if isinstance(problem, DockerAPIError) and problem.status == 400 and "client version" in str(problem):
+            # the daemon was replaced by another version under us (an upgrade, a balancer over
+            # managers): ask /version again on the next request
+            self.api_version = ""
         if isinstance(problem, DockerAPIError) and problem.status == 503:
             text = str(problem).lower()
             if "not a swarm manager" in text or "worker" in text:
@@ -700,6 +710,10 @@ class DockerClient:
                 except TimeoutError:
                     yield None  # silence: the caller decides whether the daemon must prove it is alive
                     continue
+                except ValueError as e:  # aiohttp: a line over its buffer (a container with huge labels)
+                    raise DockerAPIError(
+                        200, f"an /events line too long to read ({e}); listing everything again"
+                    ) from None
                 if not line:
                     raise DaemonUnreachable(f"Docker at {self.endpoint.describe()} closed the /events stream")
                 self._answered()

@@ -35,6 +35,7 @@ from dashboard.state import FINAL_STATES, ConnectionState, Patch, Snapshot, Stat
 
 log = logging.getLogger(__name__)
 TIMER_SLACK = 0.001  # seconds: what a timer firing early may be off by
+REPLAY_SECONDS = 1.0  # what a reopened /events stream brings this soon is its replay of the past
 
 Subscriber = Callable[[Snapshot, Patch], Awaitable[None]]
 
@@ -50,6 +51,14 @@ class WatchSettings:
     settle_for: float = 15.0  # after an event, re-list a service's tasks until they settle, this long at most
     settle_first: float = 0.2
     settle_max_interval: float = 2.0
+
+
+# container actions after which a task's state may differ; healthchecks alone make exec_* every few seconds
+TASK_ACTIONS = frozenset({"create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause"})
+
+
+def _moves_a_task(action: str) -> bool:
+    return action in TASK_ACTIONS or action.startswith("health_status")
 
 
 def _clock() -> float:
@@ -82,10 +91,12 @@ class _Dirty:
     node_tasks: set[str] = field(default_factory=set)  # re-list the tasks on these nodes
     secrets: bool = False
     configs: bool = False
+    everything: bool = False  # list it all: some events may be lost
 
     def __bool__(self) -> bool:
         return bool(
-            self.services
+            self.everything
+            or self.services
             or self.removed_services
             or self.service_tasks
             or self.nodes
@@ -169,9 +180,12 @@ class Watcher:
         self._status = Status()
         self._dirty = _Dirty()
         self._wake = asyncio.Event()
-        self._settling: dict[str, tuple[float, float, float]] = {}  # service -> deadline, next at, interval
+        # service -> deadline, next re-list at, interval, and the hint's number (see _follow_settling)
+        self._settling: dict[str, tuple[float, float, float, int]] = {}
+        self._hints = 0
         self._changed = asyncio.Condition()
         self.events_seen = 0
+        self.progress_at: float | None = None  # the loop time the watcher last moved (liveness)
         self._last_ok: float | None = None  # the last answer from Docker to a closed client (loop time)
         self.syncs = 0  # full syncs done: a session that made one worked, and backoff starts over
 
@@ -194,6 +208,11 @@ class Watcher:
             self._settle(service_id)
         self._wake.set()
 
+    def stalled_for(self) -> float:
+        """Seconds since the watcher's loop last moved (a session begun, a refresh round, a backoff);
+        0 before it ever ran. Every step it waits on is bounded, so a long stall means it is stuck."""
+        return 0.0 if self.progress_at is None else _clock() - self.progress_at
+
     def docker_age(self) -> float | None:
         """Seconds since Docker last answered this watcher (any request, a ping, an event); None: never."""
         answers = [t for t in (self._last_ok, self._client.last_ok if self._client else None) if t is not None]
@@ -207,7 +226,8 @@ class Watcher:
 
     async def report_crash(self, exc: BaseException) -> None:
         """The watcher's loop died of ``exc``: the model no longer follows Docker, and says so."""
-        reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
+        # the exception's own text may echo data (it is in the log); the status is public
+        reason = f"internal error ({type(exc).__name__}) in the dashboard's watcher: see its log"
         await self._set_status("error", reason=reason, kind="internal")
 
     async def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
@@ -225,6 +245,7 @@ class Watcher:
         while _iterations is None or attempt < _iterations:
             attempt += 1
             client = self._client = self._client_factory()
+            self.progress_at = _clock()
             synced_before = self.syncs
             internal = False
             try:
@@ -247,6 +268,7 @@ class Watcher:
                 await client.close()
             if self.syncs != synced_before and not internal:
                 backoff = self.settings.backoff_initial  # that session worked: retry fast
+            self.progress_at = _clock()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.backoff_max)
 
@@ -286,6 +308,8 @@ class Watcher:
         # quarter, a proof of life is due after half, and the ping gets a quarter -> within the bound
         # the reopen comes after three quarters of silence and has the last quarter to answer
         quarter = self.settings.liveness / 4
+        # a reopen after silence: (loop time, the last second the old stream brought)
+        reopened: tuple[float, int] | None = None
         while True:
             silent_since = _clock()
             async for event in client.events(since=since, liveness=quarter, opened=opened):
@@ -296,16 +320,25 @@ class Watcher:
                         break
                     continue
                 silent_since = _clock()
-                key = (event.time_nano, event.type, event.action, event.actor_id)
-                if key in seen_at_last_second:
-                    continue  # `since` is inclusive: a reopened stream repeats its last second
-                second = event.time_nano // 1_000_000_000
-                if since is None or second > since:
-                    seen_at_last_second = set()
-                since = second
-                seen_at_last_second.add(key)
+                if event.time_nano > 0:  # an event without a time cannot place the stream, nor repeat
+                    key = (event.time_nano, event.type, event.action, event.actor_id)
+                    if key in seen_at_last_second:
+                        continue  # `since` is inclusive: a reopened stream repeats its last second
+                    second = event.time_nano // 1_000_000_000
+                    if since is None or second > since:
+                        seen_at_last_second = set()
+                    since = second
+                    seen_at_last_second.add(key)
+                    if reopened is not None and _clock() - reopened[0] <= REPLAY_SECONDS and second > reopened[1]:
+                        # replayed at once, newer than anything the silent stream brought: it was
+                        # half-open, and Docker replays at most 256 events - list everything
+                        self._dirty.everything = True
+                        self._wake.set()
+                        reopened = None
                 self.events_seen += 1
                 self._hint(event)
+            if since is not None:
+                reopened = (_clock(), since)
             if since is None:
                 since = int(time.time() - (_clock() - silent_since)) - 1
 
@@ -331,8 +364,8 @@ class Watcher:
             dirty.configs = True
         elif event.type == "container":
             service_id = event.attr("com.docker.swarm.service.id")
-            if not service_id:
-                return  # not a swarm task's container
+            if not service_id or not _moves_a_task(event.action):
+                return  # not a swarm task's container, or an exec/attach/resize that changes no task
             dirty.service_tasks.add(service_id)
             self._settle(service_id)
         else:
@@ -341,7 +374,13 @@ class Watcher:
 
     def _settle(self, service_id: str) -> None:
         now = _clock()
-        self._settling[service_id] = (now + self.settings.settle_for, now + self.settings.settle_first, 0.0)
+        self._hints += 1
+        self._settling[service_id] = (
+            now + self.settings.settle_for,
+            now + self.settings.settle_first,
+            0.0,
+            self._hints,
+        )
 
     async def _refresher(self, client: DockerClient) -> None:
         s = self.settings
@@ -349,7 +388,7 @@ class Watcher:
         reconciles = 0
         while True:
             now = _clock()
-            wake_at = min([next_reconcile, *(at for _, at, _ in self._settling.values())])
+            wake_at = min([next_reconcile, *(at for _, at, _, _ in self._settling.values())])
             if not self._wake.is_set() and wake_at > now:
                 try:
                     async with asyncio.timeout(wake_at - now):
@@ -363,27 +402,36 @@ class Watcher:
             # the loop would spin on it
             now = _clock() + TIMER_SLACK
             dirty, self._dirty = self._dirty, _Dirty()
-            dirty.service_tasks |= {sid for sid, (_, at, _) in self._settling.items() if at <= now}
+            dirty.service_tasks |= {sid for sid, (_, at, _, _) in self._settling.items() if at <= now}
+            hints_before = self._hints
+            self.progress_at = _clock()
             if now >= next_reconcile:
                 reconciles += 1
-                await self._reconcile(client, full=reconciles % s.full_every == 0, dirty=dirty)
+                full = dirty.everything or reconciles % s.full_every == 0
+                await self._reconcile(client, full=full, dirty=dirty)
                 next_reconcile = _clock() + s.reconcile
+            elif dirty.everything:
+                await self._list_everything(client)
             elif dirty:
                 await self._targeted(client, dirty)
-            self._follow_settling(dirty.service_tasks)
+            self._follow_settling(dirty.service_tasks, hints_before)
             await self._publish()
 
-    def _follow_settling(self, relisted: set[str]) -> None:
+    def _follow_settling(self, relisted: set[str], hints_before: int) -> None:
+        """After a re-list: each service followed is settled (done), or re-listed again later. A hint
+        that came while the listing was in flight is judged by the next listing, not this older one."""
         now = _clock()
         for service_id in relisted & set(self._settling):
-            deadline, _, interval = self._settling[service_id]
+            deadline, _, interval, hint = self._settling[service_id]
+            if hint > hints_before:
+                continue
             tasks = self._tasks.of_service(service_id)
             # no task yet is not settled: a new service's first tasks are on their way
             if now >= deadline or service_id not in self._services or (tasks and _settled(tasks)):
                 del self._settling[service_id]
                 continue
             interval = min(max(interval * 2, self.settings.settle_first), self.settings.settle_max_interval)
-            self._settling[service_id] = (deadline, now + interval, interval)
+            self._settling[service_id] = (deadline, now + interval, interval, hint)
 
     # --- listing ----------------------------------------------------------------------------------
 
@@ -436,43 +484,42 @@ class Watcher:
         if dirty.removed_services:
             self._tasks.replace(services=dirty.removed_services, fresh=())
         dirty.services -= dirty.removed_services
-        # a service being re-listed counts as known: a new one's tasks come in the same round
-        known = set(self._services) | dirty.services
-        service_tasks = tuple(sorted((dirty.service_tasks - dirty.removed_services) & known))
         try:
-            results = await asyncio.gather(
+            services, nodes, by_node, secrets, configs = await asyncio.gather(
                 client.services(ids=tuple(sorted(dirty.services))) if dirty.services else _none(),
                 client.nodes() if dirty.nodes else _none(),
-                client.tasks(service_ids=service_tasks) if service_tasks else _none(),
                 client.tasks(node_ids=tuple(sorted(dirty.node_tasks))) if dirty.node_tasks else _none(),
                 client.secrets() if dirty.secrets else _none(),
                 client.configs() if dirty.configs else _none(),
             )
+            if secrets is not None:
+                self._secrets = {x.id: x for x in secrets}
+            if configs is not None:
+                self._configs = {x.id: x for x in configs}
+            if services is not None:
+                for service_id in dirty.services:
+                    self._services.pop(service_id, None)
+                self._services.update((s.id, s) for s in services)
+                gone = dirty.services - {s.id for s in services}
+                if gone:  # removed, its event not yet read: its tasks go with it
+                    self._tasks.replace(services=gone, fresh=())
+            if nodes is not None:
+                self._nodes = {n.id: n for n in nodes}
+            if by_node is not None:
+                self._tasks.replace(nodes=dirty.node_tasks, fresh=self._of_known_services(by_node))
+            # the services' own tasks come last, once the services are known (a new one's first
+            # tasks included): where a node's listing and a service's overlap, the later answer is
+            # applied last - two answers in flight at once could land in either order
+            service_tasks = tuple(sorted((dirty.service_tasks - dirty.removed_services) & set(self._services)))
+            if service_tasks:
+                by_service = await client.tasks(service_ids=service_tasks)
+                self._tasks.replace(services=service_tasks, fresh=self._of_known_services(by_service))
         except DockerAPIError as e:
             if e.status != 404:
                 raise
             # a service or node went away between the event and the re-list: list everything,
             # which covers every kind this re-list was asked for
             await self._list_everything(client)
-            return
-        services, nodes, by_service, by_node, secrets, configs = results
-        if secrets is not None:
-            self._secrets = {x.id: x for x in secrets}
-        if configs is not None:
-            self._configs = {x.id: x for x in configs}
-        if services is not None:
-            for service_id in dirty.services:
-                self._services.pop(service_id, None)
-            self._services.update((s.id, s) for s in services)
-            gone = dirty.services - {s.id for s in services}
-            if gone:  # removed, its event not yet read: its tasks go with it
-                self._tasks.replace(services=gone, fresh=())
-        if nodes is not None:
-            self._nodes = {n.id: n for n in nodes}
-        if by_service is not None:
-            self._tasks.replace(services=service_tasks, fresh=self._of_known_services(by_service))
-        if by_node is not None:
-            self._tasks.replace(nodes=dirty.node_tasks, fresh=self._of_known_services(by_node))
 
     # --- publishing -------------------------------------------------------------------------------
 

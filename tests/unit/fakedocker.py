@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.docker_client import DaemonUnreachable, DockerClient, DockerProblem, Endpoint, Event
+from dashboard.docker_client import DaemonUnreachable, DockerAPIError, DockerClient, DockerProblem, Endpoint, Event
 from dashboard.domain import Config, Node, Secret, Service, Task
 
 
@@ -73,6 +73,9 @@ class FakeDocker:
         self.calls: list[tuple[float, str]] = []  # (loop time, method)
         self.fail: dict[str, list[BaseException]] = {}
         self.broken = False
+        # "tasks:node" / "tasks:service" / a method's name -> an event its next answers wait for:
+        # the answer is what Docker held when asked, delivered when the test opens the gate
+        self.gates: dict[str, asyncio.Event] = {}
         self._epoch = time.time()
 
     def client(self) -> FakeClient:
@@ -138,14 +141,16 @@ class FakeClient:
         await self._answer("tasks")
         for service_id in service_ids:
             if service_id not in self.docker.services:
-                from dashboard.docker_client import DockerAPIError
-
                 raise DockerAPIError(404, f"service {service_id} not found")
-        return tuple(
+        answer = tuple(
             t
             for t in self.docker.tasks.values()
             if (not service_ids or t.service_id in service_ids) and (not node_ids or t.node_id in node_ids)
         )
+        gate = self.docker.gates.get("tasks:service" if service_ids else "tasks:node" if node_ids else "tasks")
+        if gate is not None:
+            await gate.wait()
+        return answer
 
     async def secrets(self) -> tuple[Secret, ...]:
         await self._answer("secrets")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import aiodocker
 import pytest
 
-from dashboard.docker_client import VersionMismatch, negotiate
+from dashboard.docker_client import DockerClient, Endpoint, VersionMismatch, negotiate
 
 
 def doc(api: str, minimum: str | None = None, engine: str = "x") -> dict[str, str]:
@@ -48,3 +49,19 @@ def test_it_refuses_a_daemon_that_no_longer_speaks_any_version_it_knows() -> Non
 def test_it_says_clearly_when_the_version_answer_is_junk(junk: dict[str, object]) -> None:
     with pytest.raises(VersionMismatch, match="did not say which API version"):
         negotiate(junk, "unix:///var/run/docker.sock")
+
+
+@pytest.mark.parametrize("junk", ["1.²", "1.41.0", " 1.41", "1.41\n"])
+def test_it_takes_only_plain_digits_for_a_version(junk: str) -> None:
+    with pytest.raises(VersionMismatch, match="did not say which API version"):
+        negotiate({"ApiVersion": junk}, "unix:///var/run/docker.sock")
+
+
+def test_it_asks_again_when_the_daemon_behind_the_address_refuses_its_version() -> None:
+    # an in-place upgrade from 20.10 to 29, or a balancer over managers of two versions
+    client = DockerClient(Endpoint(host="unix:///var/run/docker.sock"))
+    client.api_version = "1.41"
+    message = "client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client"
+    refusal = aiodocker.DockerError(400, message)
+    problem = client._classify(refusal, "nodes")
+    assert "too old" in str(problem) and client.api_version == ""
