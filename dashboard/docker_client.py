@@ -570,15 +570,15 @@ class DockerClient:
         return self._local_node_id
 
     async def task_detail(
-        self, task_id: str, *, service_tasks: Callable[[str], Iterable[Task]] | None = None
+        self, task_id: str, *, service_tasks: Callable[[str], Iterable[Task] | None] | None = None
     ) -> tuple[TaskDetail, JSON]:
         """One task in full, and its inspect JSON with env values masked (the clear values stay here).
 
         GET /tasks/{id}, /services/{id}, and /containers/{id}/json for health when the container
         runs on the node we talk to (a manager cannot inspect containers on other nodes). The
         slot's history comes from ``service_tasks(service_id)`` - the live model, so that a viewer
-        opening a panel costs Docker no listing - or, without it, from
-        /tasks?filters={"service":[id]}.
+        opening a panel costs Docker no listing - or, without it (or when it answers None: the
+        model is not live), from /tasks?filters={"service":[id]}.
         """
         raw = await self._get(f"tasks/{quote(task_id, safe='')}")
         task = parse_task(raw)
@@ -590,10 +590,8 @@ class DockerClient:
             raw_service = None  # the service is gone; its last tasks still tell their story
         siblings: Iterable[Task] = ()
         if raw_service is not None:
-            if service_tasks is not None:
-                siblings = service_tasks(task.service_id)
-            else:
-                siblings = await self.tasks(service_ids=(task.service_id,))
+            from_model = service_tasks(task.service_id) if service_tasks is not None else None
+            siblings = await self.tasks(service_ids=(task.service_id,)) if from_model is None else from_model
         same_slot = tuple(
             t for t in siblings if (t.slot == task.slot if task.slot is not None else t.node_id == task.node_id)
         )

@@ -157,6 +157,10 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
 
 def _final_state(task_id: str) -> str | None:
-    """The task's state when the model holds it in a final one (Docker's own state, not "orphaned")."""
-    task = runtime.watcher().snapshot.tasks.get(task_id)
-    return task.state if task is not None and task.state in FINAL_STATES else None
+    """The task's state when the model holds it in a final one (Docker's own state, not "orphaned");
+    "removed" when a live model no longer holds it at all (its service was removed, or Docker let it go)."""
+    snapshot = runtime.watcher().snapshot
+    task = snapshot.tasks.get(task_id)
+    if task is None:
+        return "removed" if snapshot.status.state == "live" else None
+    return task.state if task.state in FINAL_STATES else None

@@ -30,6 +30,7 @@ _client: DockerClient | None = None
 _last_tick: float | None = None  # the event loop's time at the ticker's last turn
 TICK_SECONDS = 1.0
 STALLED_AFTER_SECONDS = 30.0  # the loop is called unresponsive when the ticker is this late
+REQUEST_TIMEOUT = 10.0  # DockerClient's default bound on one request
 
 
 def watch_settings() -> WatchSettings:
@@ -104,7 +105,12 @@ def liveness() -> tuple[bool, dict[str, object]]:
         "docker": w.snapshot.status.state,
         "event_loop_late_seconds": round(late, 3),
     }
-    alive = supervisor_alive and late < STALLED_AFTER_SECONDS
+    # every step of the watcher is bounded (requests by their timeout, waits by the reconcile and
+    # the backoff), so a loop that has not moved for much longer than all of them is stuck
+    stuck_after = max(STALLED_AFTER_SECONDS, w.settings.reconcile + w.settings.backoff_max + 4 * REQUEST_TIMEOUT)
+    stalled = w.stalled_for()
+    body["watcher_stalled_seconds"] = round(stalled, 3)
+    alive = supervisor_alive and late < STALLED_AFTER_SECONDS and stalled < stuck_after
     body["status"] = "ok" if alive else "error"
     return alive, body
 

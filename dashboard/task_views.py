@@ -48,9 +48,13 @@ async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[
         return HttpResponse(f"Docker is not reachable: {e}", status=503, content_type="text/plain")
 
 
-def _model_tasks(service_id: str) -> list[Task]:
-    """A service's tasks as the live model holds them: the slot history costs Docker nothing."""
-    return [t for t in runtime.watcher().snapshot.tasks.values() if t.service_id == service_id]
+def _model_tasks(service_id: str) -> list[Task] | None:
+    """A service's tasks as the live model holds them: the slot history costs Docker nothing. None
+    while the model is not live (connecting, reconnecting): then Docker is asked."""
+    snapshot = runtime.watcher().snapshot
+    if snapshot.status.state != "live":
+        return None
+    return [t for t in snapshot.tasks.values() if t.service_id == service_id]
 
 
 async def _context(request: HttpRequest, detail: TaskDetail) -> dict[str, Any]:
