@@ -23,12 +23,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from dashboard import access, runtime
 from dashboard.docker_client import DockerAPIError, DockerProblem
 from dashboard.domain import Secret, Service
+from dashboard.models import AuditEntry
 from dashboard.state import Snapshot, counts
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 LABEL_KEY = re.compile(r"^[^\s=]{1,255}$")
 VERSIONED = re.compile(r"^(?P<base>.+)\.v(?P<n>\d{1,6})$")
-ROTATED_FROM = "swarm-visualizer.rotated-from"
+OWN_LABELS = "swarm-visualizer."
+ROTATED_FROM = OWN_LABELS + "rotated-from"
 
 
 def next_version_name(name: str, taken: set[str]) -> str:
@@ -57,6 +59,8 @@ def parse_labels(text: str) -> tuple[dict[str, str], str]:
         key, _, value = line.strip().partition("=")
         if not LABEL_KEY.match(key):
             return {}, f"label {key[:40]!r}: expected key=value, one per line, the key without spaces"
+        if key.startswith(OWN_LABELS):
+            return {}, f"label {key[:40]!r}: keys starting with {OWN_LABELS} are the dashboard's own"
         labels[key] = value
     return labels, ""
 
@@ -205,10 +209,16 @@ async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
 
 
 def successor_of(snapshot: Snapshot, secret: Secret) -> Secret | None:
-    """The newest version an earlier rotation of ``secret`` made (labelled rotated-from it), if any:
-    a rotation that failed part-way is finished by moving the rest to it, not by yet another version."""
-    made = [s for s in snapshot.secrets.values() if dict(s.labels).get(ROTATED_FROM) == secret.name]
-    return max(made, key=lambda s: (s.created_at, s.name), default=None)
+    """The newest version an earlier rotation of ``secret`` made, if any: a rotation that failed
+    part-way is finished by moving the rest to it, not by yet another version. Only a secret this
+    dashboard created as a rotation of this very secret (by id, in the audit log) counts - a label
+    anyone with Docker access can set proves nothing."""
+    made = {
+        str(entry["detail"].get("id", ""))
+        for entry in AuditEntry.objects.filter(action="secret.create", detail__rotated_from=secret.id).values("detail")
+    }
+    candidates = [s for s in snapshot.secrets.values() if s.id in made]
+    return max(candidates, key=lambda s: (s.created_at, s.name), default=None)
 
 
 @require_http_methods(["GET", "POST"])
@@ -219,7 +229,7 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
         return found
     user, snapshot, secret = found
     users = users_of(snapshot, secret_id)
-    successor = successor_of(snapshot, secret)
+    successor = await sync_to_async(successor_of)(snapshot, secret)
     taken = {s.name for s in snapshot.secrets.values()}
     new_name = next_version_name(secret.name, taken)
     problem, outcome = "", ""
@@ -227,9 +237,16 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
         chosen = [s for s in users if s.id in request.POST.getlist("service")]
         rollback = request.POST.get("rollback") == "1"
         data, problem = read_value(request)
-        reuse = successor is not None and data is None and request.POST.get("reuse") == "1"
+        reuse_id = request.POST.get("reuse", "")
+        reuse = bool(reuse_id)
         if reuse:
-            problem = ""  # no new value: the rest move to the version an earlier attempt made
+            # the version the form offered, still the one this secret's rotation made, and no new value
+            if successor is None or reuse_id != successor.id:
+                problem = "the earlier version offered is no longer the one to move to: look again and retry"
+            elif data is not None:
+                problem = "give either a new value or the earlier version, not both"
+            else:
+                problem = ""
         if not problem and (data is not None or reuse):
             client = runtime.docker()
             moved: list[str] = []
@@ -243,7 +260,8 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
                     created = True
                     successor = Secret(id=new_id, name=new_name, labels=tuple(sorted(labels.items())), driver="",
                                        created_at="", updated_at="")  # fmt: skip
-                    await _audit(request, user, "secret.create", new_name, id=new_id, labels=labels)
+                    await _audit(request, user, "secret.create", new_name, id=new_id, labels=labels,
+                                 rotated_from=secret_id)  # fmt: skip
                 runtime.watcher().poke(secrets=True)
                 for service in chosen:
                     await client.swap_service_secret(
@@ -262,7 +280,7 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
                     await _audit(request, user, "secret.rotate", secret.name, to=new_name, services=moved,
                                  refused=failed, not_tried=rest)  # fmt: skip
             else:
-                await _audit(request, user, "secret.rotate", secret.name, to=new_name,
+                await _audit(request, user, "secret.rotate", secret.name, to=new_name, to_id=new_id, reused=reuse,
                              services=[s.name for s in chosen])  # fmt: skip
                 await _until_model(lambda snap: new_id in snap.secrets, [s.id for s in chosen])
                 names = ", ".join(s.name for s in chosen) or "no service"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from django.test import AsyncClient
 
 from dashboard import access, runtime
 from dashboard.docker_client import DockerClient, Endpoint
-from tests.lab import Lab, Swarm
+from dashboard.models import AuditEntry
+from tests.lab import DOCKER, Lab, Swarm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,7 +89,15 @@ async def test_a_rotation_refused_part_way_says_what_moved_and_a_retry_finishes_
     lab: Lab, swarm: Swarm, views_through: RefusingProxy
 ) -> None:
     name = swarm.create_secret("rot", b"first-value")
-    swarm.secrets += [f"{name}.v2", f"{name}.v3"]
+    swarm.secrets += [f"{name}.v2", f"{name}.v3", f"{name}.planted"]
+    # someone with Docker access plants a secret that claims to be this one's next version
+    planted = "planted-value"
+    await asyncio.to_thread(
+        subprocess.run,
+        [DOCKER, "-H", lab.docker_host, "secret", "create", "--label", f"swarm-visualizer.rotated-from={name}",
+         f"{name}.planted", "-"],
+        input=planted.encode(), check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
     first = await asyncio.to_thread(swarm.create_service, "a-user", extra=("--secret", f"source={name},target=db"))
     second = await asyncio.to_thread(swarm.create_service, "b-user", extra=("--secret", f"source={name},target=db"))
     ids = {n: await asyncio.to_thread(swarm.service_id, n) for n in (first, second)}
@@ -103,6 +113,8 @@ async def test_a_rotation_refused_part_way_says_what_moved_and_a_retry_finishes_
     client = AsyncClient()
     await client.aforce_login(await operator())
     url = f"/secrets/{secret_id}/rotate"
+    await watcher.wait_for(lambda s: any(x.name == f"{name}.planted" for x in s.secrets.values()), 10)
+    assert "made by an earlier rotation" not in (await client.get(url)).content.decode(), "a planted label is trusted"
     answer = await client.post(url, {"value": "second-value", "service": list(ids.values())})
     page = answer.content.decode()
     assert answer.status_code == 400
@@ -115,7 +127,13 @@ async def test_a_rotation_refused_part_way_says_what_moved_and_a_retry_finishes_
     await watcher.wait_for(lambda s: any(x.name == f"{name}.v2" for x in s.secrets.values()), 10)
     form = (await client.get(url)).content.decode()
     assert f"{name}.v2</strong>, made by an earlier rotation" in form
-    answer = await client.post(url, {"reuse": "1", "service": [ids[refused]]})
+    v2 = next(x.id for x in watcher.snapshot.secrets.values() if x.name == f"{name}.v2")
+    planted_id = next(x.id for x in watcher.snapshot.secrets.values() if x.name == f"{name}.planted")
+    refused_answer = await client.post(url, {"reuse": planted_id, "service": [ids[refused]]})
+    assert refused_answer.status_code == 400 and uses(lab, ids[refused]) == [name]
+    both = await client.post(url, {"reuse": v2, "value": "third", "service": [ids[refused]]})
+    assert both.status_code == 400 and "not both" in both.content.decode()
+    answer = await client.post(url, {"reuse": v2, "service": [ids[refused]]})
     assert answer.status_code == 302, answer.content.decode()[:2000]
     assert uses(lab, ids[refused]) == [f"{name}.v2"]
     names = {s["Spec"]["Name"] for s in lab.api("/secrets")}
@@ -123,3 +141,8 @@ async def test_a_rotation_refused_part_way_says_what_moved_and_a_retry_finishes_
     # neither service's own update policy was replaced
     for n, i in ids.items():
         assert lab.api(f"/services/{i}")["Spec"].get("UpdateConfig", {}) == policy_before[n]
+    rotations = await database_sync_to_async(
+        lambda: list(AuditEntry.objects.filter(action="secret.rotate", target=name).values_list("detail", flat=True))
+    )()
+    assert [d.get("refused") for d in rotations if "refused" in d] == [refused]
+    assert any(d.get("reused") is True and d.get("to_id") == v2 for d in rotations), rotations
