@@ -13,7 +13,8 @@ from dashboard import runtime
 from dashboard.watcher import Watcher
 from tests.unit.fakedocker import FakeDocker, factory
 
-pytestmark = pytest.mark.looptime
+# a loop of their own: an earlier test's thread still running would hold the fast-forwarded clock back
+pytestmark = [pytest.mark.looptime, pytest.mark.asyncio(loop_scope="function")]
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from dashboard.watcher import Watcher, WatchSettings
 from tests.integration.test_watcher import watching_with
 from tests.unit.fakedocker import FakeDocker, factory, node, secret, service, task
 
-pytestmark = pytest.mark.looptime
+# a loop of their own: an earlier test's thread still running would hold the fast-forwarded clock back
+pytestmark = [pytest.mark.looptime, pytest.mark.asyncio(loop_scope="function")]
 
 PRODUCTION = WatchSettings()  # 8 s reconcile, a full one every 8th, 60 s liveness
 
