@@ -74,8 +74,9 @@ serve() {
   first_user
   local host=${HOST:-127.0.0.1} port=${PORT:-8000}
   say "serving on http://$host:$port/ (Ctrl-C stops)"
-  # daphne's own access log would print wall-screen URLs with their kiosk token: the app logs access itself, masked
-  exec "$VENV/bin/daphne" --access-log /dev/null -b "$host" -p "$port" visualizer.asgi:application
+  # daphne's own access log would print wall-screen URLs with their kiosk token: the app logs access itself, masked.
+  # No websocket timeout: daphne would close every socket after a day (its default), and a wall stays open for weeks.
+  exec "$VENV/bin/daphne" --access-log /dev/null --websocket_timeout -1 -b "$host" -p "$port" visualizer.asgi:application
 }
 
 run_tests() {  # run_tests PYTEST-ARGS...
