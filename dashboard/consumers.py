@@ -25,6 +25,7 @@ from dashboard.messages import (
     PongMessage,
     SnapshotMessage,
     TasksMessage,
+    page_version,
 )
 from dashboard.state import snapshot_json, task_json
 
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 
 KIOSK_RECHECK_SECONDS = 3.0
+# Both channel layers forget a group member after ``group_expiry`` (24 h by default) and the
+# in-memory one drops a channel whose message waited over a minute: a socket that stays open for
+# weeks (a wall) joins its groups again this often, and on every resync.
+REJOIN_SECONDS = 3600.0
 ITEMS_PER_FRAME = 250  # nodes or services: each up to ~1 KB of JSON
 
 
@@ -41,6 +46,18 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 def _dumps(message: Any) -> str:
     return json.dumps(message, separators=(",", ":"))
+
+
+def _age(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def _docker_every() -> float:
+    """How often a healthy watcher hears from Docker on an idle swarm: its reconcile re-lists the
+    tasks, and a silent event stream is pinged once it finds nothing heard for half the liveness
+    bound, which it looks at every quarter of it."""
+    watch = runtime.watch_settings()
+    return min(watch.reconcile, watch.liveness * 3 / 4)
 
 
 class TaskTexts:
@@ -76,6 +93,7 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     groups: list[str] = []
     _recheck: asyncio.Task[None] | None = None
     _beat: asyncio.Task[None] | None = None
+    _rejoin: asyncio.Task[None] | None = None
     _last_sent = 0.0  # time.monotonic() of the last frame sent
 
     async def connect(self) -> None:
@@ -99,11 +117,24 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.accept()
         # join before reading the model: a patch newer than it waits in the queue, an older one
         # is dropped by the page (its seq is not past the model's)
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await self._join()
+        self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
         await self.send_snapshot()
         if (query.get(HEARTBEAT_PARAM) or [""])[0] == "1":
             self._beat = asyncio.create_task(self._heartbeat(), name="swarm-socket-heartbeat")
+
+    async def _join(self) -> None:
+        """Join (again: it renews the membership's expiry) every group of this socket."""
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _rejoin_every(self, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._join()
+            except Exception:  # a layer down for a moment (Redis restarting): the next round joins
+                log.warning("the socket could not join its groups again", exc_info=True)
 
     async def _heartbeat(self) -> None:
         """After every quiet ``every`` seconds only: under churn the patches prove the socket alive."""
@@ -111,9 +142,16 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         while True:
             await asyncio.sleep(max(0.05, self._last_sent + every - time.monotonic()))
             if time.monotonic() - self._last_sent >= every:
-                snapshot = runtime.watcher().snapshot
+                watcher = runtime.watcher()
+                snapshot = watcher.snapshot
                 await self.send_json(
-                    HeartbeatMessage(type="heartbeat", seq=snapshot.seq, state=snapshot.status.state, every=every)
+                    HeartbeatMessage(
+                        type="heartbeat",
+                        seq=snapshot.seq,
+                        state=snapshot.status.state,
+                        every=every,
+                        docker_age=_age(watcher.docker_age()),
+                    )
                 )
 
     async def _recheck_token(self, token_id: int) -> None:
@@ -126,10 +164,11 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         if self._recheck is not None:
             self._recheck.cancel()
-        if self._beat is not None:
-            self._beat.cancel()
-            await asyncio.gather(self._beat, return_exceptions=True)
-            self._beat = None
+        for task in (self._beat, self._rejoin):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._beat = self._rejoin = None
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -151,6 +190,8 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
             return
         if kind == "resync":
+            # a page resyncs on a gap: patches it missed may mean this socket had left its groups
+            await self._join()
             await self.send_snapshot()
         else:
             await self.send_json(PongMessage(type="pong", seq=runtime.watcher().snapshot.seq))
@@ -177,6 +218,9 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             services=part(services, 0),
             tasks=[],
             more=frames > 1,
+            docker_age=_age(watcher.docker_age()),
+            docker_every=_docker_every(),
+            version=page_version(),
         )
         await self.send(text_data=_with_tasks(first, part(tasks, 0)))
         for i in range(1, frames):

@@ -13,10 +13,23 @@ the heartbeat does not travel through the patches' group, so it may overtake a p
 and a page treats a seq ahead of its model as a gap only if the next heartbeat still finds it so.
 Clients that do not ask keep the older protocol: after the model, every frame is a patch (or an
 answer to what they sent).
+
+A live socket does not prove a live model: the watcher may have stopped hearing from Docker while
+its status still says ``live`` (a frozen daemon answers nothing until a request times out). The
+snapshot and every heartbeat carry ``docker_age``, the seconds since Docker last answered the
+watcher, so that a page judges the model's freshness by Docker's last word; a patch follows an
+answer from Docker by construction. ``docker_every`` is how often a healthy watcher hears from
+Docker on an idle swarm (its reconcile), the floor of any bound a page puts on that age.
+
+``version`` names the page scripts and styles the server serves now: a page served with other ones
+(a wall left open across an upgrade) reloads itself.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 from typing import Any, Literal, TypedDict
 
 
@@ -28,6 +41,9 @@ class SnapshotMessage(TypedDict):
     services: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
     more: bool  # true: ``tasks`` messages of the same seq follow
+    docker_age: float | None  # seconds since Docker last answered the watcher; None: never
+    docker_every: float  # seconds: a healthy watcher hears from Docker at least this often
+    version: str  # page_version(): a page served with another one reloads
 
 
 class TasksMessage(TypedDict):
@@ -65,6 +81,7 @@ class HeartbeatMessage(TypedDict):
     seq: int  # the seq of the server's model when it was sent
     state: str  # the server's connection to Docker (Status.state): "live", "reconnecting", ...
     every: float  # seconds: silence longer than a few of these means the socket is dead
+    docker_age: float | None  # seconds since Docker last answered the watcher; None: never
 
 
 HEARTBEAT_PARAM = "heartbeat"
@@ -72,3 +89,26 @@ HEARTBEAT_PARAM = "heartbeat"
 
 CLIENT_TYPES = ("resync", "ping")
 TASKS_PER_FRAME = 500  # a task is up to ~1 KB of JSON: daphne closes a socket on a frame over 1 MB
+
+
+# a test's way to give a restarted server another version without touching its files
+PAGE_VERSION_SALT_ENV = "PAGE_VERSION_SALT"
+
+
+@functools.cache
+def page_version() -> str:
+    """A short hash of the page scripts and styles this process serves (static/dashboard/), read
+    once: the files a page was served with may change on disk (an upgrade) while it stays open."""
+    from django.contrib.staticfiles import finders
+
+    digest = hashlib.sha256(os.environ.get(PAGE_VERSION_SALT_ENV, "").encode())
+    files: dict[str, bytes] = {}
+    for finder in finders.get_finders():
+        for path, storage in finder.list([]):
+            if path.startswith("dashboard/") and path not in files:  # the first finder wins, as when served
+                with storage.open(path) as f:
+                    files[path] = f.read()
+    for path in sorted(files):
+        digest.update(f"{path}\0{len(files[path])}\0".encode())
+        digest.update(files[path])
+    return digest.hexdigest()[:16]

@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 
 from dashboard import access, docker_client, runtime
 from dashboard import render as grid_render
+from dashboard.messages import page_version
 from dashboard.state import counts, snapshot_json, status_json
 
 
@@ -43,6 +44,7 @@ async def grid(request: HttpRequest) -> HttpResponse:
         "seq": snapshot.seq,
         "status": snapshot.status,
         "history": history,
+        "page_version": page_version(),
         # every value in these two is escaped by dashboard.render
         "grid_html": mark_safe(grid_render.grid(snapshot, failed_window=failed_window, history=history)),  # noqa: S308
         "legend_html": mark_safe(grid_render.legend(snapshot)),  # noqa: S308
@@ -55,6 +57,8 @@ async def grid(request: HttpRequest) -> HttpResponse:
             "seq": snapshot.seq,
             "status": status_json(snapshot.status),
             "failedWindowMinutes": settings.SWARM_FAILED_TASKS_MINUTES,
+            # the page tells a dead line from an idle swarm, and judges Docker's last answer, by this
+            "heartbeatSeconds": settings.SWARM_HEARTBEAT_SECONDS,
         },
     }
     return render(request, "dashboard/grid.html", context)

@@ -12,6 +12,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from dashboard.messages import page_version
 from dashboard.views import read_only_viewer
 
 MIN_FONT_PX = 12  # no text on the wall is smaller, whatever the screen and the swarm
@@ -30,4 +31,5 @@ async def wall(request: HttpRequest) -> HttpResponse:
         "failedWindowMinutes": settings.SWARM_FAILED_TASKS_MINUTES,
         "minFontPx": MIN_FONT_PX,
     }
-    return render(request, "dashboard/wall.html", {"cluster_name": settings.CLUSTER_NAME, "config": config})
+    context = {"cluster_name": settings.CLUSTER_NAME, "config": config, "page_version": page_version()}
+    return render(request, "dashboard/wall.html", context)

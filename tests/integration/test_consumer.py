@@ -140,3 +140,30 @@ async def test_it_resends_the_model_in_chunks_when_asked_to_resync(
     assert len(again["nodes"]) == 3  # one node a frame, all of them assembled
     assert again["seq"] >= whole["seq"]
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_tells_with_the_model_and_every_heartbeat_how_long_ago_docker_answered(
+    live_runtime: None, settings: Any
+) -> None:
+    """The status says "live" until a request to Docker fails; the age says how fresh "live" is."""
+    settings.SWARM_HEARTBEAT_SECONDS = 0.5
+    communicator = WebsocketCommunicator(
+        application, "/ws/swarm?heartbeat=1", headers=[ORIGIN, (b"cookie", await session_cookie())]
+    )
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    first = await snapshot(communicator)
+    assert first["status"]["state"] == "live"
+    assert 0 <= first["docker_age"] < 2  # the model was listed a moment ago
+    assert first["docker_every"] == min(settings.SWARM_RECONCILE_SECONDS, settings.SWARM_EVENTS_LIVENESS_SECONDS * 0.75)
+    assert first["version"] == messages.page_version()
+    ages: list[float] = []
+    async with asyncio.timeout(10):
+        while len(ages) < 4:
+            beat = await reply(communicator)
+            assert beat["type"] == "heartbeat"
+            ages.append(beat["docker_age"])
+    # an idle swarm: Docker is heard from at the reconcile, every docker_every seconds
+    assert all(0 <= age <= first["docker_every"] + 2 for age in ages), ages
+    await communicator.disconnect()
