@@ -18,7 +18,9 @@ const grid = document.getElementById("grid");
 const historyToggle = document.getElementById("history");
 const legendList = document.getElementById("services");
 
-const live = new LiveSwarm({ initial, onFrame: render, onConnection: syncStatus });
+const live = new LiveSwarm({
+  initial, heartbeatSeconds: initial.heartbeatSeconds, onFrame: render, onConnection: syncStatus,
+});
 const model = live.model;
 
 const boxes = new Map(); // task id -> element on the page (in filled columns only)
@@ -280,19 +282,25 @@ function syncStatus() {
   const c = live.connection();
   let state = "live";
   let text = "live";
-  if (c.state === "connecting" || c.state === "reconnecting") {
+  if (c.state === "resuming") {
+    // a restarting server: the model is still fresh enough to need no banner
+    state = "reconnecting";
+    text = "reconnecting…";
+  } else if (c.state === "connecting" || c.state === "reconnecting") {
     state = "reconnecting";
     text = `reconnecting · stale since ${hhmmss(c.since)}`;
   } else if (c.state === "stale") {
     state = "stale";
-    text = `Docker ${model.status.state} · stale since ${hhmmss(c.since)}`;
+    const docker = model.status.state === "live" ? "lost" : model.status.state;
+    text = `Docker ${docker} · stale since ${hhmmss(c.since)}`;
   } else if (c.state === "silent") {
     state = "stale";
     text = `no word from the dashboard since ${hhmmss(c.since)}`;
   }
   if (conn.dataset.conn !== state) conn.dataset.conn = state;
   if (conn.textContent !== text) conn.textContent = text;
-  banner.hidden = state === "live";
+  if (document.body.dataset.conn !== c.state) document.body.dataset.conn = c.state;
+  banner.hidden = state === "live" || c.state === "resuming";
   if (banner.textContent !== c.reason) banner.textContent = c.reason;
 }
 

@@ -5,6 +5,13 @@
 // applies patches once per animation frame (a burst of patches costs one render), asks for the
 // model again when it sees a seq gap, reconnects with backoff when the socket drops or goes
 // silent, and says how fresh the model is. A page renders from `onFrame(changes)`.
+//
+// Fresh means: Docker answered the dashboard recently. The socket being open proves only that the
+// dashboard is there; the snapshot and every heartbeat say how long ago Docker last answered it
+// (a patch follows an answer by construction), and a model whose last answer from Docker is older
+// than the stale bound is stale, whatever the socket says. A socket that closes (a server restart,
+// an upgrade) is reconnected quietly: the page says it is not live only once nothing has come for
+// longer than the bound. A server that serves other page scripts than this page's reloads it.
 
 export const ICONS = {
   new: "+", allocated: "+", pending: "…", assigned: "→", accepted: "→", preparing: "↻", ready: "↻",
@@ -15,7 +22,14 @@ export const HIDDEN_WHEN_DONE = new Set(["shutdown", "complete", "remove"]);
 export const FAILED = new Set(["failed", "rejected"]);
 
 const BACKOFF_FIRST = 500;
+const BACKOFF_SOON = 1000; // the most between two tries while the model is still within the stale bound
 const BACKOFF_MAX = 10000;
+const DEFAULT_BOUND = 15000;
+const DOCKER_SLACK = 2000; // a re-list's own time, and timers a busy page runs late
+// a page that reloaded for a new version does not do it again this soon: a deploy whose pages and
+// sockets disagree for good (two versions behind one balancer) must not reload screens in a loop
+const RELOAD_GUARD = 10 * 60000;
+const RELOADED_AT = "swarm-visualizer:version-reload";
 const CONNECT_TIMEOUT = 10000; // a server that accepts the connection and never answers
 const WATCH_EVERY = 1000;
 // Renders are spaced so that they keep the main thread busy this share of the time at most: a
@@ -115,8 +129,11 @@ function record(changed, map, part) {
 
 export class LiveSwarm {
   // initial: {seq, status} the server rendered the page from (optional)
-  // staleMs: no frame for this long on an open socket -> "silent", and the socket is replaced
-  constructor({ initial = null, staleMs = null, onFrame = () => {}, onConnection = () => {} } = {}) {
+  // staleMs: the stale bound - no frame for this long, or no answer from Docker for this long
+  //   (never less than the server's own pace of asking it), and the page is not live
+  // heartbeatSeconds: the server's heartbeat period, until a heartbeat says it
+  constructor({ initial = null, staleMs = null, heartbeatSeconds = null, onFrame = () => {},
+    onConnection = () => {} } = {}) {
     this.model = {
       seq: initial ? initial.seq : 0,
       status: initial ? initial.status : { state: "connecting", since: "", reason: "", kind: "" },
@@ -131,8 +148,16 @@ export class LiveSwarm {
     this.openedAt = 0;
     this.backoff = BACKOFF_FIRST;
     this.disconnectedAt = null;
-    this.lastHeardAt = null; // Date.now() of the last frame from the server
-    this.heartbeatMs = null;
+    this.lastHeardAt = null; // Date.now() of the last frame from the server, or of the socket's opening
+    this.lastDataAt = null; // Date.now() of the last frame from the server
+    this.heartbeatMs = heartbeatSeconds ? heartbeatSeconds * 1000 : null;
+    this.dockerHeardAt = null; // Date.now() when Docker last answered the dashboard, as far as we know
+    this.dockerEveryMs = null; // how often a healthy dashboard hears from Docker
+    this.refused = false; // the server closed the socket on purpose (4xxx: signed out, token revoked)
+    this.lastCloseCode = null;
+    this.version = document.body.dataset.version || null; // of the scripts this page runs
+    this.warnedVersion = false;
+    this.serverVersion = null; // of the scripts the server serves, as its last model said
     this.behindSeq = null; // a heartbeat's seq the model had not reached
     this.pending = null; // a snapshot being assembled from its chunks
     this.awaitingSnapshot = true;
@@ -179,32 +204,76 @@ export class LiveSwarm {
     this.schedule();
   }
 
-  // how fresh the model is: {state, since (ms), reason}; state is one of
-  // connecting (no model yet), reconnecting (socket down), stale (Docker lost), silent (socket
-  // quiet too long), live
+  // how fresh the model is: {state, since (ms), reason, dockerLost}; state is one of
+  //   connecting    no model yet
+  //   resuming      the socket is down or the model is being sent again, and the model is still
+  //                 within the stale bound: no alarm (a restart of the server, a resync)
+  //   reconnecting  the socket has been down for longer than the bound, or the server refused it
+  //   stale         Docker lost: the dashboard says so, or Docker's last answer is older than the bound
+  //   silent        the socket is open but nothing has come on it for longer than the bound
+  //   live
   connection(now = Date.now()) {
-    const open = this.socket !== null && this.socket.readyState === WebSocket.OPEN;
     if (!this.installed) return { state: "connecting", since: this.disconnectedAt || now, reason: "" };
-    if (!open || this.awaitingSnapshot) {
-      return { state: "reconnecting", since: this.disconnectedAt || now,
+    const open = this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+    const down = !open || this.awaitingSnapshot;
+    const heard = this.lastDataAt || this.disconnectedAt || now;
+    const quiet = now - heard;
+    if (this.refused || (down && quiet > this.bound())) {
+      return { state: "reconnecting", since: heard,
         reason: "The connection to the dashboard is down; what you see may be out of date." };
     }
-    if (this.model.status.state !== "live") {
-      const since = parseTime(this.model.status.since);
-      return { state: "stale", since: Number.isNaN(since) ? now : since,
-        reason: this.model.status.reason || "The dashboard has lost Docker; what you see may be out of date." };
-    }
-    const limit = this.silentLimit();
-    if (limit !== null && this.lastHeardAt !== null && now - this.lastHeardAt > limit) {
-      return { state: "silent", since: this.lastHeardAt,
+    if (quiet > this.bound()) {
+      return { state: "silent", since: heard,
         reason: "Nothing has come from the dashboard for too long; what you see may be out of date." };
     }
-    return { state: "live", since: this.lastHeardAt || now, reason: "" };
+    if (this.model.status.state !== "live") return this.dockerStale(now);
+    // the server is away for now (its socket closed, or quiet and about to be replaced): Docker's
+    // age is not known meanwhile, and the model is still within the bound
+    if (down || quiet > this.silentLimit()) return { state: "resuming", since: heard, reason: "" };
+    const age = this.dockerAgeMs(now);
+    if (age !== null && age > this.dockerBound()) {
+      return { state: "stale", since: this.dockerHeardAt, dockerLost: true,
+        reason: "Docker has stopped answering the dashboard; what you see may be out of date." };
+    }
+    return { state: "live", since: heard, reason: "" };
   }
 
-  silentLimit() {
+  // the dashboard itself says it has lost Docker
+  dockerStale(now) {
+    const since = parseTime(this.model.status.since);
+    return { state: "stale", since: Number.isNaN(since) ? now : since, dockerLost: true,
+      reason: this.model.status.reason || "The dashboard has lost Docker; what you see may be out of date." };
+  }
+
+  // no data for longer than this, and the page says it is not live
+  bound() {
     if (this.staleMs !== null) return this.staleMs;
-    return this.heartbeatMs !== null ? 3 * this.heartbeatMs : null;
+    return this.heartbeatMs !== null ? 3 * this.heartbeatMs : DEFAULT_BOUND;
+  }
+
+  // an open socket quiet for this long is replaced: before the bound, so that a new one may
+  // bring data in time (a heartbeat comes after every few quiet seconds)
+  silentLimit() {
+    const bound = this.bound();
+    return this.heartbeatMs !== null ? Math.min(bound, 2.5 * this.heartbeatMs) : bound;
+  }
+
+  // Docker's last answer may be this old before the model is stale. On an idle swarm the server
+  // hears from Docker only every dockerEvery, and the page learns of it at the next heartbeat.
+  dockerBound() {
+    const pace = this.dockerEveryMs === null ? 0 : this.dockerEveryMs + (this.heartbeatMs || 0) + DOCKER_SLACK;
+    return Math.max(this.bound(), pace);
+  }
+
+  dockerAgeMs(now = Date.now()) {
+    return this.dockerHeardAt === null ? null : now - this.dockerHeardAt;
+  }
+
+  // the server says Docker answered it `age` seconds before this frame left (null: never)
+  heardFromDocker(age, arrivedAt) {
+    if (age === null || age === undefined) return;
+    const at = arrivedAt - age * 1000;
+    if (this.dockerHeardAt === null || at > this.dockerHeardAt) this.dockerHeardAt = at;
   }
 
   // --- the socket --------------------------------------------------------------------------------
@@ -225,7 +294,15 @@ export class LiveSwarm {
       this.lastHeardAt = Date.now();
       this.onConnection();
     });
-    ws.addEventListener("close", () => { if (ws === this.socket) this.dropped(); });
+    ws.addEventListener("close", (event) => {
+      if (ws !== this.socket) return;
+      this.lastCloseCode = event.code;
+      // 4xxx: the server turned this page away (signed out, kiosk token revoked): say so at once,
+      // until a model comes again (a retry is refused with a failed handshake: 1006). Anything
+      // else (1006 from a daphne that stops, 1000, 1001, 1012) is worth a quiet retry.
+      if (event.code >= 4000 && event.code < 5000) this.refused = true;
+      this.dropped();
+    });
   }
 
   // the socket is gone (closed, or given up on): keep the model, mark it stale, try again
@@ -235,14 +312,17 @@ export class LiveSwarm {
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       try { ws.close(); } catch { /* already closing */ }
     }
-    if (this.disconnectedAt === null) this.disconnectedAt = this.lastHeardAt || Date.now();
+    if (this.disconnectedAt === null) this.disconnectedAt = this.lastDataAt || Date.now();
     this.awaitingSnapshot = true;
     this.pending = null;
     this.queue.length = 0;
     this.behindSeq = null;
     this.onConnection();
-    const wait = this.backoff;
-    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX);
+    // while the model is within the bound, a restarted server must find the page back in time
+    const soon = !this.refused && Date.now() - this.disconnectedAt < this.bound();
+    const cap = soon ? BACKOFF_SOON : BACKOFF_MAX;
+    const wait = Math.min(this.backoff, cap);
+    this.backoff = Math.min(this.backoff * 2, cap);
     if (this.retry === null) this.retry = setTimeout(() => this.connect(), wait + Math.random() * 250);
   }
 
@@ -252,9 +332,10 @@ export class LiveSwarm {
     const now = Date.now();
     if (ws && ws.readyState === WebSocket.CONNECTING && now - this.openedAt > CONNECT_TIMEOUT) this.dropped();
     else if (ws && ws.readyState === WebSocket.OPEN) {
-      const limit = this.silentLimit();
-      if (limit !== null && this.lastHeardAt !== null && now - this.lastHeardAt > limit) this.dropped();
+      if (this.lastHeardAt !== null && now - this.lastHeardAt > this.silentLimit()) this.dropped();
     }
+    // a reload that waited for the guard to pass
+    if (this.serverVersion !== null && this.outdated(this.serverVersion)) return;
     this.onConnection();
   }
 
@@ -266,12 +347,13 @@ export class LiveSwarm {
   }
 
   onMessage(event) {
-    this.lastHeardAt = Date.now();
+    this.lastHeardAt = this.lastDataAt = Date.now();
     let msg;
     try { msg = JSON.parse(event.data); } catch { return; }
     switch (msg.type) {
       case "snapshot":
-        this.pending = { ...msg, nodes: [...msg.nodes], services: [...msg.services], tasks: [...msg.tasks] };
+        this.pending = { ...msg, nodes: [...msg.nodes], services: [...msg.services], tasks: [...msg.tasks],
+          arrivedAt: this.lastHeardAt };
         if (!msg.more) this.install();
         break;
       case "tasks":
@@ -280,7 +362,12 @@ export class LiveSwarm {
         if (!msg.more) this.install();
         break;
       case "patch":
-        if (!this.awaitingSnapshot) { this.queue.push(msg); this.schedule(); }
+        if (!this.awaitingSnapshot) {
+          // the watcher publishes a patch right after Docker answered it (or with a status that is not live)
+          this.heardFromDocker(0, this.lastHeardAt);
+          this.queue.push(msg);
+          this.schedule();
+        }
         break;
       case "heartbeat":
         this.heartbeat(msg);
@@ -296,6 +383,7 @@ export class LiveSwarm {
   // a heartbeat may overtake a patch still in flight: ahead once is normal, ahead twice is a gap
   heartbeat(msg) {
     this.heartbeatMs = msg.every * 1000;
+    this.heardFromDocker(msg.docker_age, this.lastHeardAt);
     if (this.awaitingSnapshot) return;
     const have = this.queue.length ? this.queue[this.queue.length - 1].seq : this.model.seq;
     if (msg.seq <= have) { this.behindSeq = null; return; }
@@ -306,6 +394,9 @@ export class LiveSwarm {
   install() {
     const snap = this.pending;
     this.pending = null;
+    if (this.outdated(snap.version)) return;
+    this.heardFromDocker(snap.docker_age, snap.arrivedAt);
+    if (typeof snap.docker_every === "number") this.dockerEveryMs = snap.docker_every * 1000;
     const m = this.model;
     if (this.installed) {
       this.changes.previous = { status: m.status, nodes: m.nodes, services: m.services, tasks: m.tasks };
@@ -317,11 +408,32 @@ export class LiveSwarm {
     m.tasks = new Map(snap.tasks.map((t) => [t.id, t]));
     this.installed = true;
     this.awaitingSnapshot = false;
+    this.refused = false;
     this.disconnectedAt = null;
     this.behindSeq = null;
     this.backoff = BACKOFF_FIRST;
     this.changes.full = true;
     this.schedule({ soon: true });
+  }
+
+  // The server serves other page scripts than the ones running here (it was upgraded while this
+  // page stayed open): reload, unless this page did so a short while ago. Returns whether it reloads.
+  outdated(version) {
+    if (!this.version || !version) return false;
+    if (version === this.version) { this.serverVersion = null; return false; }
+    this.serverVersion = version;
+    let last = 0;
+    try { last = Number(sessionStorage.getItem(RELOADED_AT)) || 0; } catch { /* storage refused */ }
+    const now = Date.now();
+    if (now - last < RELOAD_GUARD) {
+      if (!this.warnedVersion) console.warn(`swarm: the server's pages are ${version}, this one is ${this.version}`);
+      this.warnedVersion = true;
+      return false;
+    }
+    try { sessionStorage.setItem(RELOADED_AT, String(now)); } catch { return false; } // no guard, no reload
+    this.serverVersion = null; // once
+    location.reload();
+    return true;
   }
 
   // --- frames ------------------------------------------------------------------------------------

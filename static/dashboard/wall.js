@@ -41,7 +41,9 @@ const main = $("w-tiles");
 const eventsList = $("w-events");
 const startedAt = Date.now();
 
-const live = new LiveSwarm({ staleMs: options.staleMs, onFrame: render, onConnection: tick });
+const live = new LiveSwarm({
+  staleMs: options.staleMs, heartbeatSeconds: config.heartbeatSeconds, onFrame: render, onConnection: tick,
+});
 const model = live.model;
 
 let layout = null; // see plan()
@@ -670,9 +672,10 @@ function render(changes) {
   }
   const groups = group(now);
   lastGroups = groups;
-  const moved = relayout(groups, { force: forcePlan });
+  // what changed pulses even when it changes the arrangement too (a new task's first frame is often
+  // in the unassigned tile, which comes and goes with it); boxes only re-laid out do not
+  relayout(groups, { force: forcePlan });
   forcePlan = false;
-  if (moved) pulses = new Map(); // a new arrangement is not a change of the swarm
   rendered = true;
   renderPage(groups, pulses);
   renderHeader(groups);
@@ -694,28 +697,37 @@ const BANNERS = {
   silent: "nothing has come from the dashboard",
 };
 
+function label(c) {
+  if (c.state === "live") return "LIVE";
+  if (c.state === "resuming") return "RECONNECTING";
+  if (c.state === "stale") return `DOCKER ${model.status.state === "live" ? "LOST" : model.status.state.toUpperCase()}`;
+  return c.state.toUpperCase();
+}
+
 function tick() {
   const now = Date.now();
   const c = live.connection(now);
   setText("w-clock", hhmmss(now));
   const conn = $("w-conn");
-  const label = c.state === "live" ? "LIVE" : c.state === "stale" ? `DOCKER ${model.status.state.toUpperCase()}`
-    : c.state.toUpperCase();
-  if (conn.dataset.conn !== c.state) conn.dataset.conn = c.state;
-  setText("w-conn", label);
+  // a server that restarts within the stale bound is no alarm: the pill waits, the banner stays down
+  const pill = c.state === "resuming" ? "connecting" : c.state;
+  if (conn.dataset.conn !== pill) conn.dataset.conn = pill;
+  setText("w-conn", label(c));
   document.body.dataset.conn = c.state;
-  const notLive = c.state !== "live" && !(c.state === "connecting" && now - startedAt < CONNECTING_GRACE);
+  const notLive = c.state !== "live" && c.state !== "resuming"
+    && !(c.state === "connecting" && now - startedAt < CONNECTING_GRACE);
   document.body.dataset.stale = notLive ? "1" : "0";
   const banner = $("w-banner");
   if (banner.hidden === notLive) banner.hidden = !notLive;
   if (c.state === "connecting") {
     setText("w-age", "");
     setText("w-banner-text", BANNERS.connecting);
-  } else if (c.state === "live") {
+  } else if (c.state === "live" || c.state === "resuming") {
     setText("w-age", `updated ${ago(now - c.since)} ago`);
   } else {
     setText("w-age", `data from ${hhmmss(c.since)}`);
-    const reason = c.state === "stale" && model.status.reason ? `: ${model.status.reason}` : "";
+    const why = model.status.state === "live" ? "no answer from Docker" : model.status.reason;
+    const reason = c.state === "stale" && why ? `: ${why}` : "";
     setText("w-banner-text", `${BANNERS[c.state]}${reason} since ${hhmmss(c.since)} (${ago(now - c.since)}). `
       + "This screen shows the last state it knew, which may be out of date.");
   }
