@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,27 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]  # fmt: skip
 USERS = {"viewer": ("viewer-pass-1234", "viewer"), "operator": ("operator-pass-1234", "operator")}
+# A change that follows an event Docker's manager sends (service create/update/remove, node update,
+# a container on the manager) must reach the page within this long of the manager showing it. The
+# dashboards here reconcile every 8 s, as in production: only the events can make it in time.
+EVENT_LAG = 2.0
+POLL = 0.1  # both sides are sampled this often: the lag measured may be off by about as much
+
+# What a person would call an alarm: the page's banner or stale look, whenever it shows (grid or wall).
+WATCH_ALARMS = """() => {
+  window.__alarms = [];
+  window.__conns = [];
+  const check = () => {
+    const conn = document.body.dataset.conn || "";
+    if (window.__conns[window.__conns.length - 1] !== conn) window.__conns.push(conn);
+    const banner = document.getElementById("banner") || document.getElementById("w-banner");
+    const alarm = (banner && !banner.hidden) || document.body.dataset.stale === "1";
+    if (alarm && window.__alarms.length < 20) window.__alarms.push(`${conn}: ${banner ? banner.textContent : ""}`);
+  };
+  new MutationObserver(check).observe(document.body,
+    { attributes: true, childList: true, subtree: true, characterData: true });
+  check();
+}"""
 
 
 def free_port() -> int:
@@ -37,16 +59,19 @@ def free_port() -> int:
 
 
 class Dashboard:
-    """The dashboard as users run it: daphne serving visualizer.asgi, its own database."""
+    """The dashboard as users run it: daphne serving visualizer.asgi, its own database.
+
+    It runs at the production reconcile period (8 s): a change the manager sees must reach the
+    page through its event within about 2 s, not wait for the next re-list."""
 
     def __init__(self, docker_host: str, data_dir: Path, **env: str) -> None:
+        self.simulator: Simulated | None = None  # the simulated swarm it watches, if any
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "DOCKER_HOST": docker_host,
             "DATA_DIR": str(data_dir),
-            "SWARM_RECONCILE_SECONDS": "2",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             **env,
         }
@@ -61,11 +86,22 @@ class Dashboard:
         return manage({**self.env, **(extra or {})}, *args)
 
     def start(self) -> None:
-        self.proc = start_daphne(self.env, self.port, self.log, ["--access-log", "/dev/null"])
+        # as ./sv run and the image start it
+        self.proc = start_daphne(
+            self.env, self.port, self.log, ["--access-log", "/dev/null", "--websocket_timeout", "-1"]
+        )
 
     def stop(self) -> None:
         stop_process(self.proc)
         self.proc = None
+
+    def restart(self, **env: str) -> float:
+        """A planned restart (an upgrade): stopped, then started again with ``env`` added; its seconds."""
+        t0 = time.monotonic()
+        self.stop()
+        self.env.update(env)
+        self.start()
+        return time.monotonic() - t0
 
     def snapshot(self, session_cookie: str) -> dict[str, Any]:
         url = f"{self.url}/api/snapshot"
@@ -177,6 +213,7 @@ def simulated_dashboard(folder: Path, *, nodes: int, tasks: int, churn: float = 
     sim = Simulated(folder / "simulator", nodes=nodes, tasks=tasks, churn=churn)
     try:
         d = Dashboard(sim.docker_host, folder / "dashboard", **env)
+        d.simulator = sim
         d.start()
         try:
             yield d
@@ -194,3 +231,42 @@ def large_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashbo
         tmp_path_factory.mktemp("large"), nodes=200, tasks=5000, SWARM_RECONCILE_SECONDS="30"
     ) as d:
         yield d
+
+
+async def alarms(page: Any) -> list[str]:
+    """What WATCH_ALARMS saw since it was installed (every alarm, at most 20)."""
+    return list(await page.evaluate("window.__alarms"))
+
+
+async def conns(page: Any) -> list[str]:
+    """The page's connection states (body[data-conn]) since WATCH_ALARMS, in order."""
+    return list(await page.evaluate("window.__conns"))
+
+
+async def follows_docker(
+    page: Any,
+    in_docker: Callable[[], bool],
+    on_page: str,
+    arg: Any = None,
+    *,
+    within: float = EVENT_LAG,
+    timeout: float = 30,
+    what: str = "the change",
+) -> float:
+    """Samples the manager (``in_docker``, blocking) and the page (``on_page``, a JS predicate)
+    side by side until both show a change; the page may lag the manager ``within`` seconds at
+    most. Returns the lag (negative: the page was first, which it may be)."""
+    deadline = time.monotonic() + timeout
+    docker_at: float | None = None
+    page_at: float | None = None
+    while docker_at is None or page_at is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {timeout}s (Docker: {docker_at}, page: {page_at})")
+        if page_at is None and await page.evaluate(on_page, arg):
+            page_at = time.monotonic()
+        if docker_at is None and await asyncio.to_thread(in_docker):
+            docker_at = time.monotonic()
+        await asyncio.sleep(POLL)
+    lag = page_at - docker_at
+    assert lag <= within + POLL, f"{what}: the page showed it {lag:.1f}s after Docker's manager did"
+    return lag
