@@ -183,11 +183,12 @@ async def operator_page(browser: Any, dashboard: Dashboard) -> AsyncIterator[Any
 class Simulated:
     """bench.simulator in a process of its own: a large swarm's Engine API on a unix socket."""
 
-    def __init__(self, folder: Path, *, nodes: int, tasks: int, churn: float = 0.0) -> None:
+    def __init__(self, folder: Path, *, nodes: int, tasks: int, churn: float = 0.0, engine: str = "20.10") -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.socket = folder / "docker.sock"
         self.log = folder / "simulator.log"
         args = ["--socket", str(self.socket), "--nodes", str(nodes), "--tasks", str(tasks), "--churn", str(churn)]
+        args += ["--engine", engine]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.simulator", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
@@ -208,9 +209,11 @@ class Simulated:
 
 
 @contextlib.contextmanager
-def simulated_dashboard(folder: Path, *, nodes: int, tasks: int, churn: float = 0.0, **env: str) -> Iterator[Dashboard]:
-    """A dashboard (daphne) whose DOCKER_HOST is a simulated swarm of its own."""
-    sim = Simulated(folder / "simulator", nodes=nodes, tasks=tasks, churn=churn)
+def simulated_dashboard(
+    folder: Path, *, nodes: int, tasks: int, churn: float = 0.0, engine: str = "20.10", **env: str
+) -> Iterator[Dashboard]:
+    """A dashboard (daphne) whose DOCKER_HOST is a simulated swarm of its own (answering as ``engine``)."""
+    sim = Simulated(folder / "simulator", nodes=nodes, tasks=tasks, churn=churn, engine=engine)
     try:
         d = Dashboard(sim.docker_host, folder / "dashboard", **env)
         d.simulator = sim
