@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -137,6 +138,10 @@ async def stop() -> None:
     shared, _client = _client, None
     if shared is not None:
         await shared.close()
+
+
+def views_request_counts() -> Counter[str]:
+    return Counter(_client.requests) if _client is not None else Counter()
 
 
 def docker() -> DockerClient:

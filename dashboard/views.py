@@ -75,6 +75,8 @@ async def api_metrics(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "docker_requests": dict(watcher.request_counts()),
+            # the views' own client: task details, logs, secrets (the grid and the wall ask nothing)
+            "views_docker_requests": dict(runtime.views_request_counts()),
             "events_seen": watcher.events_seen,
             "seq": watcher.snapshot.seq,
             "open_log_streams": docker_client.open_log_streams,

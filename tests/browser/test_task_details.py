@@ -31,7 +31,7 @@ async def metrics(page: Any, dashboard: Dashboard) -> dict[str, Any]:
     return dict(await response.json())
 
 
-async def test_it_shows_why_a_task_failed_with_its_slot_history(swarm: Swarm, page: Any) -> None:
+async def test_it_shows_why_a_task_failed_with_its_slot_history(swarm: Swarm, page: Any, dashboard: Dashboard) -> None:
     name, _ = await service(
         swarm, "exits", command=("sh", "-c", "sleep 0.5; exit 3"),
         extra=("--restart-condition", "on-failure", "--restart-delay", "1s", "--restart-max-attempts", "2"),
@@ -44,6 +44,7 @@ async def test_it_shows_why_a_task_failed_with_its_slot_history(swarm: Swarm, pa
     newest = max(failed, key=lambda t: t["CreatedAt"])
     await page.goto(page.url.split("?")[0] + "?history=1")
     await page.wait_for_function("window.swarmReady === true", timeout=15000)
+    listed = (await metrics(page, dashboard))["views_docker_requests"].get("GET /tasks", 0)
     await open_panel(page, newest["ID"])
     panel = page.locator("#panel")
     assert (await panel.locator(".exit-code").first.text_content()) == "3"
@@ -51,6 +52,8 @@ async def test_it_shows_why_a_task_failed_with_its_slot_history(swarm: Swarm, pa
     earlier_failures = panel.locator('table.history tbody tr[data-state="failed"]')
     assert await earlier_failures.count() >= 1
     assert (await earlier_failures.first.locator(".exit-code").text_content() or "").strip() == "3"
+    # the slot's history came from the live model: opening the panel listed no tasks from Docker
+    assert (await metrics(page, dashboard))["views_docker_requests"].get("GET /tasks", 0) == listed
     # the same details at a shareable address
     await page.goto(f"{page.url.split('/?')[0].rstrip('/')}/tasks/{newest['ID']}/")
     assert (await page.locator(".exit-code").first.text_content()) == "3"
