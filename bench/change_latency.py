@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import harness
-from dashboard.docker_client import DockerClient, Endpoint
-from dashboard.state import Patch, Snapshot
-from dashboard.watcher import Watcher, WatchSettings
+from dashboard.core.docker import DockerClient, Endpoint
+from dashboard.core.model import Patch, Snapshot
+from dashboard.core.watch import Watcher, WatchSettings
 
 LOW, HIGH = 3, 6
 

@@ -41,11 +41,12 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import dashboard.watcher as watcher_module
+import dashboard.core.watch.watcher as watcher_module
 from bench import harness
-from dashboard.docker_client import DockerClient, Endpoint
-from dashboard.state import Patch, Snapshot, patch_json
-from dashboard.watcher import Watcher, WatchSettings, _Dirty
+from dashboard.core.docker import DockerClient, Endpoint
+from dashboard.core.model import Patch, Snapshot
+from dashboard.core.watch import Dirty, Watcher, WatchSettings
+from dashboard.live.wire import patch_json
 from tests.lab import UnixHTTP
 
 STEP_DELAY = 0.3  # seconds between two states of a starting task in the simulator
@@ -88,7 +89,7 @@ class Clock:
 
 
 class _TimedSnapshot:
-    """Stands in for dashboard.watcher.Snapshot after the watcher exists: only ``build`` is used then."""
+    """Stands in for the watcher module's Snapshot after the watcher exists: only ``build`` is used then."""
 
     def __init__(self, clock: Clock) -> None:
         self.build = clock.sync("Snapshot.build", Snapshot.build)
@@ -135,7 +136,7 @@ async def one_change(watcher: Watcher, client: DockerClient, service_id: str, cl
     """The refresher's work for a hint naming one service: targeted re-list, then publish."""
     clock.reset()
     w, c = time.perf_counter(), time.process_time()
-    await watcher._targeted(client, _Dirty(service_tasks={service_id}))
+    await watcher._targeted(client, Dirty(service_tasks={service_id}))
     await watcher._publish()
     return (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
 
@@ -179,7 +180,7 @@ async def measure(sim: harness.SimHost, trials: int, profile: bool) -> dict[str,
             clock.reset()
             async with StallProbe() as probe:
                 w, c = time.perf_counter(), time.process_time()
-                await watcher._reconcile(client, full=full, dirty=_Dirty())
+                await watcher._reconcile(client, full=full, dirty=Dirty())
                 await watcher._publish()
                 wall, cpu = (time.perf_counter() - w) * 1000, (time.process_time() - c) * 1000
             reconciles[kind].append(_change_record(wall, cpu, clock, sink) | {"loop_stall_ms": probe.worst_ms})
@@ -219,7 +220,7 @@ async def measure(sim: harness.SimHost, trials: int, profile: bool) -> dict[str,
 
 def full_relist_breakdown(sock: str, rounds: int = 3) -> dict[str, Any]:
     """GET /tasks of the whole swarm, split: bytes read, json.loads, parse_task (median of ``rounds``)."""
-    from dashboard.domain import parse_task
+    from dashboard.core.domain import parse_task
 
     read, decode, parse, size = [], [], [], 0
     for _ in range(rounds):

@@ -15,7 +15,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from dashboard import access, runtime
-from dashboard.domain import Task
+from dashboard.core.domain import Task
+from dashboard.live.wire import snapshot_json, task_json
 from dashboard.messages import (
     CLIENT_TYPES,
     HEARTBEAT_PARAM,
@@ -27,7 +28,6 @@ from dashboard.messages import (
     TasksMessage,
     page_version,
 )
-from dashboard.state import snapshot_json, task_json
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import runtime
-from dashboard.docker_client import DockerClient, DockerProblem, LogsUnavailable
-from dashboard.logs import CUT_NOTICE
-from dashboard.state import FINAL_STATES
+from dashboard.core.docker import DockerClient, DockerProblem, LogsUnavailable
+from dashboard.core.docker.logs import CUT_NOTICE
+from dashboard.core.model import FINAL_STATES
 from dashboard.task_views import _valid
 
 BATCH_SECONDS = 0.05

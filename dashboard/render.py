@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from html import escape
 
-from dashboard.domain import Node, Service, Task, image_without_digest
-from dashboard.state import Snapshot, counts, service_hue
+from dashboard.core.domain import Node, Service, Task, image_without_digest
+from dashboard.core.model import Snapshot, counts
+from dashboard.live.wire import service_hue
 
 STATE_ICONS = {
     "new": "+", "allocated": "+", "pending": "…", "assigned": "→", "accepted": "→", "preparing": "↻",

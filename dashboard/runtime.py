@@ -17,9 +17,10 @@ from collections import Counter
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from dashboard.docker_client import DockerClient
-from dashboard.state import Patch, Snapshot, patch_json
-from dashboard.watcher import Watcher, WatchSettings
+from dashboard.core.docker import DockerClient
+from dashboard.core.model import Patch, Snapshot
+from dashboard.core.watch import Watcher, WatchSettings
+from dashboard.live.wire import patch_json
 
 log = logging.getLogger(__name__)
 GROUP = "swarm"

@@ -21,10 +21,10 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import access, runtime
-from dashboard.docker_client import DockerAPIError, DockerProblem
-from dashboard.domain import Secret, Service
+from dashboard.core.docker import DockerAPIError, DockerProblem
+from dashboard.core.domain import Secret, Service
+from dashboard.core.model import Snapshot, counts
 from dashboard.models import AuditEntry
-from dashboard.state import Snapshot, counts
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
 LABEL_KEY = re.compile(r"^[^\s=]{1,255}$")

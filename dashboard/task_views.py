@@ -18,12 +18,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import access, runtime
-from dashboard.details import TaskDetail
-from dashboard.docker_client import DockerAPIError, DockerProblem, LogsUnavailable
-from dashboard.domain import Task
-from dashboard.logs import CUT_NOTICE
+from dashboard.core.details import TaskDetail
+from dashboard.core.docker import DockerAPIError, DockerProblem, LogsUnavailable
+from dashboard.core.docker.logs import CUT_NOTICE
+from dashboard.core.domain import Task
+from dashboard.core.model import FINAL_STATES
 from dashboard.render import STATE_ICONS, image_tag, task_state
-from dashboard.state import FINAL_STATES
 
 TASK_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 LOG_DOWNLOAD_LINES = 10000

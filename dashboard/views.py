@@ -10,10 +10,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from dashboard import access, docker_client, runtime
+from dashboard import access, runtime
 from dashboard import render as grid_render
+from dashboard.core.docker import logs as docker_logs
+from dashboard.core.model import counts
+from dashboard.live.wire import snapshot_json, status_json
 from dashboard.messages import page_version
-from dashboard.state import counts, snapshot_json, status_json
 
 
 async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
@@ -79,7 +81,7 @@ async def api_metrics(request: HttpRequest) -> JsonResponse:
             "views_docker_requests": dict(runtime.views_request_counts()),
             "events_seen": watcher.events_seen,
             "seq": watcher.snapshot.seq,
-            "open_log_streams": docker_client.open_log_streams,
+            "open_log_streams": docker_logs.open_streams,
         }
     )
 

@@ -155,7 +155,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * SECRET_MAX_BYTES
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
 # The Docker connection: DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads
-# them (dashboard.docker_client reads them itself); the watcher's timing below.
+# them (dashboard.core.docker reads them itself); the watcher's timing below.
 SWARM_RECONCILE_SECONDS = env_float("SWARM_RECONCILE_SECONDS", 8.0, minimum=0.5)
 SWARM_EVENTS_LIVENESS_SECONDS = env_float("SWARM_EVENTS_LIVENESS_SECONDS", 60.0, minimum=1.0)
 SWARM_BACKOFF_MAX_SECONDS = env_float("SWARM_BACKOFF_MAX_SECONDS", 10.0, minimum=0.1)

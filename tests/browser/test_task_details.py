@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.logs import CUT_NOTICE
+from dashboard.core.docker.logs import CUT_NOTICE
 from tests.browser.conftest import Dashboard, signed_in
 from tests.browser.test_grid import service, wait_boxes
 from tests.integration.test_logs_lab import CHATTY, STAMP, Cut, CuttingProxy

@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from dashboard.state import snapshot_json
-from dashboard.watcher import Watcher
+from dashboard.core.watch import Watcher
+from dashboard.live.wire import snapshot_json
 from tests.lab import Lab
 
 ACTIVE = {"assigned", "accepted", "preparing", "ready", "starting", "running"}

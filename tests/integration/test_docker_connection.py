@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.docker_client import (
+from dashboard.core.docker import (
     DaemonUnreachable,
     DockerClient,
     Endpoint,
@@ -27,7 +27,7 @@ from dashboard.docker_client import (
     TLSProblem,
     check_connection,
 )
-from dashboard.watcher import Watcher, WatchSettings
+from dashboard.core.watch import Watcher, WatchSettings
 from tests.conftest import IN_CI
 from tests.integration.swarmtruth import model_matches
 from tests.integration.test_watcher import watching, watching_with

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 
 from bench.simulator import Simulator
-from dashboard.docker_client import DockerAPIError, DockerClient, Endpoint
-from dashboard.watcher import Watcher
+from dashboard.core.docker import DockerAPIError, DockerClient, Endpoint
+from dashboard.core.watch import Watcher
 from tests.integration.swarmtruth import ACTIVE
 from tests.integration.test_watcher import PRODUCTION, watching_with
 

@@ -26,7 +26,7 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient, Client
 
 from dashboard import runtime
-from dashboard.logs import CUT_NOTICE
+from dashboard.core.docker.logs import CUT_NOTICE
 from tests.lab import Lab, Swarm, wait_until
 from visualizer.asgi import application
 

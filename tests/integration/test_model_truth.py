@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from dashboard.docker_client import DockerClient, Endpoint
-from dashboard.state import Patch, Snapshot
-from dashboard.watcher import WatchSettings
+from dashboard.core.docker import DockerClient, Endpoint
+from dashboard.core.model import Patch, Snapshot
+from dashboard.core.watch import WatchSettings
 from tests.integration.swarmtruth import docker_reaches, model_matches, running, service_tasks
 from tests.integration.test_watcher import watching
 from tests.lab import Lab, Swarm

@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
 from dashboard import access, runtime
-from dashboard.docker_client import DockerClient, Endpoint
+from dashboard.core.docker import DockerClient, Endpoint
 from dashboard.models import AuditEntry
 from tests.lab import DOCKER, Lab, Swarm
 

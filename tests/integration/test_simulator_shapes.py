@@ -36,7 +36,7 @@ OPTIONAL = {
     "event": set(),
 }
 
-# what dashboard/domain.py and dashboard/docker_client.py read
+# what dashboard/core/domain.py and dashboard/core/docker/ read
 READ_BY_THE_DASHBOARD = {
     "node": {
         "ID:str",

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from dashboard.docker_client import DockerClient, Endpoint
-from dashboard.state import counts
-from dashboard.watcher import Watcher, WatchSettings
+from dashboard.core.docker import DockerClient, Endpoint
+from dashboard.core.model import counts
+from dashboard.core.watch import Watcher, WatchSettings
 from tests.integration.swarmtruth import docker_reaches, model, model_matches, running, service_tasks
 from tests.lab import Lab, Swarm
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard import runtime
-from dashboard.docker_client import DockerClient, Endpoint
-from dashboard.state import Snapshot, Status
-from dashboard.watcher import Watcher
+from dashboard.core.docker import DockerClient, Endpoint
+from dashboard.core.model import Snapshot, Status
+from dashboard.core.watch import Watcher
 
 
 @pytest.fixture

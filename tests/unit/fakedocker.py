@@ -2,7 +2,7 @@
 are pushed by hand, and every call can be made to fail, hang or go half-open - on the event
 loop's clock, so that a test fast-forwarded by looptime scripts races exactly, with no sleeping.
 
-It speaks the part of dashboard.docker_client.DockerClient that the watcher uses.
+It speaks the part of dashboard.core.docker.DockerClient that the watcher uses.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashboard.docker_client import DaemonUnreachable, DockerAPIError, DockerClient, DockerProblem, Endpoint, Event
-from dashboard.domain import Config, Node, Secret, Service, Task
+from dashboard.core.docker import DaemonUnreachable, DockerAPIError, DockerClient, DockerProblem, Endpoint, Event
+from dashboard.core.domain import Config, Node, Secret, Service, Task
 
 
 def node(node_id: str, *, state: str = "ready", availability: str = "active") -> Node:

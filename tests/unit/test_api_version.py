@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiodocker
 import pytest
 
-from dashboard.docker_client import DockerClient, Endpoint, VersionMismatch, negotiate
+from dashboard.core.docker import DockerClient, Endpoint, VersionMismatch, negotiate
 
 
 def doc(api: str, minimum: str | None = None, engine: str = "x") -> dict[str, str]:

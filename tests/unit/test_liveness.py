@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard import runtime
-from dashboard.watcher import Watcher
+from dashboard.core.watch import Watcher
 from tests.unit.fakedocker import FakeDocker, factory
 
 # a loop of their own: an earlier test's thread still running would hold the fast-forwarded clock back

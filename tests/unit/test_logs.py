@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.base_protocol import BaseProtocol
 
-from dashboard.logs import MAX_LINE_BYTES, LogLine, demultiplex
+from dashboard.core.docker.logs import MAX_LINE_BYTES, LogLine, demultiplex
 
 TS = "2026-03-01T10:20:30.123456789Z"
 

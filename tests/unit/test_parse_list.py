@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.docker_client import MalformedList, parse_list
+from dashboard.core.docker import MalformedList, parse_list
 
 
 def ident(item: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard import access
 from dashboard.accesslog import scrub
-from dashboard.docker_client import DockerClient, Endpoint, ReadOnlyRefused
+from dashboard.core.docker import DockerClient, Endpoint, ReadOnlyRefused
 from dashboard.models import AuditEntry, KioskToken
 from dashboard.routing import websocket_urlpatterns
 

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from bench.simulator import Simulator
-from dashboard.docker_client import DaemonUnreachable, DockerClient, Endpoint, Event
+from dashboard.core.docker import DaemonUnreachable, DockerClient, Endpoint, Event
 
 ROOT = Path(__file__).resolve().parents[2]
 SWARM_ID = re.compile(r"^[0-9a-z]{25}$")

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.domain import Config, Node, Secret, Service, Task
-from dashboard.state import SeqGap, Snapshot, Status, advance, apply, counts, diff, patch_json, snapshot_json
+from dashboard.core.domain import Config, Node, Secret, Service, Task
+from dashboard.core.model import SeqGap, Snapshot, Status, advance, apply, counts, diff
+from dashboard.live.wire import patch_json, snapshot_json
 
 IDS = st.sampled_from([f"id{i}" for i in range(8)])
 TEXT = st.text(max_size=6)

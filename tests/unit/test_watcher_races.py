@@ -14,9 +14,9 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from dashboard.docker_client import DockerAPIError
-from dashboard.state import Patch, Snapshot
-from dashboard.watcher import Watcher, WatchSettings
+from dashboard.core.docker import DockerAPIError
+from dashboard.core.model import Patch, Snapshot
+from dashboard.core.watch import Watcher, WatchSettings
 from tests.integration.test_watcher import watching_with
 from tests.unit.fakedocker import FakeDocker, factory, node, secret, service, task
 

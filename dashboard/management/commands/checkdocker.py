@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard.docker_client import DockerProblem, Endpoint, check_connection
+from dashboard.core.docker import DockerProblem, Endpoint, check_connection
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """The swarm in small frozen objects, parsed from the Docker Engine API's JSON.
 
-Parsing lives here so that nothing raw leaves dashboard.docker_client. Every parser is total: a
+Parsing lives here so that nothing raw leaves dashboard.core.docker. Every parser is total: a
 field Docker leaves out becomes None or an empty value, never a KeyError, because the API's
 shapes vary by version and by state (a pending task has no NodeID, a global service no Replicas).
 """
@@ -127,7 +127,7 @@ class Task:
     updated_at: str
     status_at: str  # Status.Timestamp: when the task entered its current state
     health: str  # "healthy" | "unhealthy" | "starting" | "" when unknown
-    # derived by dashboard.state, never by Docker: Docker still says "running" for a task on a
+    # derived by dashboard.core.model, never by Docker: Docker still says "running" for a task on a
     # node that is down; such a task is shown as orphaned
     orphaned: bool = False
 

@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard.domain import JSON, Task, as_dict, image_without_digest, parse_task
+from dashboard.core.domain import JSON, Task, as_dict, image_without_digest, parse_task
 
 MASK = "••••••"
 

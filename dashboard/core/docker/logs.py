@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+open_streams = 0  # log streams open to Docker in this process (a gauge for tests and metrics)
 READ_BYTES = 64 * 1024
 # a line longer than this is cut into several: a TTY task printing without a newline (a progress
 # bar, a binary) must not grow the decoder's memory, the socket's messages or the page
