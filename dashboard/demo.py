@@ -80,7 +80,7 @@ def main() -> None:
             file=sys.stderr,
         )
         daphne = subprocess.Popen(
-            # no daphne access log: it would print kiosk tokens; dashboard.accesslog logs them masked
+            # no daphne access log: it would print kiosk tokens; dashboard.access.accesslog logs them masked
             [
                 str(Path(py).with_name("daphne")),
                 "--access-log",

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (see dashboard.routing)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (see dashboard.live.routing)."""
 
 import os
 from typing import Any
@@ -15,8 +15,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from dashboard.accesslog import AccessLog  # noqa: E402
-from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.access.accesslog import AccessLog  # noqa: E402
+from dashboard.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = AccessLog(
     ProtocolTypeRouter(

@@ -61,12 +61,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "dashboard.middleware.SecurityHeadersMiddleware",
+    "dashboard.access.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "dashboard.middleware.TrustedProxyUserMiddleware",
+    "dashboard.access.middleware.TrustedProxyUserMiddleware",
     # every view needs a signed-in user unless it says otherwise (login, /healthz, the kiosk views)
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard.forms import ThrottledAuthenticationForm
+from dashboard.access.forms import ThrottledAuthenticationForm
 
 # Django's auth views, less password reset (it needs e-mail, and would be one more public page)
 accounts = [

@@ -30,7 +30,7 @@ from tests.lab import Lab, Swarm
 
 SIZES = [(1280, 720), (1920, 1080), (3840, 2160)]
 SHOTS = ROOT / "build" / "screenshots"
-MIN_FONT_PX = 12  # dashboard.wall_views.MIN_FONT_PX
+MIN_FONT_PX = 12  # dashboard.pages.wall.MIN_FONT_PX
 STALE_SECONDS = 15  # WALL_STALE_SECONDS, the default the dashboards here run with
 HEARTBEAT_SECONDS = 5  # SWARM_HEARTBEAT_SECONDS, likewise
 RECONCILE_SECONDS = 8  # SWARM_RECONCILE_SECONDS, likewise

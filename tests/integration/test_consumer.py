@@ -13,7 +13,8 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from dashboard import messages, runtime
+from dashboard import runtime
+from dashboard.live import protocol as messages
 from tests.lab import Lab, Swarm
 from visualizer.asgi import application
 
@@ -129,8 +130,8 @@ async def test_it_resends_the_model_in_chunks_when_asked_to_resync(
     name = await asyncio.to_thread(swarm.create_service, "many", replicas=5)
     await asyncio.to_thread(swarm.wait_running, name, 5)
     monkeypatch.setattr(messages, "TASKS_PER_FRAME", 2)
-    monkeypatch.setattr("dashboard.consumers.TASKS_PER_FRAME", 2)
-    monkeypatch.setattr("dashboard.consumers.ITEMS_PER_FRAME", 1)
+    monkeypatch.setattr("dashboard.live.swarm_socket.TASKS_PER_FRAME", 2)
+    monkeypatch.setattr("dashboard.live.swarm_socket.ITEMS_PER_FRAME", 1)
     communicator, connected, _ = await connect(ORIGIN, (b"cookie", await session_cookie()))
     assert connected
     whole = await snapshot(communicator)

@@ -20,8 +20,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
-from dashboard import consumers, runtime
-from dashboard.messages import page_version
+from dashboard import runtime
+from dashboard.live import swarm_socket as consumers
+from dashboard.live.protocol import page_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")

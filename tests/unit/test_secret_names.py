@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.secret_views import next_version_name, parse_labels
+from dashboard.pages.secrets import next_version_name, parse_labels
 
 
 def test_it_names_the_next_version() -> None:

@@ -18,10 +18,10 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard import access
-from dashboard.accesslog import scrub
+from dashboard.access.accesslog import scrub
 from dashboard.core.docker import DockerClient, Endpoint, ReadOnlyRefused
+from dashboard.live.routing import websocket_urlpatterns
 from dashboard.models import AuditEntry, KioskToken
-from dashboard.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,7 +23,7 @@ from dashboard.core.docker import DockerAPIError, DockerProblem, LogsUnavailable
 from dashboard.core.docker.logs import CUT_NOTICE
 from dashboard.core.domain import Task
 from dashboard.core.model import FINAL_STATES
-from dashboard.render import STATE_ICONS, image_tag, task_state
+from dashboard.pages.render import STATE_ICONS, image_tag, task_state
 
 TASK_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 LOG_DOWNLOAD_LINES = 10000

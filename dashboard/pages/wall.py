@@ -12,8 +12,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from dashboard.messages import page_version
-from dashboard.views import read_only_viewer
+from dashboard.live.protocol import page_version
+from dashboard.pages.grid import read_only_viewer
 
 MIN_FONT_PX = 12  # no text on the wall is smaller, whatever the screen and the swarm
 

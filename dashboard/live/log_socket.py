@@ -28,7 +28,7 @@ from dashboard import runtime
 from dashboard.core.docker import DockerClient, DockerProblem, LogsUnavailable
 from dashboard.core.docker.logs import CUT_NOTICE
 from dashboard.core.model import FINAL_STATES
-from dashboard.task_views import _valid
+from dashboard.pages.tasks import _valid
 
 BATCH_SECONDS = 0.05
 MAX_LINES_PER_SECOND = 2000

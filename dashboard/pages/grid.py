@@ -1,3 +1,5 @@
+"""The grid: every node a column, every task a box; its first paint rendered here."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -6,16 +8,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
 from dashboard import access, runtime
-from dashboard import render as grid_render
-from dashboard.core.docker import logs as docker_logs
 from dashboard.core.model import counts
-from dashboard.live.wire import snapshot_json, status_json
-from dashboard.messages import page_version
+from dashboard.live.protocol import page_version
+from dashboard.live.wire import status_json
+from dashboard.pages import render as grid_render
 
 
 async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
@@ -47,7 +48,7 @@ async def grid(request: HttpRequest) -> HttpResponse:
         "status": snapshot.status,
         "history": history,
         "page_version": page_version(),
-        # every value in these two is escaped by dashboard.render
+        # every value in these two is escaped by dashboard.pages.render
         "grid_html": mark_safe(grid_render.grid(snapshot, failed_window=failed_window, history=history)),  # noqa: S308
         "legend_html": mark_safe(grid_render.legend(snapshot)),  # noqa: S308
         "node_count": len(snapshot.nodes),
@@ -64,49 +65,3 @@ async def grid(request: HttpRequest) -> HttpResponse:
         },
     }
     return render(request, "dashboard/grid.html", context)
-
-
-async def api_snapshot(request: HttpRequest) -> JsonResponse:
-    watcher = await runtime.first_sync(timeout=5)
-    return JsonResponse(snapshot_json(watcher.snapshot))
-
-
-async def api_metrics(request: HttpRequest) -> JsonResponse:
-    """What this process asks of Docker, by endpoint, and how many events it has read."""
-    watcher = runtime.watcher()
-    return JsonResponse(
-        {
-            "docker_requests": dict(watcher.request_counts()),
-            # the views' own client: task details, logs, secrets (the grid and the wall ask nothing)
-            "views_docker_requests": dict(runtime.views_request_counts()),
-            "events_seen": watcher.events_seen,
-            "seq": watcher.snapshot.seq,
-            "open_log_streams": docker_logs.open_streams,
-        }
-    )
-
-
-@login_not_required
-async def healthz(request: HttpRequest) -> JsonResponse:
-    watcher = await runtime.first_sync(timeout=5)
-    status = watcher.snapshot.status
-    if status.state == "live":
-        return JsonResponse({"status": "ok", "docker": "live", "since": status.since})
-    return JsonResponse(
-        {
-            "status": "error",
-            "docker": status.state,
-            "kind": status.kind,
-            "reason": status.reason,
-            "since": status.since,
-        },
-        status=503,
-    )
-
-
-@login_not_required
-async def livez(request: HttpRequest) -> JsonResponse:
-    """Liveness, for the image's HEALTHCHECK: 200 while this process serves and its watcher runs or
-    is being restarted, whatever Docker's state (that is /healthz: readiness)."""
-    alive, body = runtime.liveness()
-    return JsonResponse(body, status=200 if alive else 503)

@@ -16,8 +16,7 @@ from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.core.domain import Task
-from dashboard.live.wire import snapshot_json, task_json
-from dashboard.messages import (
+from dashboard.live.protocol import (
     CLIENT_TYPES,
     HEARTBEAT_PARAM,
     TASKS_PER_FRAME,
@@ -28,6 +27,7 @@ from dashboard.messages import (
     TasksMessage,
     page_version,
 )
+from dashboard.live.wire import snapshot_json, task_json
 
 log = logging.getLogger(__name__)
 

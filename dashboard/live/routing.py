@@ -1,7 +1,7 @@
 from django.urls import URLPattern, path
 
-from dashboard.consumers import SwarmConsumer
-from dashboard.log_consumer import TaskLogsConsumer
+from dashboard.live.log_socket import TaskLogsConsumer
+from dashboard.live.swarm_socket import SwarmConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/swarm", SwarmConsumer.as_asgi()),
