@@ -60,7 +60,7 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except ValueError:
             tail = DEFAULT_TAIL
         await self.accept()
-        self.client = runtime.client()
+        self.client = runtime.swarm().new_client()
         self.reader = asyncio.create_task(self._follow(task_id, tail), name=f"logs-{task_id[:12]}")
 
     async def disconnect(self, code: int) -> None:
@@ -159,7 +159,7 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 def _final_state(task_id: str) -> str | None:
     """The task's state when the model holds it in a final one (Docker's own state, not "orphaned");
     "removed" when a live model no longer holds it at all (its service was removed, or Docker let it go)."""
-    snapshot = runtime.watcher().snapshot
+    snapshot = runtime.swarm().watcher.snapshot
     task = snapshot.tasks.get(task_id)
     if task is None:
         return "removed" if snapshot.status.state == "live" else None

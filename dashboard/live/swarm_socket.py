@@ -56,7 +56,7 @@ def _docker_every() -> float:
     """How often a healthy watcher hears from Docker on an idle swarm: its reconcile re-lists the
     tasks, and a silent event stream is pinged once it finds nothing heard for half the liveness
     bound, which it looks at every quarter of it."""
-    watch = runtime.watch_settings()
+    watch = runtime.swarm().watcher.settings
     return min(watch.reconcile, watch.liveness * 3 / 4)
 
 
@@ -108,7 +108,7 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if viewer is None:
             await self.close(code=4401)
             return
-        self.groups = [runtime.GROUP]
+        self.groups = [runtime.swarm().group]
         if viewer.kiosk is not None:
             # revoking the token closes this socket: at once when revoked in this process (the
             # group), within KIOSK_RECHECK_SECONDS when revoked elsewhere (manage.py, another process)
@@ -142,7 +142,7 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         while True:
             await asyncio.sleep(max(0.05, self._last_sent + every - time.monotonic()))
             if time.monotonic() - self._last_sent >= every:
-                watcher = runtime.watcher()
+                watcher = runtime.swarm().watcher
                 snapshot = watcher.snapshot
                 await self.send_json(
                     HeartbeatMessage(
@@ -194,12 +194,12 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._join()
             await self.send_snapshot()
         else:
-            await self.send_json(PongMessage(type="pong", seq=runtime.watcher().snapshot.seq))
+            await self.send_json(PongMessage(type="pong", seq=runtime.swarm().watcher.snapshot.seq))
 
     async def send_snapshot(self) -> None:
         """The model in frames that each stay far below daphne's 1 MB limit: nodes, services and
         tasks all travel in bounded chunks (500 nodes and 700 services alone are ~800 KB)."""
-        watcher = await runtime.first_sync(timeout=5)
+        watcher = await runtime.swarm().first_sync(timeout=5)
         snapshot = watcher.snapshot
         whole = snapshot_json(snapshot, with_tasks=False)
         nodes = _chunks(whole["nodes"], ITEMS_PER_FRAME)

@@ -10,18 +10,18 @@ from dashboard.live.wire import snapshot_json
 
 
 async def api_snapshot(request: HttpRequest) -> JsonResponse:
-    watcher = await runtime.first_sync(timeout=5)
+    watcher = await runtime.swarm().first_sync(timeout=5)
     return JsonResponse(snapshot_json(watcher.snapshot))
 
 
 async def api_metrics(request: HttpRequest) -> JsonResponse:
     """What this process asks of Docker, by endpoint, and how many events it has read."""
-    watcher = runtime.watcher()
+    watcher = runtime.swarm().watcher
     return JsonResponse(
         {
             "docker_requests": dict(watcher.request_counts()),
             # the views' own client: task details, logs, secrets (the grid and the wall ask nothing)
-            "views_docker_requests": dict(runtime.views_request_counts()),
+            "views_docker_requests": dict(runtime.swarm().client_requests()),
             "events_seen": watcher.events_seen,
             "seq": watcher.snapshot.seq,
             "open_log_streams": docker_logs.open_streams,

@@ -35,7 +35,7 @@ async def grid(request: HttpRequest) -> HttpResponse:
         query = request.GET.copy()
         query.pop(access.KIOSK_PARAM, None)
         return redirect_to_login(request.path + (f"?{query.urlencode()}" if query else ""))
-    watcher = await runtime.first_sync(timeout=5)
+    watcher = await runtime.swarm().first_sync(timeout=5)
     snapshot = watcher.snapshot
     history = request.GET.get("history") == "1"
     failed_window = timedelta(minutes=settings.SWARM_FAILED_TASKS_MINUTES)

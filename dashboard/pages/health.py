@@ -10,7 +10,7 @@ from dashboard import runtime
 
 @login_not_required
 async def healthz(request: HttpRequest) -> JsonResponse:
-    watcher = await runtime.first_sync(timeout=5)
+    watcher = await runtime.swarm().first_sync(timeout=5)
     status = watcher.snapshot.status
     if status.state == "live":
         return JsonResponse({"status": "ok", "docker": "live", "since": status.since})
@@ -30,5 +30,5 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 async def livez(request: HttpRequest) -> JsonResponse:
     """Liveness, for the image's HEALTHCHECK: 200 while this process serves and its watcher runs or
     is being restarted, whatever Docker's state (that is /healthz: readiness)."""
-    alive, body = runtime.liveness()
+    alive, body = runtime.registry().liveness()
     return JsonResponse(body, status=200 if alive else 503)

@@ -90,7 +90,7 @@ async def _user_can_write(request: HttpRequest) -> tuple[Any, bool]:
 
 async def _until_model(predicate: Any, services: Iterable[str] = ()) -> None:
     """After a write, show the page once the live model has it (bounded): no stale first view."""
-    watcher = runtime.watcher()
+    watcher = runtime.swarm().watcher
     watcher.poke(secrets=True, services=services)
     try:
         await watcher.wait_for(predicate, 3)
@@ -110,7 +110,7 @@ async def _audit(request: HttpRequest, user: Any, action: str, target: str, **de
 
 async def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     user, can_write = await _user_can_write(request)
-    snapshot = (await runtime.first_sync(timeout=5)).snapshot
+    snapshot = (await runtime.swarm().first_sync(timeout=5)).snapshot
     service_counts = counts(snapshot)
 
     def rows(items: Any, kind: str) -> list[dict[str, Any]]:
@@ -155,7 +155,7 @@ async def secret_create(request: HttpRequest) -> HttpResponse:
     problem = problem or value_problem
     if not problem and data is not None:
         try:
-            secret_id = await runtime.docker().create_secret(name, labels, data)
+            secret_id = await runtime.swarm().client.create_secret(name, labels, data)
         except DockerProblem as e:
             problem = f"Docker refused: {e}"
         else:
@@ -173,7 +173,7 @@ async def _secret_to_change(request: HttpRequest, secret_id: str) -> tuple[Any, 
     user, can_write = await _user_can_write(request)
     if not can_write:
         return _forbidden()
-    snapshot = (await runtime.first_sync(timeout=5)).snapshot
+    snapshot = (await runtime.swarm().first_sync(timeout=5)).snapshot
     secret = snapshot.secrets.get(secret_id)
     if secret is None:
         return HttpResponse("no such secret", status=404, content_type="text/plain")
@@ -192,7 +192,7 @@ async def secret_remove(request: HttpRequest, secret_id: str) -> HttpResponse:
         refusal = f"{secret.name} is still used by: {', '.join(s.name for s in users)}. Rotate or update those first."
     if request.method == "POST" and not refusal:
         try:
-            await runtime.docker().remove_secret(secret_id)
+            await runtime.swarm().client.remove_secret(secret_id)
         except DockerAPIError as e:
             refusal = f"Docker refused: {e}"
         except DockerProblem as e:
@@ -248,7 +248,7 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
             else:
                 problem = ""
         if not problem and (data is not None or reuse):
-            client = runtime.docker()
+            client = runtime.swarm().client
             moved: list[str] = []
             created = False
             try:
@@ -262,7 +262,7 @@ async def secret_rotate(request: HttpRequest, secret_id: str) -> HttpResponse:
                                        created_at="", updated_at="")  # fmt: skip
                     await _audit(request, user, "secret.create", new_name, id=new_id, labels=labels,
                                  rotated_from=secret_id)  # fmt: skip
-                runtime.watcher().poke(secrets=True)
+                runtime.swarm().watcher.poke(secrets=True)
                 for service in chosen:
                     await client.swap_service_secret(
                         service.id, secret_id, new_id, new_name, rollback_on_failure=rollback
@@ -314,12 +314,12 @@ def _partial(old: str, new: str, moved: list[str], failed: str, rest: list[str],
 
 @require_GET
 async def config_page(request: HttpRequest, config_id: str) -> HttpResponse:
-    snapshot = (await runtime.first_sync(timeout=5)).snapshot
+    snapshot = (await runtime.swarm().first_sync(timeout=5)).snapshot
     config = snapshot.configs.get(config_id)
     if config is None:
         return HttpResponse("no such config", status=404, content_type="text/plain")
     try:
-        data = await runtime.docker().config_data(config_id)
+        data = await runtime.swarm().client.config_data(config_id)
     except DockerProblem as e:
         return HttpResponse(f"Docker: {e}", status=502, content_type="text/plain")
     try:

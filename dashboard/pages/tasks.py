@@ -39,7 +39,7 @@ async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[
     if not _valid(task_id):
         return HttpResponse("no such task", status=404, content_type="text/plain")
     try:
-        return await runtime.docker().task_detail(task_id, service_tasks=_model_tasks)
+        return await runtime.swarm().client.task_detail(task_id, service_tasks=_model_tasks)
     except DockerAPIError as e:
         if e.status == 404:
             return HttpResponse("no such task (Docker no longer knows it)", status=404, content_type="text/plain")
@@ -51,7 +51,7 @@ async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[
 def _model_tasks(service_id: str) -> list[Task] | None:
     """A service's tasks as the live model holds them: the slot history costs Docker nothing. None
     while the model is not live (connecting, reconnecting): then Docker is asked."""
-    snapshot = runtime.watcher().snapshot
+    snapshot = runtime.swarm().watcher.snapshot
     if snapshot.status.state != "live":
         return None
     return [t for t in snapshot.tasks.values() if t.service_id == service_id]
@@ -61,7 +61,7 @@ async def _context(request: HttpRequest, detail: TaskDetail) -> dict[str, Any]:
     user = await request.auser()
     task = detail.task
     state = task_state(task)
-    node = runtime.watcher().snapshot.nodes.get(task.node_id)
+    node = runtime.swarm().watcher.snapshot.nodes.get(task.node_id)
     return {
         "node_name": node.hostname if node else "",
         "final": state in FINAL_STATES,
@@ -131,7 +131,7 @@ async def task_env_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
     if not _valid(task_id) or not name or len(name) > 256:
         return JsonResponse({"error": "expected a task and an env var name"}, status=400)
     try:
-        value = await runtime.docker().task_env_value(task_id, name)
+        value = await runtime.swarm().client.task_env_value(task_id, name)
     except DockerProblem as e:
         return JsonResponse({"error": f"Docker: {e}"}, status=502)
     if value is None:
@@ -148,7 +148,7 @@ async def task_env_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
 async def task_logs_download(request: HttpRequest, task_id: str) -> HttpResponseBase:
     if not _valid(task_id):
         return HttpResponse("no such task", status=404, content_type="text/plain")
-    client = runtime.docker()
+    client = runtime.swarm().client
 
     async def lines() -> AsyncIterator[bytes]:
         # whatever happens to the stream, the file ends: what arrived, then a last line saying why not more

@@ -68,7 +68,7 @@ async def views_through(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("DOCKER_HOST", lab.docker_host)  # the watcher: the lab itself
     await runtime.stop()
     async with RefusingProxy(lab.sock(1), tmp_path / "docker.sock") as proxy:
-        runtime._client = DockerClient(Endpoint(host=f"unix://{proxy.path}"))  # the views: through the proxy
+        runtime.swarm()._client = DockerClient(Endpoint(host=f"unix://{proxy.path}"))  # the views: through the proxy
         yield proxy
         await runtime.stop()
 
@@ -101,7 +101,7 @@ async def test_a_rotation_refused_part_way_says_what_moved_and_a_retry_finishes_
     first = await asyncio.to_thread(swarm.create_service, "a-user", extra=("--secret", f"source={name},target=db"))
     second = await asyncio.to_thread(swarm.create_service, "b-user", extra=("--secret", f"source={name},target=db"))
     ids = {n: await asyncio.to_thread(swarm.service_id, n) for n in (first, second)}
-    watcher = runtime.watcher()
+    watcher = runtime.swarm().watcher
     snap = await watcher.wait_for(
         lambda s: all(i in s.services for i in ids.values()) and any(x.name == name for x in s.secrets.values()), 20
     )

@@ -7,20 +7,29 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard import runtime
-from dashboard.core.docker import DockerClient, Endpoint
+from dashboard.core.docker import Endpoint
 from dashboard.core.model import Snapshot, Status
-from dashboard.core.watch import Watcher
+from dashboard.core.registry import Swarm, SwarmConfig
+from dashboard.core.watch import Watcher, WatchSettings
+
+
+class StaticSwarm(Swarm):
+    """A swarm whose watcher never runs: its model is whatever the test puts there."""
+
+    def start(self) -> Watcher:
+        return self.watcher
+
+    @property
+    def running(self) -> bool:
+        return True
 
 
 @pytest.fixture
 def static_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[Watcher]:
-    """runtime's watcher, replaced by one that never runs and holds an empty, live model."""
-    watcher = Watcher(lambda: DockerClient(Endpoint(host="unix:///nonexistent")))
-    watcher.snapshot = Snapshot(seq=1, status=Status(state="live", since="2026-01-01T00:00:00Z"))
-
-    async def first_sync(timeout: float) -> Watcher:
-        return watcher
-
-    monkeypatch.setattr(runtime, "first_sync", first_sync)
-    monkeypatch.setattr(runtime, "watcher", lambda: watcher)
-    yield watcher
+    """runtime's swarm, replaced by one whose watcher never runs and holds an empty, live model."""
+    swarm = StaticSwarm(
+        SwarmConfig(name="default", endpoint=Endpoint(host="unix:///nonexistent"), watch=WatchSettings())
+    )
+    swarm.watcher.snapshot = Snapshot(seq=1, status=Status(state="live", since="2026-01-01T00:00:00Z"))
+    monkeypatch.setattr(runtime, "swarm", lambda name=None: swarm)
+    yield swarm.watcher

@@ -99,7 +99,7 @@ async def test_it_sends_no_heartbeat_to_a_socket_that_does_not_ask(static_model:
 
 async def patch_reaches(communicator: WebsocketCommunicator, seq: int) -> bool:
     text = json.dumps({"type": "patch", "base_seq": seq - 1, "seq": seq})
-    await get_channel_layer().group_send(runtime.GROUP, {"type": "swarm.patch", "text": text})
+    await get_channel_layer().group_send(runtime.swarm().group, {"type": "swarm.patch", "text": text})
     try:
         return bool(json.loads(await communicator.receive_from(timeout=1))["seq"] == seq)
     except TimeoutError:

@@ -5,53 +5,56 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 
 import pytest
 
-from dashboard import runtime
-from dashboard.core.watch import Watcher
+from dashboard.core.docker import Endpoint
+from dashboard.core.registry import Registry, SwarmConfig, supervise
+from dashboard.core.watch import Watcher, WatchSettings
 from tests.unit.fakedocker import FakeDocker, factory
 
 # a loop of their own: an earlier test's thread still running would hold the fast-forwarded clock back
 pytestmark = [pytest.mark.looptime, pytest.mark.asyncio(loop_scope="function")]
 
 
-@pytest.fixture
-def watcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[Watcher]:
-    w = Watcher(factory(FakeDocker()))
-    monkeypatch.setattr(runtime, "watcher", lambda: w)
-    yield w
+def registry_of(docker: FakeDocker) -> Registry:
+    config = SwarmConfig(name="default", endpoint=Endpoint(host="unix:///fake.sock"), watch=WatchSettings())
+    registry = Registry([config])
+    swarm = registry.get()
+    swarm.new_client = docker.client  # type: ignore[method-assign,assignment]
+    swarm.watcher._client_factory = docker.client  # type: ignore[assignment]
+    return registry
 
 
-async def test_it_is_alive_while_the_watcher_moves_and_dead_once_it_is_stuck(
-    watcher: Watcher, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    loop = asyncio.get_running_loop()
-    supervisor = asyncio.create_task(asyncio.sleep(3600))
-    monkeypatch.setattr(runtime, "_task", supervisor)
-    monkeypatch.setattr(runtime, "_last_tick", loop.time())
+async def test_it_is_alive_while_docker_is_gone_and_dead_once_the_watcher_is_stuck() -> None:
+    docker = FakeDocker()
+    docker.broken = True  # Docker is gone: the watcher reconnects with backoff, and is alive
+    registry = registry_of(docker)
     try:
-        watcher.progress_at = loop.time()
-        assert runtime.liveness()[0]
-        await asyncio.sleep(45)  # Docker may be gone for this long: still alive (waits are bounded)
-        monkeypatch.setattr(runtime, "_last_tick", loop.time())
-        assert runtime.liveness()[0]
-        await asyncio.sleep(600)  # nothing moved for ten minutes: stuck
-        monkeypatch.setattr(runtime, "_last_tick", loop.time())
-        alive, body = runtime.liveness()
-        assert not alive and float(str(body["watcher_stalled_seconds"])) >= 600, body
+        await asyncio.sleep(300)
+        alive, body = registry.liveness()
+        assert alive, body
+        docker.broken = False
+        docker.gates["tasks"] = asyncio.Event()  # a listing that never answers: the watcher is stuck
+        await asyncio.sleep(600)
+        alive, body = registry.liveness()
+        assert not alive and body["status"] == "error", body
     finally:
-        supervisor.cancel()
+        for gate in docker.gates.values():
+            gate.set()
+        await registry.stop()
 
 
-async def test_it_is_dead_when_the_supervisor_is_gone(watcher: Watcher, monkeypatch: pytest.MonkeyPatch) -> None:
-    done = asyncio.create_task(asyncio.sleep(0))
-    await done
-    monkeypatch.setattr(runtime, "_task", done)
-    monkeypatch.setattr(runtime, "_last_tick", asyncio.get_running_loop().time())
-    alive, body = runtime.liveness()
-    assert not alive and body["watcher"] == "stopped"
+async def test_it_is_dead_when_a_watcher_is_not_running() -> None:
+    registry = registry_of(FakeDocker())
+    try:
+        await registry.get().stop()
+        assert registry.liveness()[0]  # asking starts it again
+        swarm = registry.get()
+        await swarm.stop()
+        assert not swarm.running
+    finally:
+        await registry.stop()
 
 
 async def test_a_watcher_loop_that_dies_is_said_broken_and_restarted_with_backoff() -> None:
@@ -65,7 +68,7 @@ async def test_a_watcher_loop_that_dies_is_said_broken_and_restarted_with_backof
                 raise RuntimeError("a bug")
 
     w = Dying(factory(FakeDocker()))
-    await runtime.supervise(w, backoff_max=10, _iterations=5)
+    await supervise(w, backoff_max=10, _iterations=5)
     assert len(runs) == 4
     assert (w.snapshot.status.state, w.snapshot.status.kind) == ("error", "internal")
     gaps = [b - a for a, b in itertools.pairwise(runs)]
