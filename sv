@@ -5,7 +5,7 @@
 #   ./sv test            the whole test suite: lint, types, unit, real-swarm and browser tests (root)
 #   ./sv unit            the fast unit tier only (no root, no Docker)
 #   ./sv demo            a real local 3-node swarm with sample services, and the dashboard on it (root)
-#   ./sv lab CMD ...     the swarm lab itself (tests/lab/swarmlab: up, down, kill N, restart N, status)
+#   ./sv lab CMD ...     the swarm lab itself (deploy/lab/swarmlab: up, down, kill N, restart N, status)
 #   ./sv manage ARGS...  manage.py in the project's virtualenv (createsuperuser, adduser, ...)
 #   ./sv help            this list
 set -euo pipefail
@@ -96,7 +96,7 @@ case "${1:-}" in
   demo) shift; [ "$(id -u)" = 0 ] || die "the demo starts a real swarm of dockerd daemons: run it as root (sudo ./sv demo)"
         command -v dockerd >/dev/null || die "dockerd is missing: apt-get install -y docker.io busybox-static iproute2 iptables"
         venv requirements.txt; exec "$VENV/bin/python" -m dashboard.demo "$@" ;;
-  lab) shift; exec "$ROOT/tests/lab/swarmlab" "$@" ;;
+  lab) shift; exec "$ROOT/deploy/lab/swarmlab" "$@" ;;
   manage) shift; venv requirements.txt; exec "$VENV/bin/python" manage.py "$@" ;;
   help|-h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;

@@ -266,7 +266,7 @@ class TaskPoller(threading.Thread):
 
 @contextlib.contextmanager
 def lab(name: str, nodes: int = 3, managers: int = 1) -> Iterator[Any]:
-    """A real swarm of its own (tests/lab/swarmlab) under /tmp/benchlab-NAME, always taken down."""
+    """A real swarm of its own (deploy/lab/swarmlab) under /tmp/benchlab-NAME, always taken down."""
     from tests.lab import Lab, missing_requirements
 
     why = missing_requirements()

@@ -1,6 +1,6 @@
 """`./sv demo`: a real local 3-node swarm with sample services, and the dashboard serving it.
 
-Everything it starts is stopped on Ctrl-C: the dashboard, then the lab (tests/lab/swarmlab down).
+Everything it starts is stopped on Ctrl-C: the dashboard, then the lab (deploy/lab/swarmlab down).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAB = ROOT / "tests" / "lab" / "swarmlab"
+LAB = ROOT / "deploy" / "lab" / "swarmlab"
 LAB_ENV = {"SWARMLAB_BASE": "/tmp/swarmlab-demo", "SWARMLAB_PREFIX": "demo"}  # noqa: S108 - the lab folder, root only
 IMAGE = "local/busybox:1"
 

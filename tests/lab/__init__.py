@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCRIPT = Path(__file__).with_name("swarmlab")
+SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "lab" / "swarmlab"
 IMAGE = "local/busybox:1"
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else (shutil.which("docker") or "docker")
 
