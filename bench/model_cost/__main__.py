@@ -1,0 +1,5 @@
+import sys
+
+from bench.model_cost.cli import main
+
+sys.exit(main())
