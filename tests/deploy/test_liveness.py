@@ -10,11 +10,12 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.deploy.serve import ROOT, environment, serving
 
 
-def status_of(url: str) -> tuple[int, dict[str, object]]:
+def status_of(url: str) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback
             return r.status, json.loads(r.read())
