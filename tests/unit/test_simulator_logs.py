@@ -49,6 +49,7 @@ async def test_it_refuses_task_logs_without_a_stream_or_with_a_bad_tail(sim: Sim
 
 async def test_it_follows_a_task_log_with_a_new_line_every_interval(sim29: Simulator) -> None:
     task = on_node(sim29, sim29.local_node_id)
+    sim29.logs.interval = 1.0  # both followers are open well before the first line, however loaded the machine
     url = f"http://docker/tasks/{task}/logs?stdout=1&stderr=1&follow=1&tail=0"
     connector = aiohttp.UnixConnector(path=sim29.socket_path)
     async with aiohttp.ClientSession(connector=connector) as session, asyncio.timeout(5):
