@@ -1,7 +1,13 @@
+// @ts-check
 import { mountPanel } from "./task.js";
+import { LiveSwarm, Tally, basePath } from "./live.js";
 import {
-  FAILED, ICONS, LiveSwarm, Tally, cmp, el, hhmmss, nodeOrder, parseTime, visible as visibleAt,
-} from "./live.js";
+  FAILED, age, byId, cmp, dockerLoss, el, errorText, find, hhmmss, imageRef, imageTag, nodeOrder, parseTime,
+  serviceName, serviceOrder, setText, slotText, stateIcon, taskAttrs, taskKey, visible as visibleAt,
+} from "./draw.js";
+import { keyOf, keyed, setKey } from "./keyed.js";
+
+/** @import { Changes, SwarmNode, Service, Task } from "./live.js" */
 
 // The live grid. The server renders the first paint; live.js follows the websocket and calls
 // render() once per animation frame with what changed, and this module touches only the boxes
@@ -12,78 +18,100 @@ import {
 // The server fills the first screen. At 500 nodes and 20,000 tasks the page keeps a few hundred
 // boxes instead of 20,000, and a change off screen touches no element.
 
-const initial = JSON.parse(document.getElementById("initial").textContent);
+const initial = JSON.parse(byId("initial").textContent || "{}");
 const failedWindowMs = initial.failedWindowMinutes * 60000;
-const grid = document.getElementById("grid");
-const historyToggle = document.getElementById("history");
-const legendList = document.getElementById("services");
+const grid = byId("grid");
+const historyToggle = /** @type {HTMLInputElement} */ (byId("history"));
+const legendList = byId("services");
 
 const live = new LiveSwarm({
   initial, heartbeatSeconds: initial.heartbeatSeconds, onFrame: render, onConnection: syncStatus,
 });
 const model = live.model;
 
-const boxes = new Map(); // task id -> element on the page (in filled columns only)
-for (const box of grid.querySelectorAll("[data-task-id]")) boxes.set(box.dataset.taskId, box);
-const columns = new Map(); // node id ("" for unassigned) -> section
-for (const sec of grid.querySelectorAll("section.node")) columns.set(sec.dataset.nodeId, sec);
+/**
+ * A node's column ("" for the tasks no node has taken).
+ * @typedef {object} Column
+ * @property {HTMLElement} sec
+ * @property {HTMLElement} tasks the element holding its boxes
+ * @property {string} look what its header shows ("": not drawn here yet)
+ */
+
+/** @type {Map<string, HTMLElement>} */
+const boxes = new Map(); // task id -> its box on the page (in filled columns only)
+for (const box of grid.querySelectorAll("[data-task-id]")) {
+  if (!(box instanceof HTMLElement) || !box.dataset.taskId) continue;
+  boxes.set(box.dataset.taskId, box);
+  setKey(box, box.dataset.taskId);
+}
+/** @type {Map<string, Column>} */
+const columns = new Map(); // node id -> its column
+for (const sec of grid.querySelectorAll("section.node")) {
+  if (!(sec instanceof HTMLElement) || sec.dataset.nodeId === undefined) continue;
+  columns.set(sec.dataset.nodeId, { sec, tasks: find(sec, ".tasks"), look: "" });
+  setKey(sec, sec.dataset.nodeId);
+}
+for (const item of legendList.querySelectorAll("li[data-service-id]")) {
+  if (item instanceof HTMLElement && item.dataset.serviceId) setKey(item, item.dataset.serviceId);
+}
 const filled = new Set([""]); // the columns holding their boxes; unassigned always does
-for (const sec of grid.querySelectorAll("section.node[data-filled='1']")) filled.add(sec.dataset.nodeId);
+for (const sec of grid.querySelectorAll("section.node[data-filled='1']")) {
+  if (sec instanceof HTMLElement && sec.dataset.nodeId) filled.add(sec.dataset.nodeId);
+}
 // scrolling or resizing may bring empty columns into view: fill them on the next frame
 grid.addEventListener("scroll", () => live.schedule({ soon: true }), { passive: true });
 window.addEventListener("resize", () => live.schedule({ soon: true }));
-const legendItems = new Map(); // service id -> legend item
 let tally = new Tally();
+/** @type {string[]} */
+let legendOrder = []; // service ids, in the legend's order
+// a task's place in its column, kept with the task as the model holds it (a changed task is a new
+// object): a change sorts only the tasks that changed. Made anew by every full render.
+/** @type {WeakMap<Task, string>} */
+let sortKeys = new WeakMap();
 
 let showHistory = historyToggle.checked;
 
 // --- rendering -----------------------------------------------------------------------------------
 
-function taskState(t) { return t.state; } // the wire already says "orphaned"
-
+/**
+ * @param {Task} t
+ * @param {number} now
+ */
 function visible(t, now) { return visibleAt(t, now, failedWindowMs, showHistory); }
 
-function imageTag(image) {
-  const last = image.split("/").pop();
-  const i = last.indexOf(":");
-  return i >= 0 ? last.slice(i + 1) : "latest";
-}
-
-function age(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
-}
-
+/** @param {Task} t */
 function sortKey(t) {
-  const svc = model.services.get(t.service_id);
-  return `${svc ? svc.name : ""}\u0001${String(t.slot || 0).padStart(9, "0")}\u0001${t.created_at}\u0001${t.id}`;
+  let key = sortKeys.get(t);
+  if (key === undefined) {
+    key = taskKey(t, model.services);
+    sortKeys.set(t, key);
+  }
+  return key;
 }
 
+// what a box shows changes with these (the server's first paint writes the same data-v)
+/** @param {Task} t */
+function boxVersion(t) { return `${t.updated_at}${t.orphaned ? 1 : 0}`; }
+
+/** @param {Task} t */
 function taskBox(t) {
   const svc = model.services.get(t.service_id);
-  const state = taskState(t);
-  const name = svc ? svc.name : t.service_id.slice(0, 12);
-  const slot = t.slot !== null && t.slot !== undefined ? `.${t.slot}` : "";
-  const error = t.error || (t.exit_code ? `exit ${t.exit_code}` : "");
+  const state = t.state; // the wire already says "orphaned"
+  const name = serviceName(t, svc);
+  const slot = slotText(t);
+  const error = errorText(t);
   const title = `${name}${slot} · ${state}${error ? ` · ${error}` : ""}${t.message ? ` · ${t.message}` : ""}`;
-  const box = el("div", {
-    class: `task st-${state} h-${svc ? svc.hue : 0}`, tabindex: "0",
-    "data-task-id": t.id, "data-service-id": t.service_id, "data-node-id": t.node_id,
-    "data-state": state, "data-desired-state": t.desired_state, "data-since": t.status_at,
-    "data-v": `${t.updated_at}${t.orphaned ? 1 : 0}`, title,
+  return el("div", {
+    ...taskAttrs(t, svc, "task"), tabindex: "0", "data-since": t.status_at, "data-v": boxVersion(t), title,
   },
   el("span", { class: "svc" }, name), el("span", { class: "slot" }, slot),
-  el("span", { class: "img", title: t.image.split("@")[0] }, `:${imageTag(t.image)}`),
-  el("span", { class: "st" }, el("i", { "aria-hidden": "true" }, ICONS[state] || "·"), ` ${state}`),
+  el("span", { class: "img", title: imageRef(t.image) }, `:${imageTag(t.image)}`),
+  el("span", { class: "st" }, el("i", { "aria-hidden": "true" }, stateIcon(state)), ` ${state}`),
   el("span", { class: "age" }, age(Date.now() - parseTime(t.status_at))),
   error ? el("span", { class: "err", title: error }, "!") : null);
-  box._k = sortKey(t);
-  return box;
 }
 
+/** @param {SwarmNode} n */
 function nodeHeader(n) {
   const badges = el("div", { class: "badges" }, el("span", { class: "badge role" }, n.role));
   if (n.leader) badges.append(el("span", { class: "badge leader", title: "swarm leader" }, "★ leader"));
@@ -95,46 +123,44 @@ function nodeHeader(n) {
     el("div", { class: "facts" }, facts));
 }
 
+/** @param {string} nodeId */
 function column(nodeId) {
-  let sec = columns.get(nodeId);
-  if (!sec) {
-    sec = el("section", { class: nodeId ? "node" : "node unassigned", "data-node-id": nodeId },
+  let col = columns.get(nodeId);
+  if (!col) {
+    const tasks = el("div", { class: "tasks" });
+    const sec = el("section", { class: nodeId ? "node" : "node unassigned", "data-node-id": nodeId },
       nodeId ? el("header") : el("header", {}, el("h2", {}, "unassigned"),
         el("div", { class: "facts" }, "tasks no node has taken")),
-      el("div", { class: "tasks" }));
-    columns.set(nodeId, sec);
+      tasks);
+    col = { sec, tasks, look: "" };
+    columns.set(nodeId, col);
   }
-  return sec;
+  return col;
 }
 
+/** @param {Task} t */
 function columnOf(t) { return model.nodes.has(t.node_id) ? t.node_id : ""; }
 
+/** @param {SwarmNode} n */
 function syncColumn(n) {
-  const sec = column(n.id);
+  const col = column(n.id);
   const look = [n.hostname, n.role, n.leader, n.state, n.availability, n.cpus, n.memory_bytes, n.engine_version].join("\u0001");
-  if (sec._look === look) return;
-  sec._look = look;
-  sec.dataset.state = n.state;
-  sec.dataset.availability = n.availability;
-  sec.dataset.role = n.role;
-  sec.querySelector("header").replaceWith(nodeHeader(n));
-}
-
-// put the container's children in the wanted order, moving only those out of place
-function arrange(container, wanted) {
-  wanted.forEach((child, i) => {
-    if (container.children[i] !== child) container.insertBefore(child, container.children[i] || null);
-  });
+  if (col.look === look) return;
+  col.look = look;
+  col.sec.dataset.state = n.state;
+  col.sec.dataset.availability = n.availability;
+  col.sec.dataset.role = n.role;
+  find(col.sec, "header").replaceWith(nodeHeader(n));
 }
 
 // changed: node id -> node before (null: every node). Returns whether a node came or went: a
 // task then may belong to another column (its node's, or unassigned) without changing itself.
+/** @param {Map<string, SwarmNode | undefined> | null} changed */
 function syncColumns(changed) {
   let cameOrWent = false;
-  for (const [id, sec] of columns) {
-    if (id && !model.nodes.has(id)) {
+  for (const id of columns.keys()) {
+    if (id && !model.nodes.has(id)) { // its section leaves the page below
       emptyColumn(id);
-      sec.remove();
       columns.delete(id);
       cameOrWent = true;
     }
@@ -144,7 +170,8 @@ function syncColumns(changed) {
     if (n && !columns.has(id)) cameOrWent = true;
     if (n) syncColumn(n);
   }
-  arrange(grid, [column(""), ...[...model.nodes.values()].sort(nodeOrder).map((n) => column(n.id))]);
+  const order = ["", ...[...model.nodes.values()].sort(nodeOrder).map((n) => n.id)];
+  keyed(grid, order, { create: (id) => column(id).sec });
   return cameOrWent;
 }
 
@@ -153,7 +180,7 @@ function syncColumns(changed) {
 function columnsNearView() {
   const left = grid.scrollLeft - grid.clientWidth;
   const right = grid.scrollLeft + 2 * grid.clientWidth;
-  const kids = grid.children;
+  const kids = /** @type {HTMLCollectionOf<HTMLElement>} */ (grid.children);
   let lo = 0;
   let hi = kids.length;
   while (lo < hi) {
@@ -167,65 +194,101 @@ function columnsNearView() {
   return near;
 }
 
-function insertSorted(container, box) {
-  const kids = container.children;
-  let lo = 0;
-  let hi = kids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (kids[mid]._k < box._k) lo = mid + 1; else hi = mid;
-  }
-  container.insertBefore(box, kids[lo] || null);
+// A filled column shows `tasks`, in order. Only boxes of the tasks in `recheck` (null: all) may
+// have changed: the others stay as they are.
+/**
+ * @param {string} id
+ * @param {Task[]} tasks
+ * @param {Set<string> | null} recheck
+ */
+function showTasks(id, tasks, recheck) {
+  const container = column(id).tasks;
+  tasks.sort((a, b) => cmp(sortKey(a), sortKey(b)));
+  keyed(container, tasks.map((t) => t.id), {
+    create(_, i) {
+      const t = tasks[i];
+      const stray = boxes.get(t.id); // shown in a column it has left, which is not drawn again
+      if (stray && stray.parentElement !== container) stray.remove();
+      return remember(taskBox(t));
+    },
+    update(box, key, i) {
+      if (recheck && !recheck.has(key)) return box;
+      return box.dataset.v === boxVersion(tasks[i]) ? box : remember(taskBox(tasks[i]));
+    },
+    removed(box, key) { if (key !== undefined && boxes.get(key) === box) boxes.delete(key); },
+  });
 }
 
-function syncTask(id, now) {
-  const t = model.tasks.get(id);
-  const current = boxes.get(id);
-  if (!t || !visible(t, now) || !filled.has(columnOf(t))) {
-    if (current) { current.remove(); boxes.delete(id); }
-    return;
-  }
-  const container = column(columnOf(t)).querySelector(".tasks");
-  const v = `${t.updated_at}${t.orphaned ? 1 : 0}`;
-  const key = sortKey(t);
-  // unchanged and in place (a server-rendered box has no key yet: it is right as it stands)
-  if (current && current.dataset.v === v && current.parentElement === container && (current._k ?? key) === key) {
-    current._k = key;
-    return;
-  }
-  const box = taskBox(t);
-  if (current) current.remove();
-  insertSorted(container, box);
-  boxes.set(id, box);
+/** @param {HTMLElement} box */
+function remember(box) {
+  boxes.set(/** @type {string} */ (box.dataset.taskId), box);
+  return box;
 }
 
-// boxes for the columns that came near the view: one pass over the tasks for all of them
+// the tasks in `ids` may have come, gone or changed: the filled columns they were shown in and
+// the ones they belong to now are drawn again, each from its boxes and those tasks
+/**
+ * @param {Iterable<string>} ids
+ * @param {number} now
+ */
+function syncTasks(ids, now) {
+  /** @type {Map<string, Set<string>>} */
+  const per = new Map(); // column id -> the tasks to look at again there
+  /** @type {(col: string | undefined, id: string) => void} */
+  const add = (col, id) => {
+    if (col === undefined || !filled.has(col)) return;
+    const set = per.get(col);
+    if (set) set.add(id); else per.set(col, new Set([id]));
+  };
+  for (const id of ids) {
+    const box = boxes.get(id);
+    if (box) add(box.parentElement?.parentElement?.dataset.nodeId, id);
+    const t = model.tasks.get(id);
+    if (t) add(columnOf(t), id);
+  }
+  for (const [col, recheck] of per) {
+    const tasks = [];
+    for (const box of column(col).tasks.children) {
+      const id = keyOf(box);
+      const t = id === undefined || recheck.has(id) ? undefined : model.tasks.get(id);
+      if (t) tasks.push(t);
+    }
+    for (const id of recheck) {
+      const t = model.tasks.get(id);
+      if (t && columnOf(t) === col && visible(t, now)) tasks.push(t);
+    }
+    showTasks(col, tasks, recheck);
+  }
+}
+
+// the boxes of these columns from the model: one pass over the tasks for all of them
+/**
+ * @param {string[]} ids
+ * @param {number} now
+ */
 function fillColumns(ids, now) {
+  /** @type {Map<string, Task[]>} */
   const per = new Map(ids.map((id) => [id, []]));
   for (const t of model.tasks.values()) {
     const list = per.get(columnOf(t));
     if (list && visible(t, now)) list.push(t);
   }
   for (const [id, tasks] of per) {
-    const made = tasks.map((t) => {
-      boxes.get(t.id)?.remove();
-      const box = taskBox(t);
-      boxes.set(t.id, box);
-      return box;
-    });
-    made.sort((a, b) => cmp(a._k, b._k));
-    column(id).querySelector(".tasks").replaceChildren(...made);
+    showTasks(id, tasks, null);
     filled.add(id);
   }
 }
 
+/** @param {string} id */
 function emptyColumn(id) {
-  const container = columns.get(id).querySelector(".tasks");
-  for (const box of container.children) boxes.delete(box.dataset.taskId);
-  container.replaceChildren();
+  const col = columns.get(id);
+  if (!col) return;
+  for (const box of col.tasks.children) boxes.delete(/** @type {HTMLElement} */ (box).dataset.taskId || "");
+  col.tasks.replaceChildren();
   filled.delete(id);
 }
 
+/** @param {Service} s */
 function legendItem(s) {
   const [r, d] = tally.of(s);
   return el("li", { class: `svc-item h-${s.hue}${d !== null && r < d ? " short" : ""}`, "data-service-id": s.id,
@@ -234,35 +297,27 @@ function legendItem(s) {
   el("span", { class: "count" }, `${r}/${d === null ? "∞" : d}`));
 }
 
-function setText(id, text) {
-  const node = document.getElementById(id);
-  if (node.textContent !== String(text)) node.textContent = text;
-}
-
 // the legend and the summary: only the services whose counts or specs moved are touched
-// touched: the services whose counts may have moved (tally.apply)
+// touched: the services whose counts may have moved (tally.apply; null: all of them)
+/**
+ * @param {Changes} changes
+ * @param {Set<string> | null} touched
+ */
 function syncLegend(changes, touched) {
   if (changes.full || changes.services.size) {
-    for (const id of changes.full ? [...legendItems.keys()] : changes.services.keys()) {
-      legendItems.get(id)?.remove();
-      legendItems.delete(id);
-    }
-    touched = changes.full ? model.services.keys() : [...touched, ...changes.services.keys()];
+    legendOrder = [...model.services.values()].sort(serviceOrder).map((s) => s.id);
   }
-  for (const id of touched) {
-    const s = model.services.get(id);
-    if (!s) continue;
-    const item = legendItem(s);
-    const old = legendItems.get(id);
-    if (old && old.isEqualNode(item)) continue;
-    if (old) old.replaceWith(item);
-    legendItems.set(id, item);
-  }
-  if (changes.full || changes.services.size) {
-    if (changes.full) legendList.replaceChildren();
-    const order = [...model.services.values()].sort((a, b) => cmp(a.stack, b.stack) || cmp(a.name, b.name));
-    arrange(legendList, order.map((s) => legendItems.get(s.id)));
-  }
+  const recheck = changes.full || !touched ? null : new Set([...touched, ...changes.services.keys()]);
+  /** @type {(id: string) => Service} */
+  const service = (id) => /** @type {Service} */ (model.services.get(id));
+  keyed(legendList, legendOrder, {
+    create: (id) => legendItem(service(id)),
+    update(item, id) {
+      if (recheck && !recheck.has(id)) return item;
+      const fresh = legendItem(service(id));
+      return item.isEqualNode(fresh) ? item : fresh;
+    },
+  });
   let sumRunning = 0;
   let sumDesired = 0;
   for (const s of model.services.values()) {
@@ -277,8 +332,8 @@ function syncLegend(changes, touched) {
 }
 
 function syncStatus() {
-  const conn = document.getElementById("conn");
-  const banner = document.getElementById("banner");
+  const conn = byId("conn");
+  const banner = byId("banner");
   const c = live.connection();
   let state = "live";
   let text = "live";
@@ -291,8 +346,7 @@ function syncStatus() {
     text = `reconnecting · stale since ${hhmmss(c.since)}`;
   } else if (c.state === "stale") {
     state = "stale";
-    const docker = model.status.state === "live" ? "lost" : model.status.state;
-    text = `Docker ${docker} · stale since ${hhmmss(c.since)}`;
+    text = `Docker ${dockerLoss(model.status)} · stale since ${hhmmss(c.since)}`;
   } else if (c.state === "silent") {
     state = "stale";
     text = `no word from the dashboard since ${hhmmss(c.since)}`;
@@ -306,30 +360,33 @@ function syncStatus() {
 
 // --- applying what changed -------------------------------------------------------------------------
 
+/** @param {Changes} changes */
 function render(changes) {
   if (!live.installed) return; // the server's first paint stays until the model is here
   const full = changes.full;
   const now = Date.now();
   // the counts first: they must follow every frame's changes, whatever happens to the DOM below
-  if (full) tally = new Tally(model.tasks.values());
+  if (full) {
+    tally = new Tally(model.tasks.values());
+    sortKeys = new WeakMap();
+  }
   const touched = full ? null : tally.apply(changes.tasks, model.tasks);
-  const moved = (full || changes.nodes.size) && syncColumns(full ? null : changes.nodes);
+  const moved = (full || changes.nodes.size > 0) && syncColumns(full ? null : changes.nodes);
   const near = columnsNearView();
   for (const id of [...filled]) if (id && !near.has(id)) emptyColumn(id);
   const toFill = [...near].filter((id) => !filled.has(id));
   if (full || moved) {
-    for (const id of boxes.keys()) if (!model.tasks.has(id)) syncTask(id, now);
-    for (const id of model.tasks.keys()) syncTask(id, now);
+    fillColumns([...filled, ...toFill], now);
     if (full) tickAges(now);
   } else {
-    for (const id of changes.tasks.keys()) syncTask(id, now);
+    syncTasks(changes.tasks.keys(), now);
+    if (toFill.length) fillColumns(toFill, now);
   }
-  if (toFill.length) fillColumns(toFill, now);
   if (openPanel && (full || changes.tasks.has(openPanel.taskId))) openPanel.refresh();
   if (full || changes.services.size || changes.tasks.size) syncLegend(changes, touched);
   if (changes.nodes.size) setText("n-nodes", model.nodes.size);
-  const unassigned = columns.get("");
-  unassigned.hidden = unassigned.querySelector(".tasks").children.length === 0;
+  const unassigned = column("");
+  unassigned.sec.hidden = unassigned.tasks.children.length === 0;
 }
 
 historyToggle.addEventListener("change", () => {
@@ -340,6 +397,7 @@ historyToggle.addEventListener("change", () => {
   live.refresh();
 });
 
+/** @param {number} now */
 function tickAges(now) {
   for (const box of boxes.values()) {
     const span = box.querySelector(".age");
@@ -352,11 +410,15 @@ function tickAges(now) {
 setInterval(() => {
   const now = Date.now();
   tickAges(now);
-  for (const [id, box] of boxes) if (FAILED.has(box.dataset.state)) syncTask(id, now);
+  if (!live.installed) return; // the server's first paint stays until the model is here
+  const failed = [];
+  for (const [id, box] of boxes) if (FAILED.has(box.dataset.state || "")) failed.push(id);
+  if (failed.length) syncTasks(failed, now);
 }, 5000);
 
 // a click on a task opens its details (signed-in users; a kiosk screen only watches)
-const panelBox = document.getElementById("panel");
+const panelBox = byId("panel");
+/** @type {ReturnType<typeof mountPanel> | null} */
 let openPanel = null;
 function closePanel() {
   if (openPanel) openPanel.close();
@@ -364,26 +426,31 @@ function closePanel() {
   panelBox.hidden = true;
   panelBox.replaceChildren();
 }
+/** @param {string} taskId */
 async function showTask(taskId) {
-  const base = document.body.dataset.base || "/";
-  const response = await fetch(`${base}tasks/${encodeURIComponent(taskId)}/panel`, { credentials: "same-origin" });
+  const response = await fetch(`${basePath()}tasks/${encodeURIComponent(taskId)}/panel`, { credentials: "same-origin" });
   closePanel();
   const doc = new DOMParser().parseFromString(await response.text(), "text/html");
   panelBox.replaceChildren(...doc.body.childNodes);
   panelBox.hidden = false;
   const panel = panelBox.querySelector(".task-panel");
-  if (!panel) return; // an error message from the server, shown as it came
+  if (!(panel instanceof HTMLElement)) return; // an error message from the server, shown as it came
   openPanel = mountPanel(panel);
-  panel.querySelector(".close").addEventListener("click", closePanel);
+  find(panel, ".close").addEventListener("click", closePanel);
+}
+/** @param {Event} event */
+function boxOf(event) {
+  const box = event.target instanceof Element ? event.target.closest("[data-task-id]") : null;
+  return box instanceof HTMLElement ? box.dataset.taskId : undefined;
 }
 if (!new URLSearchParams(location.search).get("kiosk") && document.body.dataset.details === "1") {
   grid.addEventListener("click", (event) => {
-    const box = event.target.closest("[data-task-id]");
-    if (box) showTask(box.dataset.taskId);
+    const taskId = boxOf(event);
+    if (taskId) showTask(taskId);
   });
   grid.addEventListener("keydown", (event) => {
-    const box = event.target.closest("[data-task-id]");
-    if (box && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); showTask(box.dataset.taskId); }
+    const taskId = boxOf(event);
+    if (taskId && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); showTask(taskId); }
   });
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") closePanel(); });
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The live model of the swarm over /ws/swarm, shared by the grid and the wall.
 //
 // The server sends the model (a `snapshot`, then `tasks` chunks of nodes, services and tasks while `more`), then `patch`es in
@@ -13,13 +14,105 @@
 // an upgrade) is reconnected quietly: the page says it is not live only once nothing has come for
 // longer than the bound. A server that serves other page scripts than this page's reloads it.
 
-export const ICONS = {
-  new: "+", allocated: "+", pending: "…", assigned: "→", accepted: "→", preparing: "↻", ready: "↻",
-  starting: "↻", running: "▶", complete: "✔", shutdown: "■", failed: "✖", rejected: "⊘", remove: "■",
-  orphaned: "?",
-};
-export const HIDDEN_WHEN_DONE = new Set(["shutdown", "complete", "remove"]);
-export const FAILED = new Set(["failed", "rejected"]);
+import { parseTime } from "./draw.js";
+
+// --- the model, as the server sends it (dashboard/live/wire.py) -------------------------------------
+
+/**
+ * @typedef {object} Task
+ * @property {string} id
+ * @property {string} service_id
+ * @property {string} node_id "" while unassigned
+ * @property {number | null} slot null for a global service's task
+ * @property {string} desired_state
+ * @property {string} state Docker's Status.State, or "orphaned" for an active task on a down node
+ * @property {string} docker_state Docker's Status.State, always
+ * @property {boolean} orphaned
+ * @property {string} message
+ * @property {string} error
+ * @property {number | null} exit_code
+ * @property {string} container_id
+ * @property {string} image
+ * @property {string} created_at
+ * @property {string} updated_at
+ * @property {string} status_at when the task entered its state
+ * @property {string} health
+ */
+
+/**
+ * @typedef {object} SwarmNode a node of the swarm
+ * @property {string} id
+ * @property {string} hostname
+ * @property {string} role "manager" | "worker"
+ * @property {string} state Docker's Status.State: "ready", "down", ...
+ * @property {string} availability "active" | "pause" | "drain"
+ * @property {boolean} leader
+ * @property {number} cpus
+ * @property {number} memory_bytes
+ * @property {string} engine_version
+ */
+
+/**
+ * @typedef {object} Service
+ * @property {string} id
+ * @property {string} name
+ * @property {string} stack
+ * @property {string} mode "replicated" | "global" | ...
+ * @property {number | null} replicas
+ * @property {number | null} [desired_tasks]
+ * @property {number} hue one of 36, from the name
+ * @property {string} image
+ * @property {Record<string, string>} labels
+ * @property {string} update_state
+ * @property {string} updated_at
+ */
+
+/**
+ * @typedef {object} Status the dashboard's connection to Docker
+ * @property {string} state "live", "connecting", "reconnecting", ...
+ * @property {string} since
+ * @property {string} reason
+ * @property {string} kind
+ */
+
+/**
+ * @typedef {object} Model
+ * @property {number} seq
+ * @property {Status} status
+ * @property {Map<string, SwarmNode>} nodes
+ * @property {Map<string, Service>} services
+ * @property {Map<string, Task>} tasks
+ */
+
+/**
+ * What changed since the last frame: id -> the item as it was before (undefined: it is new).
+ * @typedef {object} Changes
+ * @property {boolean} full everything may have changed: render it all
+ * @property {Omit<Model, "seq"> | null} previous the model a new snapshot replaced
+ * @property {Status | null} status the status before, when it changed
+ * @property {Map<string, SwarmNode | undefined>} nodes
+ * @property {Map<string, Service | undefined>} services
+ * @property {Map<string, Task | undefined>} tasks
+ */
+
+/**
+ * How fresh the model is (see LiveSwarm.connection).
+ * @typedef {object} Connection
+ * @property {"connecting" | "resuming" | "reconnecting" | "stale" | "silent" | "live"} state
+ * @property {number} since ms
+ * @property {string} reason
+ * @property {boolean} [dockerLost]
+ */
+
+// the path the dashboard is served under ("/" unless behind a prefix)
+export function basePath() { return document.body.dataset.base || "/"; }
+
+// a websocket URL of the dashboard: path is relative to its base ("ws/swarm")
+/** @param {string} path */
+export function socketUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}${basePath()}${path}`;
+}
 
 const BACKOFF_FIRST = 500;
 const BACKOFF_SOON = 1000; // the most between two tries while the model is still within the stale bound
@@ -38,47 +131,23 @@ const WATCH_EVERY = 1000;
 const FRAME_SHARE = 0.05;
 const FRAME_GAP_MAX = 1000;
 
-export function parseTime(text) { return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : NaN; }
-
-// finished history is hidden; failures stay for the failed window so they are never missed
-export function visible(t, now, failedWindowMs, showHistory = false) {
-  if (showHistory) return true;
-  if (HIDDEN_WHEN_DONE.has(t.state)) return false; // the wire already says "orphaned"
-  if (FAILED.has(t.state)) {
-    const since = parseTime(t.status_at);
-    return Number.isNaN(since) || now - since <= failedWindowMs;
-  }
-  return true;
-}
-
-export function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
-
-export function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
-
-export function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-export function nodeOrder(a, b) {
-  return (a.role !== "manager") - (b.role !== "manager") || cmp(a.hostname, b.hostname) || cmp(a.id, b.id);
-}
-
 // Per service: the tasks really running on live nodes and the tasks desired, as the server's
 // state.counts (Docker's own count would include tasks on a dead node). Kept up to date from each
 // frame's changes, so a task change costs a few map updates, not a pass over every task.
 export class Tally {
+  /** @param {Iterable<Task>} tasks */
   constructor(tasks = []) {
+    /** @type {Map<string, number>} service id -> its tasks running */
     this.running = new Map();
+    /** @type {Map<string, number>} service id -> its tasks meant to run */
     this.desiredRunning = new Map();
     for (const t of tasks) this.add(t, 1);
   }
 
+  /**
+   * @param {Task} t
+   * @param {1 | -1} sign
+   */
   add(t, sign) {
     if (t.desired_state !== "running") return;
     this.desiredRunning.set(t.service_id, (this.desiredRunning.get(t.service_id) || 0) + sign);
@@ -87,6 +156,11 @@ export class Tally {
 
   // changed: task id -> the task before the frame (undefined: new); tasks: the model's tasks now.
   // Returns the ids of the services whose counts may have moved.
+  /**
+   * @param {Map<string, Task | undefined>} changed
+   * @param {Map<string, Task>} tasks
+   * @returns {Set<string>}
+   */
   apply(changed, tasks) {
     const touched = new Set();
     for (const [id, before] of changed) {
@@ -98,6 +172,10 @@ export class Tally {
   }
 
   // [running, desired (null: unbounded)]
+  /**
+   * @param {Service} s
+   * @returns {[number, number | null]}
+   */
   of(s) {
     const desired = s.mode === "replicated" ? s.replicas
       : s.mode === "global" ? this.desiredRunning.get(s.id) || 0 : s.desired_tasks;
@@ -106,16 +184,28 @@ export class Tally {
 }
 
 // service id -> [running, desired] over the given tasks
+/**
+ * @param {Model} model
+ * @param {Iterable<Service>} [services]
+ * @param {Iterable<Task>} [tasks]
+ */
 export function serviceCounts(model, services = model.services.values(), tasks = model.tasks.values()) {
   const tally = new Tally(tasks);
   return new Map([...services].map((s) => [s.id, tally.of(s)]));
 }
 
+/** @returns {Changes} */
 function emptyChanges() {
   return { full: false, previous: null, status: null, nodes: new Map(), services: new Map(), tasks: new Map() };
 }
 
 // what changed since the last frame: id -> the item as it was before (undefined: it is new)
+/**
+ * @template {{id: string}} T
+ * @param {Map<string, T | undefined>} changed
+ * @param {Map<string, T>} map
+ * @param {{upsert: T[], removed: string[]}} part
+ */
 function record(changed, map, part) {
   for (const id of part.removed) {
     if (!changed.has(id)) changed.set(id, map.get(id));
@@ -132,8 +222,17 @@ export class LiveSwarm {
   // staleMs: the stale bound - no frame for this long, or no answer from Docker for this long
   //   (never less than the server's own pace of asking it), and the page is not live
   // heartbeatSeconds: the server's heartbeat period, until a heartbeat says it
+  /**
+   * @param {object} [options]
+   * @param {{seq: number, status: Status} | null} [options.initial]
+   * @param {number | null} [options.staleMs]
+   * @param {number | null} [options.heartbeatSeconds]
+   * @param {(changes: Changes) => void} [options.onFrame]
+   * @param {() => void} [options.onConnection]
+   */
   constructor({ initial = null, staleMs = null, heartbeatSeconds = null, onFrame = () => {},
     onConnection = () => {} } = {}) {
+    /** @type {Model} */
     this.model = {
       seq: initial ? initial.seq : 0,
       status: initial ? initial.status : { state: "connecting", since: "", reason: "", kind: "" },
@@ -144,31 +243,44 @@ export class LiveSwarm {
     this.staleMs = staleMs;
     this.onFrame = onFrame;
     this.onConnection = onConnection;
+    /** @type {WebSocket | null} */
     this.socket = null;
     this.openedAt = 0;
     this.backoff = BACKOFF_FIRST;
+    /** @type {number | null} */
     this.disconnectedAt = null;
+    /** @type {number | null} */
     this.lastHeardAt = null; // Date.now() of the last frame from the server, or of the socket's opening
+    /** @type {number | null} */
     this.lastDataAt = null; // Date.now() of the last frame from the server
     this.heartbeatMs = heartbeatSeconds ? heartbeatSeconds * 1000 : null;
+    /** @type {number | null} */
     this.dockerHeardAt = null; // Date.now() when Docker last answered the dashboard, as far as we know
+    /** @type {number | null} */
     this.dockerEveryMs = null; // how often a healthy dashboard hears from Docker
     this.refused = false; // the server closed the socket on purpose (4xxx: signed out, token revoked)
+    /** @type {number | null} */
     this.lastCloseCode = null;
     this.version = document.body.dataset.version || null; // of the scripts this page runs
     this.warnedVersion = false;
+    /** @type {string | null} */
     this.serverVersion = null; // of the scripts the server serves, as its last model said
+    /** @type {number | null} */
     this.behindSeq = null; // a heartbeat's seq the model had not reached
-    this.pending = null; // a snapshot being assembled from its chunks
+    /** @type {any} */
+    this.pending = null; // a snapshot being assembled from its chunks (the snapshot message, and when it arrived)
     this.awaitingSnapshot = true;
     this.installed = false;
-    this.queue = [];
+    /** @type {any[]} */
+    this.queue = []; // patch messages, in seq order
     this.changes = emptyChanges();
     // a frame to come waits on: null (none asked for), "probe" (the last frame's cost), "timer"
     // (the gap that cost sets) or "frame" (the next animation frame)
+    /** @type {null | "probe" | "timer" | "frame"} */
     this.waiting = null;
     this.nextFrameAt = 0; // performance.now() before which no frame is rendered
-    this.frameTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.frameTimer = undefined;
     // a message posted at the start of a frame is handled after that frame's style, layout and
     // paint: what the frame cost in all sets how long until the next one
     this.frameStart = 0;
@@ -183,6 +295,7 @@ export class LiveSwarm {
         this.schedule();
       }
     };
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.retry = null;
     window.swarmReady = false;
     window.swarm = this.model;
@@ -212,6 +325,7 @@ export class LiveSwarm {
   //   stale         Docker lost: the dashboard says so, or Docker's last answer is older than the bound
   //   silent        the socket is open but nothing has come on it for longer than the bound
   //   live
+  /** @returns {Connection} */
   connection(now = Date.now()) {
     if (!this.installed) return { state: "connecting", since: this.disconnectedAt || now, reason: "" };
     const open = this.socket !== null && this.socket.readyState === WebSocket.OPEN;
@@ -230,15 +344,19 @@ export class LiveSwarm {
     // the server is away for now (its socket closed, or quiet and about to be replaced): Docker's
     // age is not known meanwhile, and the model is still within the bound
     if (down || quiet > this.silentLimit()) return { state: "resuming", since: heard, reason: "" };
-    const age = this.dockerAgeMs(now);
-    if (age !== null && age > this.dockerBound()) {
-      return { state: "stale", since: this.dockerHeardAt, dockerLost: true,
+    const dockerAt = this.dockerHeardAt;
+    if (dockerAt !== null && now - dockerAt > this.dockerBound()) {
+      return { state: "stale", since: dockerAt, dockerLost: true,
         reason: "Docker has stopped answering the dashboard; what you see may be out of date." };
     }
     return { state: "live", since: heard, reason: "" };
   }
 
   // the dashboard itself says it has lost Docker
+  /**
+   * @param {number} now
+   * @returns {Connection}
+   */
   dockerStale(now) {
     const since = parseTime(this.model.status.since);
     return { state: "stale", since: Number.isNaN(since) ? now : since, dockerLost: true,
@@ -265,11 +383,11 @@ export class LiveSwarm {
     return Math.max(this.bound(), pace);
   }
 
-  dockerAgeMs(now = Date.now()) {
-    return this.dockerHeardAt === null ? null : now - this.dockerHeardAt;
-  }
-
   // the server says Docker answered it `age` seconds before this frame left (null: never)
+  /**
+   * @param {number | null | undefined} age seconds
+   * @param {number} arrivedAt Date.now() when the frame came
+   */
   heardFromDocker(age, arrivedAt) {
     if (age === null || age === undefined) return;
     const at = arrivedAt - age * 1000;
@@ -280,12 +398,10 @@ export class LiveSwarm {
 
   connect() {
     this.retry = null;
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const base = document.body.dataset.base || "/";
     const query = new URLSearchParams({ heartbeat: "1" });
     const kiosk = new URLSearchParams(location.search).get("kiosk");
     if (kiosk) query.set("kiosk", kiosk);
-    const ws = new WebSocket(`${scheme}://${location.host}${base}ws/swarm?${query}`);
+    const ws = new WebSocket(socketUrl(`ws/swarm?${query}`));
     this.socket = ws;
     this.openedAt = Date.now();
     ws.addEventListener("message", (event) => { if (ws === this.socket) this.onMessage(event); });
@@ -346,14 +462,16 @@ export class LiveSwarm {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: "resync" }));
   }
 
+  /** @param {MessageEvent} event */
   onMessage(event) {
-    this.lastHeardAt = this.lastDataAt = Date.now();
+    const now = Date.now();
+    this.lastHeardAt = this.lastDataAt = now;
     let msg;
     try { msg = JSON.parse(event.data); } catch { return; }
     switch (msg.type) {
       case "snapshot":
         this.pending = { ...msg, nodes: [...msg.nodes], services: [...msg.services], tasks: [...msg.tasks],
-          arrivedAt: this.lastHeardAt };
+          arrivedAt: now };
         if (!msg.more) this.install();
         break;
       case "tasks":
@@ -364,13 +482,13 @@ export class LiveSwarm {
       case "patch":
         if (!this.awaitingSnapshot) {
           // the watcher publishes a patch right after Docker answered it (or with a status that is not live)
-          this.heardFromDocker(0, this.lastHeardAt);
+          this.heardFromDocker(0, now);
           this.queue.push(msg);
           this.schedule();
         }
         break;
       case "heartbeat":
-        this.heartbeat(msg);
+        this.heartbeat(msg, now);
         break;
       case "error":
         console.warn("swarm socket:", msg.error);
@@ -381,9 +499,13 @@ export class LiveSwarm {
   }
 
   // a heartbeat may overtake a patch still in flight: ahead once is normal, ahead twice is a gap
-  heartbeat(msg) {
+  /**
+   * @param {{seq: number, every: number, docker_age: number | null}} msg
+   * @param {number} arrivedAt
+   */
+  heartbeat(msg, arrivedAt) {
     this.heartbeatMs = msg.every * 1000;
-    this.heardFromDocker(msg.docker_age, this.lastHeardAt);
+    this.heardFromDocker(msg.docker_age, arrivedAt);
     if (this.awaitingSnapshot) return;
     const have = this.queue.length ? this.queue[this.queue.length - 1].seq : this.model.seq;
     if (msg.seq <= have) { this.behindSeq = null; return; }
@@ -418,6 +540,7 @@ export class LiveSwarm {
 
   // The server serves other page scripts than the ones running here (it was upgraded while this
   // page stayed open): reload, unless this page did so a short while ago. Returns whether it reloads.
+  /** @param {string | null | undefined} version */
   outdated(version) {
     if (!this.version || !version) return false;
     if (version === this.version) { this.serverVersion = null; return false; }

@@ -1,11 +1,17 @@
+// @ts-check
 // The secrets page stays live: when the swarm's secrets, configs or their services change, the
 // tables are fetched again from the server (which renders them; nothing here builds markup).
-const tables = () => document.getElementById("secret-tables");
-let timer = null;
+import { byId } from "./draw.js";
+import { socketUrl } from "./live.js";
+
+const tables = () => byId("secret-tables");
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let timer;
 let seq = Number(tables().dataset.seq || 0);
 
 function usersShown() {
-  return new Set([...document.querySelectorAll("#secret-tables [data-service-id]")].map((e) => e.dataset.serviceId));
+  const users = document.querySelectorAll("#secret-tables [data-service-id]");
+  return new Set([...users].map((e) => /** @type {HTMLElement} */ (e).dataset.serviceId));
 }
 
 function refresh() {
@@ -19,18 +25,19 @@ function refresh() {
   }, 250);
 }
 
+/** @param {any} msg a message of the swarm socket */
 function touched(msg) {
   if (msg.type !== "patch") return msg.type === "snapshot" && msg.seq !== seq;
+  /** @param {{upsert: unknown[], removed: string[]} | undefined} part */
   const any = (part) => part && (part.upsert.length || part.removed.length);
   if (any(msg.secrets) || any(msg.configs) || any(msg.services)) return true;
   const shown = usersShown();
-  return msg.tasks.upsert.some((t) => shown.has(t.service_id));
+  return msg.tasks.upsert.some((/** @type {{service_id: string}} */ t) => shown.has(t.service_id));
 }
 
 let backoff = 500;
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}${document.body.dataset.base || "/"}ws/swarm`);
+  const socket = new WebSocket(socketUrl("ws/swarm"));
   socket.addEventListener("message", (event) => {
     const msg = JSON.parse(event.data);
     if (touched(msg)) refresh();

@@ -1,58 +1,63 @@
+// @ts-check
 // The task panel: env reveal (operators), live logs over a websocket, and live details.
 // Used inside the grid's side panel (grid.js calls mountPanel) and on the /tasks/<id>/ page.
+import { el, find } from "./draw.js";
+import { basePath, socketUrl } from "./live.js";
 
 const MAX_LINES = 5000; // in the page: older lines go, so a chatty task cannot fill the memory
 
-function wsUrl(path) {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const base = document.body.dataset.base || "/";
-  return `${scheme}://${location.host}${base}${path}`;
-}
-
+/**
+ * @param {string} stream "stdout" | "stderr"
+ * @param {string} ts
+ * @param {string} text
+ */
 function line(stream, ts, text) {
-  const row = document.createElement("div");
-  row.className = `log-line ${stream}`;
-  const time = document.createElement("span");
-  time.className = "ts";
-  time.textContent = ts;
-  const body = document.createElement("span");
-  body.className = "text";
-  body.textContent = text;
-  row.append(time, body);
-  return row;
+  return el("div", { class: `log-line ${stream}` }, el("span", { class: "ts" }, ts), el("span", { class: "text" }, text));
 }
 
+/** @param {ParentNode} root */
 function bindReveal(root) {
   for (const form of root.querySelectorAll("form.reveal")) {
+    if (!(form instanceof HTMLFormElement)) continue;
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const target = form.parentElement.querySelector(".env-value");
+      const target = find(/** @type {HTMLElement} */ (form.parentElement), ".env-value");
       try {
         const response = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
         const data = await response.json();
         target.textContent = response.ok ? data.value : `(${data.error})`;
         if (response.ok) form.remove();
-      } catch (e) {
+      } catch {
         target.textContent = "(the value could not be read)";
       }
     });
   }
 }
 
+/**
+ * @param {HTMLElement} panel
+ * @param {string} taskId
+ * @returns {() => void} stops following
+ */
 function followLogs(panel, taskId) {
-  const box = panel.querySelector(".log-lines");
-  const status = panel.querySelector(".logs-status");
-  const filter = panel.querySelector(".logs-filter");
-  const pause = panel.querySelector(".logs-pause");
-  const stamps = panel.querySelector(".logs-ts");
-  const started = panel.querySelector(".logs").dataset.started !== "0";
+  const box = find(panel, ".log-lines");
+  const status = find(panel, ".logs-status");
+  const filter = /** @type {HTMLInputElement} */ (find(panel, ".logs-filter"));
+  const pause = find(panel, ".logs-pause");
+  const stamps = /** @type {HTMLInputElement} */ (find(panel, ".logs-ts"));
+  const started = find(panel, ".logs").dataset.started !== "0";
   let paused = false;
+  /** @type {HTMLElement[]} */
   let held = [];
   let closed = false;
   let finished = false; // the server said how the stream ended: that stays on show
   let needle = "";
 
   // data-state: waiting | following | paused | ended | error | closed
+  /**
+   * @param {string} state
+   * @param {string} text
+   */
   function say(state, text, title = "") {
     status.dataset.state = state;
     status.textContent = text;
@@ -60,19 +65,21 @@ function followLogs(panel, taskId) {
   }
   const following = () => (started ? say("following", "following") : say("waiting", "no container yet: lines appear once the task starts"));
 
-  const matches = (row) => !needle || row.lastChild.textContent.toLowerCase().includes(needle);
+  /** @param {Element} row */
+  const matches = (row) => !needle || (row.lastChild?.textContent || "").toLowerCase().includes(needle);
+  /** @param {HTMLElement[]} rows */
   function append(rows) {
     const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
     for (const row of rows) {
       row.hidden = !matches(row);
       box.append(row);
     }
-    while (box.childElementCount > MAX_LINES) box.firstElementChild.remove();
+    while (box.childElementCount > MAX_LINES) box.firstElementChild?.remove();
     if (stick) box.scrollTop = box.scrollHeight;
   }
   filter.addEventListener("input", () => {
     needle = filter.value.toLowerCase();
-    for (const row of box.children) row.hidden = !matches(row);
+    for (const row of /** @type {HTMLCollectionOf<HTMLElement>} */ (box.children)) row.hidden = !matches(row);
   });
   stamps.addEventListener("change", () => box.classList.toggle("with-ts", stamps.checked));
   pause.addEventListener("click", () => {
@@ -86,12 +93,13 @@ function followLogs(panel, taskId) {
     }
   });
 
-  const socket = new WebSocket(wsUrl(`ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`));
+  const socket = new WebSocket(socketUrl(`ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`));
   socket.addEventListener("open", following);
   socket.addEventListener("message", (event) => {
     const msg = JSON.parse(event.data);
     if (msg.type === "lines") {
-      const rows = msg.lines.map(([stream, ts, text]) => line(stream, ts, text));
+      /** @type {HTMLElement[]} */
+      const rows = msg.lines.map((/** @type {[string, string, string]} */ [stream, ts, text]) => line(stream, ts, text));
       if (paused) {
         held.push(...rows);
         if (held.length > MAX_LINES) held = held.slice(-MAX_LINES);
@@ -115,11 +123,13 @@ function followLogs(panel, taskId) {
   return () => { closed = true; socket.close(); };
 }
 
+/** @param {HTMLElement} panel a task panel (task_panel.html) */
 export function mountPanel(panel) {
-  const taskId = panel.dataset.taskId;
+  const taskId = panel.dataset.taskId || "";
   bindReveal(panel);
   const stopLogs = followLogs(panel, taskId);
-  let refreshing = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let refreshing;
   return {
     taskId,
     close() { stopLogs(); },
@@ -127,10 +137,9 @@ export function mountPanel(panel) {
     refresh() {
       clearTimeout(refreshing);
       refreshing = setTimeout(async () => {
-        const base = document.body.dataset.base || "/";
-        const response = await fetch(`${base}tasks/${encodeURIComponent(taskId)}/panel?part=details`, { credentials: "same-origin" });
+        const response = await fetch(`${basePath()}tasks/${encodeURIComponent(taskId)}/panel?part=details`, { credentials: "same-origin" });
         if (!response.ok) return;
-        const slot = panel.querySelector(".detail-slot");
+        const slot = find(panel, ".detail-slot");
         const doc = new DOMParser().parseFromString(await response.text(), "text/html");
         slot.replaceChildren(...doc.body.childNodes);
         bindReveal(slot);
@@ -142,12 +151,12 @@ export function mountPanel(panel) {
 // the standalone page follows its task's changes on the swarm socket
 const page = document.getElementById("task-page");
 if (page) {
-  const panel = page.querySelector(".task-panel");
+  const panel = find(page, ".task-panel");
   const mounted = mountPanel(panel);
-  panel.querySelector(".close").hidden = true;
-  const swarm = new WebSocket(wsUrl("ws/swarm"));
+  find(panel, ".close").hidden = true;
+  const swarm = new WebSocket(socketUrl("ws/swarm"));
   swarm.addEventListener("message", (event) => {
     const msg = JSON.parse(event.data);
-    if (msg.type === "patch" && msg.tasks.upsert.some((t) => t.id === mounted.taskId)) mounted.refresh();
+    if (msg.type === "patch" && msg.tasks.upsert.some((/** @type {{id: string}} */ t) => t.id === mounted.taskId)) mounted.refresh();
   });
 }

@@ -1,4 +1,12 @@
-import { FAILED, ICONS, LiveSwarm, cmp, el, hhmmss, nodeOrder, serviceCounts, visible } from "./live.js";
+// @ts-check
+import { LiveSwarm, serviceCounts } from "./live.js";
+import {
+  FAILED, ago, alarming, byId, cmp, dockerLoss, el, errorText, hhmmss, imageName, nodeOrder, serviceName, setText,
+  shortServiceName, slotText, stateIcon, stateLabel, taskAttrs, taskKey, visible,
+} from "./draw.js";
+import { keyed } from "./keyed.js";
+
+/** @import { Changes, Connection, Service, Status, SwarmNode, Task } from "./live.js" */
 
 // The wall screen: the whole swarm on one screen, unattended. live.js keeps the model; this module
 // chooses a density that fits the screen (full boxes, compact boxes, per-service counts, pips
@@ -6,7 +14,7 @@ import { FAILED, ICONS, LiveSwarm, cmp, el, hhmmss, nodeOrder, serviceCounts, vi
 // ticker of events, and says loudly when what it shows is not live. Every value reaches the page
 // as text, never as markup.
 
-const config = JSON.parse(document.getElementById("wall-config").textContent);
+const config = JSON.parse(byId("wall-config").textContent || "{}");
 const MIN_FONT = config.minFontPx;
 const MODES = ["full", "compact", "counts", "pips"];
 const TARGET_ASPECT = 0.8; // tiles a little taller than wide read like the grid's node columns
@@ -16,10 +24,16 @@ const CONNECTING_GRACE = 2000;
 const GROW = 1.5; // text may grow to this many times the screen's own size when there is room
 
 const params = new URLSearchParams(location.search);
+/** @param {string} name */
 function listParam(name) {
   const values = params.getAll(name).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
   return values.length ? new Set(values) : null;
 }
+/**
+ * @param {string} name
+ * @param {number} fallback
+ * @param {number} minimum
+ */
 function secondsParam(name, fallback, minimum) {
   const n = Number(params.get(name));
   return Number.isFinite(n) && n > 0 ? Math.max(n, minimum) : fallback;
@@ -27,18 +41,17 @@ function secondsParam(name, fallback, minimum) {
 const options = {
   stacks: listParam("stack"),
   services: listParam("service"),
-  density: MODES.includes(params.get("density")) ? params.get("density") : "auto",
+  density: MODES.find((m) => m === params.get("density")) || "auto",
   pageMs: secondsParam("page", config.pageSeconds, 3) * 1000,
   // never below two heartbeats: an idle swarm must not look stale
   staleMs: secondsParam("stale", config.staleSeconds, 2 * config.heartbeatSeconds) * 1000,
-  theme: ["dark", "light"].includes(params.get("theme")) ? params.get("theme") : "dark",
+  theme: params.get("theme") === "light" ? "light" : "dark",
 };
 const failedWindowMs = config.failedWindowMinutes * 60000;
 document.documentElement.dataset.theme = options.theme;
 
-const $ = (id) => document.getElementById(id);
-const main = $("w-tiles");
-const eventsList = $("w-events");
+const main = byId("w-tiles");
+const eventsList = byId("w-events");
 const startedAt = Date.now();
 
 const live = new LiveSwarm({
@@ -46,20 +59,51 @@ const live = new LiveSwarm({
 });
 const model = live.model;
 
+/**
+ * A tile: a node's tasks ("" for those no node has taken).
+ * @typedef {object} Tile
+ * @property {HTMLElement} el
+ * @property {HTMLElement} header
+ * @property {HTMLElement} body
+ * @property {string | null} sig what its header shows
+ * @property {string} [mode] the density its body is drawn in
+ * @property {Map<string, Row>} rows service id -> its row (density "counts")
+ */
+/**
+ * A service's row in a tile (density "counts").
+ * @typedef {object} Row
+ * @property {HTMLElement} el
+ * @property {HTMLElement} count
+ * @property {HTMLElement} pips
+ * @property {boolean} named whether its service was known when it was made
+ */
+/** @typedef {ReturnType<typeof dims>} Dims */
+/** @typedef {ReturnType<typeof plan>} Layout */
+/** @typedef {{n: number, maxTasks: number, maxServices: number, ids: string[]}} Stats */
+/** @typedef {Map<string, Task[]>} Groups tile id -> its visible tasks, in order */
+
+/** @type {Layout | null} */
 let layout = null; // see plan()
 let page = 0;
 let plannedAt = 0;
-let lastGroups = new Map(); // tile id -> visible tasks, sorted
+/** @type {Groups} */
+let lastGroups = new Map();
 let rendered = false;
 let forcePlan = true;
-const tiles = new Map(); // tile id ("" = unassigned) -> {el, header, body, sig, rows}
+/** @type {Map<string, Tile>} */
+const tiles = new Map(); // tile id ("" = unassigned) -> its tile
+/** @type {Map<string, HTMLElement>} */
 let boxes = new Map(); // task id -> its element on the page (box or pip)
-const events = []; // newest first: {at, kind, text, el}
+/** @type {WeakMap<Element, string>} */
+const drawn = new WeakMap(); // a task's element -> what it shows (the density and the task's version)
+/** @type {{at: number, kind: string, text: string, el: HTMLElement}[]} */
+const events = []; // newest first
 
 // --- options: which services the wall shows -------------------------------------------------------
 
 const filtered = options.stacks !== null || options.services !== null;
 
+/** @param {Service | undefined} svc */
 function shown(svc) {
   if (!filtered) return true;
   if (!svc) return false;
@@ -71,14 +115,15 @@ if (filtered) {
   const parts = [];
   if (options.stacks) parts.push(`stack ${[...options.stacks].join(", ")}`);
   if (options.services) parts.push(`service ${[...options.services].join(", ")}`);
-  $("w-filter").textContent = parts.join(" · ");
-  $("w-filter").hidden = false;
+  byId("w-filter").textContent = parts.join(" · ");
+  byId("w-filter").hidden = false;
 }
 
 // --- geometry --------------------------------------------------------------------------------------
 
 // every size in whole pixels, from the text size u, so that the arithmetic below is what the
 // browser lays out: no tile can overflow its cell, and nothing scrolls
+/** @param {number} u */
 function dims(u) {
   const lh = Math.ceil(u * 1.25);
   const fpad = Math.max(2, Math.round(u * 0.2));
@@ -96,9 +141,20 @@ function dims(u) {
   };
 }
 
+/**
+ * @param {string} mode
+ * @param {Dims} d
+ * @returns {[number, number, number]} width, height, gap
+ */
 function boxSize(mode, d) { return mode === "full" ? [d.fw, d.fh, d.fg] : [d.cw, d.ch, d.cg]; }
 
 // the height a tile of width tileW needs for the busiest tile's content; Infinity: too narrow
+/**
+ * @param {string} mode
+ * @param {Dims} d
+ * @param {number} tileW
+ * @param {Stats} st
+ */
 function need(mode, d, tileW, st) {
   const iw = tileW - 2 * d.b - 2 * d.p;
   if (iw < d.u * 4) return Infinity; // a header needs room for a few characters
@@ -121,7 +177,16 @@ function need(mode, d, tileW, st) {
 }
 
 // the columns x rows of n tiles that fit, the one whose tiles are closest to TARGET_ASPECT
+/**
+ * @param {string} mode
+ * @param {Dims} d
+ * @param {number} n
+ * @param {number} W
+ * @param {number} H
+ * @param {Stats} st
+ */
 function arrange(mode, d, n, W, H, st) {
+  /** @type {{C: number, R: number, tileW: number, tileH: number, score: number} | null} */
   let best = null;
   for (let C = 1; C <= n; C++) {
     const tileW = Math.floor((W - (C - 1) * d.g) / C);
@@ -137,8 +202,21 @@ function arrange(mode, d, n, W, H, st) {
 
 // the most detailed density, at the largest text, that shows every tile at once; else pages:
 // the fewest pages, and among those the most detail and the largest text
+/**
+ * @param {Stats} st
+ * @param {number} W
+ * @param {number} H
+ * @param {number} prefU
+ */
 function plan(st, W, H, prefU) {
   const modes = options.density === "auto" ? MODES : [options.density];
+  /**
+   * @param {string} mode
+   * @param {Dims} d
+   * @param {{C: number, R: number, tileW: number, tileH: number}} a
+   * @param {number} perPage
+   * @param {number} pages
+   */
   const make = (mode, d, a, perPage, pages, clipped = false) => ({ mode, d, ...a, perPage, pages, clipped });
   if (st.n === 0) return make(modes[0], dims(prefU), { C: 1, R: 1, tileW: W, tileH: H }, 1, 1);
   for (const mode of modes) {
@@ -150,6 +228,7 @@ function plan(st, W, H, prefU) {
     }
   }
   let fewest = Infinity;
+  /** @type {{mode: string, d: Dims, pages: number}[]} */
   const candidates = [];
   for (const mode of modes) {
     for (let u = prefU; u >= MIN_FONT; u--) {
@@ -180,6 +259,10 @@ function plan(st, W, H, prefU) {
   return make(modes[modes.length - 1], d, { C: 1, R: 1, tileW: W, tileH: H }, 1, st.n, true);
 }
 
+/**
+ * @param {Layout | null} l
+ * @param {Stats} st
+ */
 function stillFits(l, st) {
   if (l === null || l.clipped) return false;
   const pages = Math.ceil(st.n / l.perPage);
@@ -203,9 +286,11 @@ function applyChrome() {
   return uc;
 }
 
+/** @param {Layout} l */
 function applyLayout(l) {
   const s = main.style;
   const d = l.d;
+  /** @param {number} v */
   const px = (v) => `${v}px`;
   s.setProperty("--u", px(d.u));
   s.setProperty("--lh", px(d.lh));
@@ -240,15 +325,19 @@ function applyLayout(l) {
 
 // --- the model, as the wall shows it -----------------------------------------------------------
 
+/**
+ * @param {Task} t
+ * @param {Service | undefined} svc
+ */
 function taskVersion(t, svc) { return `${t.updated_at}|${t.state}|${t.desired_state}|${svc ? 1 : 0}`; }
 
-function sortKey(t) {
-  const svc = model.services.get(t.service_id);
-  return `${svc ? svc.name : ""}\u0001${String(t.slot || 0).padStart(9, "0")}\u0001${t.created_at}\u0001${t.id}`;
-}
-
 // tile id -> its visible tasks, in the order tiles and boxes are shown
+/**
+ * @param {number} now
+ * @returns {Groups}
+ */
 function group(now) {
+  /** @type {Groups} */
   const byTile = new Map();
   for (const t of model.tasks.values()) {
     if (!visible(t, now, failedWindowMs) || !shown(model.services.get(t.service_id))) continue;
@@ -257,18 +346,26 @@ function group(now) {
     if (!list) { list = []; byTile.set(id, list); }
     list.push(t);
   }
+  /** @type {Groups} */
   const ordered = new Map();
-  if (byTile.has("")) ordered.set("", byTile.get(""));
+  const unassigned = byTile.get("");
+  if (unassigned) ordered.set("", unassigned);
   for (const n of [...model.nodes.values()].sort(nodeOrder)) {
     if (byTile.has(n.id) || !filtered) ordered.set(n.id, byTile.get(n.id) || []);
   }
+  /** @type {Map<Task, string>} */
+  const keys = new Map();
   for (const list of ordered.values()) {
-    for (const t of list) t._k = sortKey(t);
-    list.sort((a, b) => cmp(a._k, b._k));
+    for (const t of list) keys.set(t, taskKey(t, model.services));
+    list.sort((a, b) => cmp(/** @type {string} */ (keys.get(a)), /** @type {string} */ (keys.get(b))));
   }
   return ordered;
 }
 
+/**
+ * @param {Groups} groups
+ * @returns {Stats}
+ */
 function statsOf(groups) {
   let maxTasks = 0;
   let maxServices = 0;
@@ -281,72 +378,70 @@ function statsOf(groups) {
 
 // --- rendering ------------------------------------------------------------------------------------
 
-function taskAttrs(t, svc, cls) {
-  return {
-    class: `${cls} st-${t.state} h-${svc ? svc.hue : 0}`,
-    "data-task-id": t.id, "data-service-id": t.service_id, "data-node-id": t.node_id,
-    "data-state": t.state, "data-desired-state": t.desired_state,
-  };
-}
-
-function slotText(t) { return t.slot !== null && t.slot !== undefined ? `.${t.slot}` : ""; }
-function nameOf(t, svc) { return svc ? svc.name : t.service_id.slice(0, 12); }
-// where room is short a stack's services drop the stack's prefix: "shop_api" -> "api" (its hue stays)
-function shortNameOf(t, svc) {
-  const name = nameOf(t, svc);
-  return svc && svc.stack && name.startsWith(`${svc.stack}_`) ? name.slice(svc.stack.length + 1) : name;
-}
-function errorOf(t) { return t.error || (t.exit_code ? `exit ${t.exit_code}` : ""); }
-
+/**
+ * @param {Task} t
+ * @param {Service | undefined} svc
+ * @param {string} mode
+ */
 function makeBox(t, svc, mode) {
   if (mode === "full") {
-    const state = t.state === "orphaned" ? "node down" : t.state;
     const exit = FAILED.has(t.state) && t.exit_code ? ` · exit ${t.exit_code}` : "";
     return el("div", taskAttrs(t, svc, "box full"),
-      el("span", { class: "l1" }, el("span", { class: "nm" }, nameOf(t, svc)),
+      el("span", { class: "l1" }, el("span", { class: "nm" }, serviceName(t, svc)),
         el("span", { class: "sl" }, slotText(t))),
-      el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, ICONS[t.state] || "·"), ` ${state}${exit}`));
+      el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, stateIcon(t.state)), ` ${stateLabel(t.state)}${exit}`));
   }
   if (mode === "compact") {
-    return el("div", taskAttrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, ICONS[t.state] || "·"),
-      el("span", { class: "nm" }, shortNameOf(t, svc)), el("span", { class: "sl" }, slotText(t)));
+    return el("div", taskAttrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, stateIcon(t.state)),
+      el("span", { class: "nm" }, shortServiceName(t, svc)), el("span", { class: "sl" }, slotText(t)));
   }
   return el("i", taskAttrs(t, svc, "pip"));
 }
 
 // the element of a task for this frame: the one on the page when it is still right
+/**
+ * @param {Task} t
+ * @param {string} mode
+ * @param {Map<string, HTMLElement>} next the elements of this frame, by task id
+ * @param {Map<string, string>} pulses task id -> the pulse it gets
+ */
 function boxFor(t, mode, next, pulses) {
   const svc = model.services.get(t.service_id);
   const v = `${mode}|${taskVersion(t, svc)}`;
   let box = boxes.get(t.id);
   const pulse = pulses.get(t.id);
-  if (!box || box._v !== v || pulse) {
+  if (!box || drawn.get(box) !== v || pulse) {
     box = makeBox(t, svc, mode);
-    box._v = v;
+    drawn.set(box, v);
     if (pulse) box.classList.add(pulse);
   }
   next.set(t.id, box);
   return box;
 }
 
-// make container's children exactly `wanted`, moving only what is out of place
-function reconcile(container, wanted) {
-  let cursor = container.firstChild;
-  for (const child of wanted) {
-    if (child === cursor) { cursor = cursor.nextSibling; continue; }
-    container.insertBefore(child, cursor);
-  }
-  while (cursor) {
-    const next = cursor.nextSibling;
-    cursor.remove();
-    cursor = next;
-  }
+// a parent's children: the elements of these tasks, in order
+/**
+ * @param {HTMLElement} parent
+ * @param {Task[]} list
+ * @param {string} mode
+ * @param {Map<string, HTMLElement>} next
+ * @param {Map<string, string>} pulses
+ */
+function showTasks(parent, list, mode, next, pulses) {
+  /** @type {(key: string, i: number) => HTMLElement} */
+  const box = (_, i) => boxFor(list[i], mode, next, pulses);
+  keyed(parent, list.map((t) => t.id), { create: box, update: (_, key, i) => box(key, i) });
 }
 
-const measure = document.createElement("canvas").getContext("2d");
+const measure = /** @type {CanvasRenderingContext2D} */ (document.createElement("canvas").getContext("2d"));
 const FONT_FAMILY = getComputedStyle(document.documentElement).fontFamily; // the stylesheet came first
 
 // a host name that does not fit keeps its end, where names usually differ: "sim-node-117" -> "si…-117"
+/**
+ * @param {string} text
+ * @param {number} width
+ * @param {number} u
+ */
 function fitName(text, width, u) {
   measure.font = `700 ${u}px ${FONT_FAMILY}`;
   if (measure.measureText(text).width <= width) return text;
@@ -358,7 +453,11 @@ function fitName(text, width, u) {
   return `…${text.slice(-1)}`;
 }
 
-function tileFor(id) {
+/**
+ * @param {string} id
+ * @param {Layout} l
+ */
+function tileFor(id, l) {
   let tile = tiles.get(id);
   if (!tile) {
     const header = el("header");
@@ -368,11 +467,12 @@ function tileFor(id) {
     tiles.set(id, tile);
   }
   const n = model.nodes.get(id);
-  const d = layout.d;
+  const d = l.d;
   const what = n ? `${n.hostname}|${n.state}|${n.availability}|${n.role}|${n.leader}` : "unassigned";
-  const sig = `${what}|${layout.tileW}|${d.u}`;
+  const sig = `${what}|${l.tileW}|${d.u}`;
   if (tile.sig !== sig) {
     tile.sig = sig;
+    /** @type {[string, string][]} */
     const tags = [];
     if (n) {
       tile.el.dataset.state = n.state;
@@ -387,27 +487,41 @@ function tileFor(id) {
     const name = n ? n.hostname || n.id.slice(0, 12) : "unassigned";
     measure.font = `700 ${d.u}px ${FONT_FAMILY}`;
     const tagsWidth = tags.reduce((w, [, text]) => w + measure.measureText(text).width + 0.9 * d.u, 0);
-    const room = layout.tileW - 2 * d.b - 2 * d.p - tagsWidth - 0.3 * d.u - 2; // 0.3u: the gap before the tags
+    const room = l.tileW - 2 * d.b - 2 * d.p - tagsWidth - 0.3 * d.u - 2; // 0.3u: the gap before the tags
     tile.header.replaceChildren(el("span", { class: "host", title: name }, fitName(name, room, d.u)),
       el("span", { class: "tags" }, ...tags.map(([cls, text]) => el("span", { class: `tag ${cls}` }, text))));
   }
   return tile;
 }
 
+/**
+ * @param {Tile} tile
+ * @param {Task[]} list
+ * @param {string} mode
+ * @param {Map<string, HTMLElement>} next
+ * @param {Map<string, string>} pulses
+ */
 function fillBoxes(tile, list, mode, next, pulses) {
   tile.rows.clear();
-  reconcile(tile.body, list.map((t) => boxFor(t, mode, next, pulses)));
+  showTasks(tile.body, list, mode, next, pulses);
 }
 
+/**
+ * @param {Tile} tile
+ * @param {Task[]} list
+ * @param {Map<string, HTMLElement>} next
+ * @param {Map<string, string>} pulses
+ */
 function fillCounts(tile, list, next, pulses) {
+  /** @type {Map<string, Task[]>} */
   const bySvc = new Map();
   for (const t of list) {
     let l = bySvc.get(t.service_id);
     if (!l) { l = []; bySvc.set(t.service_id, l); }
     l.push(t);
   }
+  /** @type {Map<string, Row>} */
   const rows = new Map();
-  const wanted = [];
   for (const [sid, l] of bySvc) {
     const svc = model.services.get(sid);
     let row = tile.rows.get(sid);
@@ -415,78 +529,94 @@ function fillCounts(tile, list, next, pulses) {
       const pips = el("span", { class: "pips" });
       const count = el("span", { class: "n" });
       row = { el: el("div", { class: `row h-${svc ? svc.hue : 0}`, "data-service-id": sid },
-        el("span", { class: "swatch" }), el("span", { class: "nm" }, nameOf(l[0], svc)), count, pips),
+        el("span", { class: "swatch" }), el("span", { class: "nm" }, serviceName(l[0], svc)), count, pips),
       count, pips, named: Boolean(svc) };
     }
     const running = l.filter((t) => t.state === "running").length;
     const text = running === l.length ? String(l.length) : `${running}/${l.length}`;
     if (row.count.textContent !== text) row.count.textContent = text;
     row.el.classList.toggle("short", running < l.length);
-    reconcile(row.pips, l.map((t) => boxFor(t, "pip", next, pulses)));
+    showTasks(row.pips, l, "pip", next, pulses);
     rows.set(sid, row);
-    wanted.push(row.el);
   }
   tile.rows = rows;
-  reconcile(tile.body, wanted);
+  /** @type {(sid: string) => HTMLElement} */
+  const rowOf = (sid) => /** @type {Row} */ (rows.get(sid)).el;
+  keyed(tile.body, [...rows.keys()], { create: rowOf, update: (_, sid) => rowOf(sid) });
 }
 
+/** @type {[string, string, (t: Task) => boolean][]} */
 const SUMMARY = [
   ["ok", "▶", (t) => t.state === "running"],
-  ["bad", "✖", (t) => FAILED.has(t.state) || t.state === "orphaned"],
+  ["bad", "✖", (t) => alarming(t.state)],
   ["wait", "↻", () => true],
 ];
+/** @type {WeakMap<Element, string>} */
+const summed = new WeakMap(); // a tile's summary -> the totals it shows
 
+/**
+ * @param {Tile} tile
+ * @param {Task[]} list
+ * @param {Map<string, HTMLElement>} next
+ * @param {Map<string, string>} pulses
+ */
 function fillPips(tile, list, next, pulses) {
   tile.rows.clear();
   const totals = SUMMARY.map(() => 0);
   for (const t of list) totals[SUMMARY.findIndex(([, , test]) => test(t))] += 1;
-  let summary = tile.body.firstChild;
-  if (!summary || !summary.classList.contains("sum")) summary = el("div", { class: "sum" });
+  keyed(tile.body, ["sum", "pips"], { create: (cls) => el("div", { class: cls }) });
+  const [summary, pips] = /** @type {HTMLCollectionOf<HTMLElement>} */ (tile.body.children);
   const sig = totals.join(",");
-  if (summary._sig !== sig) {
-    summary._sig = sig;
+  if (summed.get(summary) !== sig) {
+    summed.set(summary, sig);
+    /** @type {HTMLElement[]} */
     const parts = [];
     SUMMARY.forEach(([cls, icon], i) => {
       if (totals[i]) parts.push(el("span", { class: `sum-${cls}` }, `${totals[i]}${icon}`));
     });
     summary.replaceChildren(...(parts.length ? parts : [el("span", { class: "sum-none" }, "no tasks")]));
   }
-  let pips = summary.nextSibling;
-  if (!pips || !pips.classList.contains("pips")) pips = el("div", { class: "pips" });
-  reconcile(pips, list.map((t) => boxFor(t, "pip", next, pulses)));
-  reconcile(tile.body, [summary, pips]);
+  showTasks(pips, list, "pip", next, pulses);
 }
 
+const NO_TILES = "\u0000none"; // the key of the line that says why there are no tiles
+
+/**
+ * @param {Groups} groups
+ * @param {Map<string, string>} pulses
+ */
 function renderPage(groups, pulses) {
   if (!layout) return;
-  const ids = layout.pages > 1 ? [...groups.keys()].slice(page * layout.perPage, (page + 1) * layout.perPage)
+  const l = layout;
+  const ids = l.pages > 1 ? [...groups.keys()].slice(page * l.perPage, (page + 1) * l.perPage)
     : [...groups.keys()];
+  /** @type {Map<string, HTMLElement>} */
   const next = new Map();
-  const wanted = [];
-  const mode = layout.mode;
+  const mode = l.mode;
   for (const id of ids) {
-    const tile = tileFor(id);
+    const tile = tileFor(id, l);
     const list = groups.get(id) || [];
     if (tile.mode !== mode) { tile.body.replaceChildren(); tile.rows.clear(); tile.mode = mode; }
     if (mode === "counts") fillCounts(tile, list, next, pulses);
     else if (mode === "pips") fillPips(tile, list, next, pulses);
     else fillBoxes(tile, list, mode, next, pulses);
-    wanted.push(tile.el);
   }
   const keep = new Set(ids);
   for (const id of tiles.keys()) if (!keep.has(id)) tiles.delete(id);
-  if (ids.length === 0 && rendered) {
-    wanted.push(el("p", { class: "empty" }, filtered ? "no task matches this wall's filter" : "no nodes"));
-  }
-  reconcile(main, wanted);
+  const keys = ids.length === 0 && rendered ? [NO_TILES] : ids;
+  keyed(main, keys, {
+    create: (id) => (id === NO_TILES
+      ? el("p", { class: "empty" }, filtered ? "no task matches this wall's filter" : "no nodes")
+      : /** @type {Tile} */ (tiles.get(id)).el),
+  });
   boxes = next;
   document.body.dataset.page = String(page);
-  const pageEl = $("w-page");
-  pageEl.hidden = layout.pages <= 1;
-  pageEl.textContent = `page ${page + 1}/${layout.pages}`;
-  window.wall = { mode, u: layout.d.u, columns: layout.C, rows: layout.R, page,
-    pages: Array.from({ length: layout.pages },
-      (_, i) => [...groups.keys()].slice(i * layout.perPage, (i + 1) * layout.perPage)) };
+  const pageEl = byId("w-page");
+  pageEl.hidden = l.pages <= 1;
+  pageEl.textContent = `page ${page + 1}/${l.pages}`;
+  window.wall = { mode, u: l.d.u, columns: l.C, rows: l.R, page,
+    pages: Array.from({ length: l.pages },
+      (_, i) => [...groups.keys()].slice(i * l.perPage, (i + 1) * l.perPage)) };
 }
 
 // a layout fitted to the swarm of this very moment would change with every task that comes and
@@ -494,17 +624,27 @@ function renderPage(groups, pulses) {
 // fits with room to spare
 const HEADROOM = 1.1;
 
+/**
+ * @param {Stats} st
+ * @returns {Stats}
+ */
 function roomy(st) {
   return { ...st, maxTasks: Math.ceil(st.maxTasks * HEADROOM), maxServices: Math.ceil(st.maxServices * HEADROOM) };
 }
 
+/**
+ * @param {Layout} a
+ * @param {Layout} b
+ */
 function better(a, b) {
+  /** @param {Layout} l */
   const rank = (l) => [l.pages, MODES.indexOf(l.mode), -l.d.u];
   const [x, y] = [rank(a), rank(b)];
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] < y[i];
   return false;
 }
 
+/** @param {Groups} groups */
 function relayout(groups, { force = false } = {}) {
   const st = statsOf(groups);
   const now = Date.now();
@@ -518,7 +658,7 @@ function relayout(groups, { force = false } = {}) {
   if (!force) {
     const spacious = plan(roomy(st), W, H, prefU);
     if (spacious.pages === next.pages) next = spacious;
-    if (fits && !better(next, layout)) return false;
+    if (fits && layout && !better(next, layout)) return false;
   }
   const same = layout && next.mode === layout.mode && next.d.u === layout.d.u && next.C === layout.C
     && next.R === layout.R && next.pages === layout.pages && next.perPage === layout.perPage
@@ -529,6 +669,7 @@ function relayout(groups, { force = false } = {}) {
   return !same;
 }
 
+/** @param {Groups} groups */
 function renderHeader(groups) {
   const services = [...model.services.values()].filter(shown);
   const tasks = [];
@@ -538,26 +679,37 @@ function renderHeader(groups) {
   let desired = 0;
   for (const [r, d] of counts.values()) { running += r; desired += d || 0; }
   const nodes = [...groups.keys()].filter((id) => id !== "").map((id) => model.nodes.get(id));
-  const down = nodes.filter((n) => n.state !== "ready").length;
+  const down = nodes.filter((n) => n && n.state !== "ready").length;
   setText("w-nodes", down ? `${nodes.length} (${down} down)` : String(nodes.length));
-  $("w-nodes").classList.toggle("bad", down > 0);
+  byId("w-nodes").classList.toggle("bad", down > 0);
   setText("w-services", String(services.length));
   setText("w-running", String(running));
   setText("w-desired", String(desired));
-  $("w-running").classList.toggle("bad", running < desired);
-}
-
-function setText(id, text) {
-  const node = $(id);
-  if (node.textContent !== text) node.textContent = text;
+  byId("w-running").classList.toggle("bad", running < desired);
 }
 
 // --- what happened: pulses and the ticker ------------------------------------------------------------
 
+/**
+ * @param {Task} a
+ * @param {Task} b
+ */
 function sameTask(a, b) { return a.updated_at === b.updated_at && a.state === b.state; }
+/**
+ * @param {unknown} a
+ * @param {unknown} b
+ */
 function sameJson(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
 
+/**
+ * @template T
+ * @param {Map<string, T>} before
+ * @param {Map<string, T>} after
+ * @param {(a: T, b: T) => boolean} same
+ * @returns {Map<string, T | undefined>}
+ */
 function diffMaps(before, after, same) {
+  /** @type {Map<string, T | undefined>} */
   const changed = new Map();
   for (const [id, old] of before) {
     const now = after.get(id);
@@ -567,7 +719,21 @@ function diffMaps(before, after, same) {
   return changed;
 }
 
+/**
+ * What happened since the last frame: id -> the item before (undefined: it is new).
+ * @typedef {object} Happened
+ * @property {Status | null} status the status before, when its state changed
+ * @property {Map<string, SwarmNode | undefined>} nodes
+ * @property {Map<string, Service | undefined>} services
+ * @property {Map<string, Task | undefined>} tasks
+ * @property {boolean} [reconnected] the model was sent again
+ */
+
 // after a resync the model was replaced: what changed is the difference with the one before
+/**
+ * @param {Changes} changes
+ * @returns {Happened}
+ */
 function whatChanged(changes) {
   if (!changes.previous) return changes;
   const p = changes.previous;
@@ -580,12 +746,16 @@ function whatChanged(changes) {
   };
 }
 
+/**
+ * @param {Happened} changes
+ * @returns {Map<string, string>} task id -> its pulse
+ */
 function pulsesFrom(changes) {
   const pulses = new Map();
   for (const [id, old] of changes.tasks) {
     const t = model.tasks.get(id);
     if (!t) continue;
-    if (FAILED.has(t.state) || t.state === "orphaned") {
+    if (alarming(t.state)) {
       if (!old || old.state !== t.state) pulses.set(id, "pulse-bad");
     } else if (!old) pulses.set(id, "pulse-new");
     else if (old.state !== t.state) pulses.set(id, "pulse-change");
@@ -593,15 +763,23 @@ function pulsesFrom(changes) {
   return pulses;
 }
 
-function imageOf(image) { return (image || "?").split("/").pop(); } // "registry:5000/team/web:1.2" -> "web:1.2"
-
+/** @param {string} nodeId */
 function hostOf(nodeId) {
   const n = model.nodes.get(nodeId);
   return n ? n.hostname : "no node";
 }
 
+/**
+ * @param {Happened} changes
+ * @returns {{kind: string, text: string}[]} the ticker's new lines, oldest first
+ */
 function eventsFrom(changes) {
+  /** @type {{kind: string, text: string}[]} */
   const found = [];
+  /**
+   * @param {string} kind
+   * @param {string} text
+   */
   const add = (kind, text) => found.push({ kind, text });
   if (changes.reconnected) add("ok", "reconnected to the dashboard");
   if (changes.status) {
@@ -625,8 +803,8 @@ function eventsFrom(changes) {
     const s = model.services.get(id);
     if (!s) { if (old && shown(old)) add("warn", `service ${old.name} removed`); continue; }
     if (!shown(s)) continue;
-    if (!old) { add("ok", `service ${s.name} created (${imageOf(s.image)})`); continue; }
-    if (old.image !== s.image) add("warn", `service ${s.name} updated: ${imageOf(old.image)} → ${imageOf(s.image)}`);
+    if (!old) { add("ok", `service ${s.name} created (${imageName(s.image)})`); continue; }
+    if (old.image !== s.image) add("warn", `service ${s.name} updated: ${imageName(old.image)} → ${imageName(s.image)}`);
     else if (old.replicas !== s.replicas) add("ok", `service ${s.name} scaled ${old.replicas} → ${s.replicas}`);
     else if (old.update_state !== s.update_state && s.update_state) {
       const bad = s.update_state.startsWith("rollback") || s.update_state === "paused";
@@ -640,8 +818,8 @@ function eventsFrom(changes) {
     if (!t || !FAILED.has(t.state) || (old && old.state === t.state)) continue;
     const svc = model.services.get(t.service_id);
     if (!shown(svc)) continue;
-    const why = errorOf(t) ? `: ${errorOf(t)}` : "";
-    failures.push(`${nameOf(t, svc)}${slotText(t)} ${t.state} on ${hostOf(t.node_id)}${why}`);
+    const error = errorText(t);
+    failures.push(`${serviceName(t, svc)}${slotText(t)} ${t.state} on ${hostOf(t.node_id)}${error ? `: ${error}` : ""}`);
   }
   // a burst (a node's tasks, a resync after a long break) is one line, not a flood
   if (failures.length > 3) add("bad", `${failures.length} tasks failed: ${failures.slice(0, 3).join(" · ")} …`);
@@ -649,6 +827,7 @@ function eventsFrom(changes) {
   return found;
 }
 
+/** @param {{kind: string, text: string}[]} found */
 function addEvents(found) {
   const at = Date.now();
   for (const { kind, text } of found) {
@@ -656,14 +835,16 @@ function addEvents(found) {
     events.unshift({ at, kind, text, el: item });
     eventsList.prepend(item);
   }
-  while (events.length > MAX_EVENTS) events.pop().el.remove();
+  while (events.length > MAX_EVENTS) events.pop()?.el.remove();
   if (found.length) for (const quiet of eventsList.querySelectorAll(".ev-none")) quiet.remove();
 }
 
 // --- frames and the clock ----------------------------------------------------------------------
 
+/** @param {Changes} changes */
 function render(changes) {
   const now = Date.now();
+  /** @type {Map<string, string>} */
   let pulses = new Map();
   if (rendered) {
     const what = whatChanged(changes);
@@ -682,14 +863,7 @@ function render(changes) {
   tick();
 }
 
-function ago(ms) {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 90) return `${s} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} days`;
-}
-
+/** @type {Record<string, string>} */
 const BANNERS = {
   connecting: "connecting to the dashboard…",
   reconnecting: "the connection to the dashboard is down",
@@ -697,10 +871,11 @@ const BANNERS = {
   silent: "nothing has come from the dashboard",
 };
 
+/** @param {Connection} c */
 function label(c) {
   if (c.state === "live") return "LIVE";
   if (c.state === "resuming") return "RECONNECTING";
-  if (c.state === "stale") return `DOCKER ${model.status.state === "live" ? "LOST" : model.status.state.toUpperCase()}`;
+  if (c.state === "stale") return `DOCKER ${dockerLoss(model.status).toUpperCase()}`;
   return c.state.toUpperCase();
 }
 
@@ -708,7 +883,7 @@ function tick() {
   const now = Date.now();
   const c = live.connection(now);
   setText("w-clock", hhmmss(now));
-  const conn = $("w-conn");
+  const conn = byId("w-conn");
   // a server that restarts within the stale bound is no alarm: the pill waits, the banner stays down
   const pill = c.state === "resuming" ? "connecting" : c.state;
   if (conn.dataset.conn !== pill) conn.dataset.conn = pill;
@@ -717,7 +892,7 @@ function tick() {
   const notLive = c.state !== "live" && c.state !== "resuming"
     && !(c.state === "connecting" && now - startedAt < CONNECTING_GRACE);
   document.body.dataset.stale = notLive ? "1" : "0";
-  const banner = $("w-banner");
+  const banner = byId("w-banner");
   if (banner.hidden === notLive) banner.hidden = !notLive;
   if (c.state === "connecting") {
     setText("w-age", "");
@@ -735,10 +910,11 @@ function tick() {
 
 // a pulse ends with its animation: a box moved later in the page must not pulse again
 main.addEventListener("animationend", (event) => {
-  event.target.classList.remove("pulse-new", "pulse-change", "pulse-bad");
+  if (event.target instanceof Element) event.target.classList.remove("pulse-new", "pulse-change", "pulse-bad");
 });
 
-let resizeTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let resizeTimer;
 window.addEventListener("resize", () => {
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(() => {

@@ -1,0 +1,224 @@
+// @ts-check
+// What the grid and the wall both draw: the order of nodes and tasks, a task's text (service,
+// slot, image, error), states with their icons and labels, ages, and the small DOM helpers that
+// build it all. The server's first paint of the grid (dashboard/render.py) draws the same. Every
+// value reaches the page as text, never as markup.
+
+/** @import { Service, Status, SwarmNode, Task } from "./live.js" */
+
+// --- states ----------------------------------------------------------------------------------------
+
+/** @type {Readonly<Record<string, string>>} */
+export const ICONS = {
+  new: "+", allocated: "+", pending: "…", assigned: "→", accepted: "→", preparing: "↻", ready: "↻",
+  starting: "↻", running: "▶", complete: "✔", shutdown: "■", failed: "✖", rejected: "⊘", remove: "■",
+  orphaned: "?",
+};
+export const HIDDEN_WHEN_DONE = new Set(["shutdown", "complete", "remove"]);
+export const FAILED = new Set(["failed", "rejected"]);
+
+/** @param {string} state Docker's task state, or "orphaned" (the wire says so for a task on a down node) */
+export function stateIcon(state) { return ICONS[state] || "·"; }
+
+// where a word has the room, a task on a node that is down says so rather than "orphaned"
+/** @param {string} state */
+export function stateLabel(state) { return state === "orphaned" ? "node down" : state; }
+
+// a task that needs someone's attention: it failed, or its node is down
+/** @param {string} state */
+export function alarming(state) { return FAILED.has(state) || state === "orphaned"; }
+
+// the Docker side of a model that is not live: "lost" when the dashboard still calls it live
+// (Docker has stopped answering), else the dashboard's own word for it
+/** @param {Status} status */
+export function dockerLoss(status) { return status.state === "live" ? "lost" : status.state; }
+
+// --- time ------------------------------------------------------------------------------------------
+
+// Docker's nanoseconds cut to what Date.parse reads; NaN for none
+/** @param {string | null | undefined} text */
+export function parseTime(text) { return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : NaN; }
+
+/** @param {number} ms */
+export function hhmmss(ms) { return new Date(ms).toTimeString().slice(0, 8); }
+
+// a box's age, in the fewest characters: "42s", "3m", "5h", "2d"
+/** @param {number} ms */
+export function age(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+// a duration read across a room: "42 s", "3 min", "5 h", "2 days"
+/** @param {number} ms */
+export function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} days`;
+}
+
+// finished history is hidden; failures stay for the failed window so they are never missed
+/**
+ * @param {Task} t
+ * @param {number} now
+ * @param {number} failedWindowMs
+ */
+export function visible(t, now, failedWindowMs, showHistory = false) {
+  if (showHistory) return true;
+  if (HIDDEN_WHEN_DONE.has(t.state)) return false; // the wire already says "orphaned"
+  if (FAILED.has(t.state)) {
+    const since = parseTime(t.status_at);
+    return Number.isNaN(since) || now - since <= failedWindowMs;
+  }
+  return true;
+}
+
+// --- order -----------------------------------------------------------------------------------------
+
+/**
+ * @param {string} a
+ * @param {string} b
+ */
+export function cmp(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
+
+// managers first, then by host name
+/**
+ * @param {SwarmNode} a
+ * @param {SwarmNode} b
+ */
+export function nodeOrder(a, b) {
+  return Number(a.role !== "manager") - Number(b.role !== "manager") || cmp(a.hostname, b.hostname) || cmp(a.id, b.id);
+}
+
+// by stack, then by name
+/**
+ * @param {Service} a
+ * @param {Service} b
+ */
+export function serviceOrder(a, b) { return cmp(a.stack, b.stack) || cmp(a.name, b.name); }
+
+// A task's place among its node's tasks: by service name, slot, creation, id (as render.py's
+// task_sort_key), as one string that compares with < (the slot padded).
+/**
+ * @param {Task} t
+ * @param {Map<string, Service>} services
+ */
+export function taskKey(t, services) {
+  const svc = services.get(t.service_id);
+  return `${svc ? svc.name : ""}\u0001${String(t.slot || 0).padStart(9, "0")}\u0001${t.created_at}\u0001${t.id}`;
+}
+
+// --- a task's text ---------------------------------------------------------------------------------
+
+/**
+ * @param {Task} t
+ * @param {Service | undefined} svc its service (a service may arrive after its first tasks)
+ */
+export function serviceName(t, svc) { return svc ? svc.name : t.service_id.slice(0, 12); }
+
+// where room is short a stack's services drop the stack's prefix: "shop_api" -> "api" (its hue stays)
+/**
+ * @param {Task} t
+ * @param {Service | undefined} svc
+ */
+export function shortServiceName(t, svc) {
+  const name = serviceName(t, svc);
+  return svc && svc.stack && name.startsWith(`${svc.stack}_`) ? name.slice(svc.stack.length + 1) : name;
+}
+
+// ".3"; "" for a global service's task
+/** @param {Task} t */
+export function slotText(t) { return t.slot !== null && t.slot !== undefined ? `.${t.slot}` : ""; }
+
+/** @param {Task} t */
+export function errorText(t) { return t.error || (t.exit_code ? `exit ${t.exit_code}` : ""); }
+
+// "registry:5000/team/web:1.25" -> "1.25"; an image without a tag -> "latest" (as render.py's image_tag)
+/** @param {string} image */
+export function imageTag(image) {
+  const last = image.split("/").pop() || "";
+  const i = last.indexOf(":");
+  return i >= 0 ? last.slice(i + 1) : "latest";
+}
+
+// "registry:5000/team/web:1.25@sha256:…" -> "registry:5000/team/web:1.25"
+/** @param {string} image */
+export function imageRef(image) { return image.split("@")[0]; }
+
+// "registry:5000/team/web:1.2" -> "web:1.2"
+/** @param {string | null | undefined} image */
+export function imageName(image) { return (image || "?").split("/").pop() || ""; }
+
+// the attributes every task element carries, whatever its size: the testability contract's
+// data-task-id, data-state, data-desired-state and data-service-id, and the classes of its
+// state's colour and its service's hue
+/**
+ * @param {Task} t
+ * @param {Service | undefined} svc
+ * @param {string} cls the element's own classes
+ * @returns {Record<string, string>}
+ */
+export function taskAttrs(t, svc, cls) {
+  return {
+    class: `${cls} st-${t.state} h-${svc ? svc.hue : 0}`,
+    "data-task-id": t.id, "data-service-id": t.service_id, "data-node-id": t.node_id,
+    "data-state": t.state, "data-desired-state": t.desired_state,
+  };
+}
+
+// --- the DOM ---------------------------------------------------------------------------------------
+
+/**
+ * An element with attributes (class: its className) and children (text or elements; null and
+ * undefined are left out).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string> | null} [attrs]
+ * @param {...(Node | string | null | undefined)} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+// an element the page's template always has: its absence is a bug to hear of at once
+/** @param {string} id */
+export function byId(id) {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`#${id} is missing from the page`);
+  return found;
+}
+
+// the element under root that its template always has
+/**
+ * @param {ParentNode} root
+ * @param {string} selector
+ * @returns {HTMLElement}
+ */
+export function find(root, selector) {
+  const found = root.querySelector(selector);
+  if (!(found instanceof HTMLElement)) throw new Error(`${selector} is missing from the page`);
+  return found;
+}
+
+// the text of the element with that id, written only when it changed
+/**
+ * @param {string} id
+ * @param {string | number} text
+ */
+export function setText(id, text) {
+  const node = byId(id);
+  const value = String(text);
+  if (node.textContent !== value) node.textContent = value;
+}
