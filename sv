@@ -79,12 +79,35 @@ serve() {
   exec "$VENV/bin/daphne" --access-log /dev/null --websocket_timeout -1 -b "$host" -p "$port" visualizer.asgi:application
 }
 
+check_js() {  # the page scripts (static/dashboard): tsc --noEmit (checkJs) and eslint, pinned in tests/js
+  local js=tests/js stamp node_ok out
+  if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+    [ "${CI:-}" = true ] && die "npm not found: the page scripts cannot be checked. Install Node.js 20.19+ with npm (e.g. NodeSource's nodejs 20 or 22)"
+    say "WARNING: npm not found, the page scripts are NOT checked: install Node.js 20.19+ with npm"
+    return 0
+  fi
+  # eslint 10 wants node ^20.19 || ^22.13 || >=24 (Debian 12's own nodejs is 18)
+  node_ok='const [a, b] = process.versions.node.split(".").map(Number); process.exit(a === 20 && b >= 19 || a === 22 && b >= 13 || a >= 24 ? 0 : 1)'
+  node -e "$node_ok" || die "node $(node --version) is too old for the page checks: install Node.js 20.19+ (e.g. NodeSource's nodejs 20 or 22)"
+  stamp=$(sha256sum < "$js/package-lock.json" | cut -c1-16)
+  if [ "$(cat "$js/node_modules/.sv-stamp" 2>/dev/null)" != "$stamp" ]; then
+    say "installing the page checkers (npm ci --prefix $js)"
+    npm ci --prefix "$js" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci --prefix $js failed"
+    echo "$stamp" > "$js/node_modules/.sv-stamp"
+  fi
+  "$js/node_modules/.bin/tsc" --noEmit -p "$js/tsconfig.json" || die "tsc found problems in the page scripts"
+  "$js/node_modules/.bin/eslint" --config "$js/eslint.config.js" --max-warnings 0 static/dashboard "$js" ||
+    die "eslint found problems in the page scripts"
+  out=$(node --test "$js"/*.test.js 2>&1) || { echo "$out" >&2; die "the page scripts' unit tests failed (node --test $js/*.test.js)"; }
+}
+
 run_tests() {  # run_tests PYTEST-ARGS...
   venv requirements-dev.txt
   local t0=$SECONDS
   "$VENV/bin/ruff" check . || die "ruff found problems"
   "$VENV/bin/ruff" format --check . >/dev/null || die "ruff format: files need formatting (.venv/bin/ruff format .)"
   "$VENV/bin/mypy" --no-error-summary visualizer dashboard tests bench || die "mypy found problems"
+  check_js
   say "lint and types clean in $((SECONDS - t0))s"
   "$VENV/bin/python" -m pytest "$@"
 }

@@ -1,0 +1,18 @@
+// What the page scripts put on `window` for tests and external checks (DESIGN.md's testability
+// contract): checked with the scripts themselves, see tsconfig.json.
+
+interface Window {
+  /** true once the first model is applied */
+  swarmReady: boolean;
+  /** the live model (live.js) */
+  swarm: import("../../static/dashboard/live.js").Model;
+  /** the wall's layout (wall.js): density, text size, tiles and pages */
+  wall: {
+    mode: string;
+    u: number;
+    columns: number;
+    rows: number;
+    page: number;
+    pages: string[][];
+  };
+}
