@@ -194,8 +194,8 @@ function columnsNearView() {
   return near;
 }
 
-// A filled column shows `tasks`, in order. Only boxes of the tasks in `recheck` (null: all) may
-// have changed: the others stay as they are.
+// A filled column shows `tasks` (in column order). Only boxes of the tasks in `recheck` (null:
+// all) may have changed: the others stay as they are.
 /**
  * @param {string} id
  * @param {Task[]} tasks
@@ -203,7 +203,6 @@ function columnsNearView() {
  */
 function showTasks(id, tasks, recheck) {
   const container = column(id).tasks;
-  tasks.sort((a, b) => cmp(sortKey(a), sortKey(b)));
   keyed(container, tasks.map((t) => t.id), {
     create(_, i) {
       const t = tasks[i];
@@ -247,6 +246,8 @@ function syncTasks(ids, now) {
     if (t) add(columnOf(t), id);
   }
   for (const [col, recheck] of per) {
+    // the boxes left as they are, already in column order (a column is drawn in order, by keys
+    // that stay with each task object until a full render makes them anew for every column)
     const tasks = [];
     for (const box of column(col).tasks.children) {
       const id = keyOf(box);
@@ -255,10 +256,25 @@ function syncTasks(ids, now) {
     }
     for (const id of recheck) {
       const t = model.tasks.get(id);
-      if (t && columnOf(t) === col && visible(t, now)) tasks.push(t);
+      if (t && columnOf(t) === col && visible(t, now)) insertInOrder(tasks, t);
     }
     showTasks(col, tasks, recheck);
   }
+}
+
+/**
+ * @param {Task[]} tasks in column order
+ * @param {Task} t
+ */
+function insertInOrder(tasks, t) {
+  const key = sortKey(t);
+  let lo = 0;
+  let hi = tasks.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sortKey(tasks[mid]) < key) lo = mid + 1; else hi = mid;
+  }
+  tasks.splice(lo, 0, t);
 }
 
 // the boxes of these columns from the model: one pass over the tasks for all of them
@@ -274,7 +290,7 @@ function fillColumns(ids, now) {
     if (list && visible(t, now)) list.push(t);
   }
   for (const [id, tasks] of per) {
-    showTasks(id, tasks, null);
+    showTasks(id, tasks.sort((a, b) => cmp(sortKey(a), sortKey(b))), null);
     filled.add(id);
   }
 }
