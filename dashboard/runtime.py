@@ -12,7 +12,7 @@ import json
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from dashboard.core.docker import Endpoint
+from dashboard.core.docker import DEFAULT_SOCKET, DockerProblem, Endpoint
 from dashboard.core.model import Patch, Snapshot
 from dashboard.core.registry import DEFAULT, Registry, Swarm, SwarmConfig
 from dashboard.core.watch import WatchSettings
@@ -30,10 +30,19 @@ def watch_settings() -> WatchSettings:
 
 
 def configs() -> list[SwarmConfig]:
-    """The swarms of this process: today one, the daemon at DOCKER_HOST (read as the docker CLI does)."""
+    """The swarms of this process: today one, the daemon at DOCKER_HOST (read as the docker CLI does).
+    A DOCKER_HOST that cannot be used is that swarm's published error, not every request's failure."""
+    try:
+        endpoint, problem = Endpoint.from_env(), None
+    except DockerProblem as e:
+        endpoint, problem = Endpoint(host=DEFAULT_SOCKET), e
     return [
         SwarmConfig(
-            name=DEFAULT, endpoint=Endpoint.from_env(), watch=watch_settings(), read_only=settings.DOCKER_READ_ONLY
+            name=DEFAULT,
+            endpoint=endpoint,
+            watch=watch_settings(),
+            read_only=settings.DOCKER_READ_ONLY,
+            problem=problem,
         )
     ]
 

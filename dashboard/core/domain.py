@@ -28,6 +28,14 @@ def _int(raw: Any) -> int | None:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def valid_id(object_id: str) -> bool:
+    """A Docker object id as the API gives it (lower-case alphanumerics): what may go into a URL to Docker."""
+    return 0 < len(object_id) <= 64 and set(object_id) <= _ID_CHARS
+
+
 def as_dict(raw: Any) -> JSON:
     return raw if isinstance(raw, dict) else {}
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from dashboard.core.docker import DockerClient, Endpoint
+from dashboard.core.docker import DockerClient, DockerProblem, Endpoint
 from dashboard.core.model import Patch, Snapshot
 from dashboard.core.watch import Watcher, WatchSettings
 
@@ -36,6 +36,7 @@ class SwarmConfig:
     endpoint: Endpoint
     watch: WatchSettings
     read_only: bool = False  # no call that writes to Docker (DOCKER_READ_ONLY)
+    problem: DockerProblem | None = None  # why the endpoint cannot be used (a malformed DOCKER_HOST)
 
 
 class Swarm:
@@ -59,6 +60,8 @@ class Swarm:
             self.watcher.subscribe(relay)
 
     def new_client(self) -> DockerClient:
+        if self.config.problem is not None:
+            raise self.config.problem
         return DockerClient(self.config.endpoint, read_only=self.config.read_only)
 
     @property
@@ -159,7 +162,9 @@ class Registry:
         """Is this process alive: its event loop turning, every watcher running (or being restarted)
         and moving? Docker's own state does not count (that is readiness, /healthz): a dashboard must
         stay up to say "Docker lost" rather than be killed and replaced for it."""
-        self.get()  # starts what is not running yet
+        self.get()  # the ticker, and the default swarm
+        for swarm in self._swarms.values():
+            swarm.start()  # what is not running yet
         loop = asyncio.get_running_loop()
         late = loop.time() - self.last_tick if self.last_tick is not None else 0.0
         alive = late < STALLED_AFTER_SECONDS
@@ -172,6 +177,8 @@ class Registry:
                 "docker": swarm.watcher.snapshot.status.state,
                 "watcher_stalled_seconds": round(stalled, 3),
             }
+        # the default swarm's figures at the top level too, as before there were several
+        body.update(body[self.get().name])  # type: ignore[call-overload]
         body["status"] = "ok" if alive else "error"
         return alive, body
 

@@ -27,8 +27,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from dashboard import runtime
 from dashboard.core.docker import DockerClient, DockerProblem, LogsUnavailable
 from dashboard.core.docker.logs import CUT_NOTICE
+from dashboard.core.domain import valid_id
 from dashboard.core.model import FINAL_STATES
-from dashboard.pages.tasks import _valid
 
 BATCH_SECONDS = 0.05
 MAX_LINES_PER_SECOND = 2000
@@ -51,7 +51,7 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=4401)
             return
-        if not _valid(task_id):
+        if not valid_id(task_id):
             await self.close(code=4404)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))

@@ -21,22 +21,17 @@ from dashboard import access, runtime
 from dashboard.core.details import TaskDetail
 from dashboard.core.docker import DockerAPIError, DockerProblem, LogsUnavailable
 from dashboard.core.docker.logs import CUT_NOTICE
-from dashboard.core.domain import Task
+from dashboard.core.domain import Task, valid_id
 from dashboard.core.model import FINAL_STATES
 from dashboard.pages.render import STATE_ICONS, image_tag, task_state
 
-TASK_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 LOG_DOWNLOAD_LINES = 10000
 
 log = logging.getLogger(__name__)
 
 
-def _valid(task_id: str) -> bool:
-    return 0 < len(task_id) <= 64 and set(task_id) <= TASK_ID_CHARS
-
-
 async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[str, Any]] | HttpResponse:
-    if not _valid(task_id):
+    if not valid_id(task_id):
         return HttpResponse("no such task", status=404, content_type="text/plain")
     try:
         return await runtime.swarm().client.task_detail(task_id, service_tasks=_model_tasks)
@@ -128,7 +123,7 @@ async def task_env_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
     if not await sync_to_async(user.has_perm)("dashboard.reveal_env"):
         return JsonResponse({"error": "revealing env values needs the operator role"}, status=403)
     name = request.POST.get("name", "")
-    if not _valid(task_id) or not name or len(name) > 256:
+    if not valid_id(task_id) or not name or len(name) > 256:
         return JsonResponse({"error": "expected a task and an env var name"}, status=400)
     try:
         value = await runtime.swarm().client.task_env_value(task_id, name)
@@ -146,7 +141,7 @@ async def task_env_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
 
 @require_GET
 async def task_logs_download(request: HttpRequest, task_id: str) -> HttpResponseBase:
-    if not _valid(task_id):
+    if not valid_id(task_id):
         return HttpResponse("no such task", status=404, content_type="text/plain")
     client = runtime.swarm().client
 

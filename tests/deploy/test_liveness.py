@@ -58,3 +58,12 @@ def test_it_stays_alive_while_docker_is_gone_and_says_not_ready(tmp_path: Path) 
             check=False,
         )  # fmt: skip
         assert check.returncode == 0, f"the HEALTHCHECK fails while the process serves: {check.stderr[-500:]}"
+
+
+def test_a_docker_host_that_names_no_daemon_is_said_and_the_process_stays_alive(tmp_path: Path) -> None:
+    env = environment(tmp_path, DOCKER_HOST="bogus:2375")
+    with serving(env) as url:
+        ready, body = status_of(f"{url}/healthz")
+        assert ready == 503 and "DOCKER_HOST" in body["reason"], body
+        alive, body = status_of(f"{url}/livez")
+        assert alive == 200 and body["status"] == "ok", body

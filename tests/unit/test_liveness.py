@@ -45,7 +45,7 @@ async def test_it_is_alive_while_docker_is_gone_and_dead_once_the_watcher_is_stu
         await registry.stop()
 
 
-async def test_it_is_dead_when_a_watcher_is_not_running() -> None:
+async def test_asking_starts_a_watcher_that_is_not_running() -> None:
     registry = registry_of(FakeDocker())
     try:
         await registry.get().stop()
@@ -73,3 +73,24 @@ async def test_a_watcher_loop_that_dies_is_said_broken_and_restarted_with_backof
     assert (w.snapshot.status.state, w.snapshot.status.kind) == ("error", "internal")
     gaps = [b - a for a, b in itertools.pairwise(runs)]
     assert gaps[0] >= 1 and gaps[1] >= 2 * gaps[0] * 0.99 and gaps[2] >= 2 * gaps[1] * 0.99, gaps
+
+
+async def test_it_watches_every_swarm_of_the_registry() -> None:
+    docker = FakeDocker()
+    configs = [
+        SwarmConfig(name=name, endpoint=Endpoint(host="unix:///fake.sock"), watch=WatchSettings())
+        for name in ("default", "lab")
+    ]
+    registry = Registry(configs)
+    for name in registry.names:
+        swarm = registry.get(name)
+        swarm.new_client = docker.client  # type: ignore[method-assign,assignment]
+        swarm.watcher._client_factory = docker.client  # type: ignore[assignment]
+    try:
+        await asyncio.sleep(5)
+        alive, body = registry.liveness()
+        assert alive and {"default", "lab"} <= set(body), body
+        assert body["watcher"] == "running"  # the default swarm's figures at the top level, as before
+        assert registry.get("lab").group == "swarm.lab" and registry.get().group == "swarm"
+    finally:
+        await registry.stop()

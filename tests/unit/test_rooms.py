@@ -20,6 +20,11 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path) -> set[str]:
+    """What a module imports at run time, relative imports resolved."""
+    return _imports(path, module_name(path))
+
+
+def _imports(path: Path, name: str) -> set[str]:
     """What a module imports at run time (``if TYPE_CHECKING:`` blocks are for the type checker only)."""
     tree = ast.parse(path.read_text())
     skipped: set[int] = set()
@@ -32,9 +37,14 @@ def imports(path: Path) -> set[str]:
             continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            package = name.split(".")
+            if path.name != "__init__.py":
+                package = package[:-1]
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.add(module)
+            found |= {f"{module}.{alias.name}" for alias in node.names}
     return found
 
 
@@ -54,7 +64,8 @@ def test_the_swarm_core_imports_nothing_of_the_web() -> None:
 
 def test_the_swarm_core_loads_without_django_settings() -> None:
     probe = (
-        "import sys, dashboard.core.docker, dashboard.core.watch, dashboard.core.model, dashboard.core.details;"
+        "import sys, dashboard.core.docker, dashboard.core.watch, dashboard.core.model, dashboard.core.details,"
+        " dashboard.core.registry;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'channels', 'daphne')))"
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}

@@ -2,7 +2,7 @@
 errors, bounded and counted requests) and a small module per resource around it, as aiodocker is
 built. ``DockerClient`` brings them together; nothing else in the project talks to Docker."""
 
-from dashboard.core.docker.client import DockerClient
+from dashboard.core.docker.client import DockerClient, check_connection
 from dashboard.core.docker.endpoint import DEFAULT_SOCKET, Endpoint, tls_context
 from dashboard.core.docker.errors import (
     DaemonUnreachable,
@@ -18,7 +18,6 @@ from dashboard.core.docker.errors import (
 )
 from dashboard.core.docker.events import Event, parse_event
 from dashboard.core.docker.listing import MalformedList, parse_list
-from dashboard.core.docker.system import check_connection
 from dashboard.core.docker.version import NEWEST_API, OLDEST_API, negotiate
 
 __all__ = [

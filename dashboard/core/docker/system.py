@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dashboard.core.docker.endpoint import Endpoint
 from dashboard.core.docker.errors import NotAManager, NotInSwarm
 from dashboard.core.docker.transport import Transport
 from dashboard.core.domain import JSON, as_dict
@@ -36,14 +35,3 @@ class System(Transport):
         if self._local_node_id is None:
             self._local_node_id = str(as_dict((await self.info()).get("Swarm")).get("NodeID", ""))
         return self._local_node_id
-
-
-async def check_connection(endpoint: Endpoint | None = None) -> tuple[System, JSON]:
-    """Connect and prove the daemon is a swarm manager; for start-up checks."""
-    client = System(endpoint or Endpoint.from_env(), request_timeout=5.0)
-    try:
-        info = await client.check_manager()
-    except BaseException:
-        await client.close()
-        raise
-    return client, info

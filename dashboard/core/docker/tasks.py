@@ -10,8 +10,8 @@ from urllib.parse import quote
 import aiodocker
 import aiohttp
 
+import dashboard.core.docker.logs as logs
 from dashboard.core.details import TaskDetail, env_value, mask_env, parse_detail
-from dashboard.core.docker import logs
 from dashboard.core.docker.errors import DockerAPIError, DockerProblem, LogsUnavailable, short
 from dashboard.core.docker.logs import LogLine, demultiplex
 from dashboard.core.docker.system import System

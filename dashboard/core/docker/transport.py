@@ -91,7 +91,8 @@ class Transport:
                     raise DockerAPIError(200, "malformed answer to GET /version: not a JSON object")
                 version = negotiate(doc, self.endpoint.describe())
                 docker.api_version = "v" + version
-                self.engine_version = str(doc.get("Version") or "")
+                version_text = doc.get("Version")
+                self.engine_version = version_text if isinstance(version_text, str) else ""
                 self.api_version = version
         return docker
 

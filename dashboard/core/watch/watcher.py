@@ -105,8 +105,14 @@ class Watcher(Follower, Refresher):
         attempt = 0
         while _iterations is None or attempt < _iterations:
             attempt += 1
-            client = self._client = self._client_factory()
             self.progress_at = clock()
+            try:
+                client = self._client = self._client_factory()
+            except DockerProblem as e:  # e.g. a DOCKER_HOST that names no daemon at all
+                await self._set_status("error", reason=str(e), kind=e.kind)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max)
+                continue
             synced_before = self.syncs
             internal = False
             try:
