@@ -1,7 +1,7 @@
 // @ts-check
 // What the grid and the wall both draw: the order of nodes and tasks, a task's text (service,
 // slot, image, error), states with their icons and labels, ages, and the small DOM helpers that
-// build it all. The server's first paint of the grid (dashboard/render.py) draws the same. Every
+// build it all. The server's first paint of the grid (dashboard/pages/render.py) draws the same. Every
 // value reaches the page as text, never as markup.
 
 /** @import { Service, Status, SwarmNode, Task } from "./live.js" */
