@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from bench.simulator.model import JSON, Task, rfc3339
+from bench.simulator.model import JSON, Task, rfc3339, swarm_labels
 from bench.simulator.profiles import Profile, Version
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -119,15 +119,7 @@ def container_doc(task: Task, profile: Profile, version: Version, now_ns: int) -
     healthcheck = spec.get("Healthcheck")
     command = [*(spec.get("Command") or []), *(spec.get("Args") or [])] or ["/bin/sh"]
     root = "/var/lib/docker/containers/" + task.container_id
-    labels = {
-        **spec.get("Labels", {}),
-        "com.docker.swarm.node.id": task.node_id,
-        "com.docker.swarm.service.id": task.service_id,
-        "com.docker.swarm.service.name": task.service_name,
-        "com.docker.swarm.task": "",
-        "com.docker.swarm.task.id": task.id,
-        "com.docker.swarm.task.name": task.name,
-    }
+    labels = swarm_labels(task, spec.get("Labels", {}))
     doc: JSON = {
         "Id": task.container_id,
         "Created": rfc3339(task.created_ns + 150_000_000),

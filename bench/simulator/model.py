@@ -231,3 +231,16 @@ class Planned:
     publishes: bool
     healthcheck: bool = False
     constraints: tuple[str, ...] = ()
+
+
+def swarm_labels(task: Task, labels: JSON) -> JSON:
+    """A task container's labels, as swarm sets them: the spec's, then swarm's own about the task."""
+    return {
+        **labels,
+        "com.docker.swarm.node.id": task.node_id,
+        "com.docker.swarm.service.id": task.service_id,
+        "com.docker.swarm.service.name": task.service_name,
+        "com.docker.swarm.task": "",
+        "com.docker.swarm.task.id": task.id,
+        "com.docker.swarm.task.name": task.name,
+    }

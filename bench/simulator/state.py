@@ -27,6 +27,7 @@ from bench.simulator.model import (
     Task,
     copy_json,
     dumps,
+    swarm_labels,
 )
 from bench.simulator.profiles import Profile
 
@@ -271,13 +272,7 @@ class SwarmState:
             return
         container_spec = task.spec["ContainerSpec"]
         attributes = {
-            **container_spec.get("Labels", {}),
-            "com.docker.swarm.node.id": task.node_id,
-            "com.docker.swarm.service.id": task.service_id,
-            "com.docker.swarm.service.name": task.service_name,
-            "com.docker.swarm.task": "",
-            "com.docker.swarm.task.id": task.id,
-            "com.docker.swarm.task.name": task.name,
+            **swarm_labels(task, container_spec.get("Labels", {})),
             "image": str(container_spec["Image"]),
             "name": task.name,
             **extra,
