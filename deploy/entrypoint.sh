@@ -12,8 +12,7 @@ python manage.py migrate --noinput -v 0
 python deploy/first_admin.py
 # no daphne access log: wall-screen URLs carry kiosk tokens; the app logs access itself, masked.
 # No websocket timeout: daphne would close every socket after a day (its default), and a wall stays open for weeks.
-set -- daphne --access-log /dev/null --websocket_timeout -1 -b "${BIND:-0.0.0.0}" -p "${PORT:-8000}"
-case "$(printf %s "${TRUST_PROXY_HEADERS:-0}" | tr 'A-Z' 'a-z')" in
-  1|true|on) set -- "$@" --proxy-headers ;;  # client addresses in the log come from X-Forwarded-For
-esac
-exec "$@" visualizer.asgi:application
+# No --proxy-headers: daphne would take X-Forwarded-For's leftmost entry, which the client writes. The app
+# reads the header itself, from the right, past TRUSTED_PROXIES only (dashboard/access/proxies.py).
+exec daphne --access-log /dev/null --websocket_timeout -1 -b "${BIND:-0.0.0.0}" -p "${PORT:-8000}" \
+  visualizer.asgi:application

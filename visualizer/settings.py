@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from visualizer.env import env_bool, env_float, env_int, env_list, env_optional, env_str
+from visualizer.env import env_bool, env_float, env_int, env_list, env_networks, env_optional, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data")))
@@ -141,7 +141,7 @@ ANONYMOUS_READ_ONLY = env_bool("ANONYMOUS_READ_ONLY", False)
 # opt-in, off by default: sign in the user a reverse proxy names in this header, only for
 # requests from these addresses/networks
 PROXY_USER_HEADER = env_str("PROXY_USER_HEADER", "")
-PROXY_USER_TRUSTED = env_list("PROXY_USER_TRUSTED", [])
+PROXY_USER_TRUSTED = env_networks("PROXY_USER_TRUSTED")
 if PROXY_USER_HEADER and not PROXY_USER_TRUSTED:
     raise ImproperlyConfigured("PROXY_USER_HEADER needs PROXY_USER_TRUSTED: the proxy addresses allowed to set it")
 # no write call to Docker can be made at all (works behind a socket proxy that only allows GET)
@@ -259,7 +259,14 @@ if URL_PREFIX:
     SESSION_COOKIE_PATH = f"{URL_PREFIX}/"
     CSRF_COOKIE_PATH = f"{URL_PREFIX}/"
 
-# Only behind a proxy that sets these headers itself: otherwise any client could claim https or a host.
+# The reverse proxies in front (addresses/networks): the client's address is read from X-Forwarded-For
+# from the right, past these only (dashboard.access.proxies); none: the header is never read.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# X-Forwarded-Proto and X-Forwarded-Host, read by Django; they reach it only from TRUSTED_PROXIES.
 if env_bool("TRUST_PROXY_HEADERS", False):
+    if not TRUSTED_PROXIES:
+        raise ImproperlyConfigured(
+            "TRUST_PROXY_HEADERS needs TRUSTED_PROXIES: the addresses of the proxies whose headers to believe"
+        )
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True

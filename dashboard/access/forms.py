@@ -9,6 +9,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from dashboard.access.viewers import remote_addr
+
 
 def _key(username: str, address: str) -> str:
     return f"login-failures:{address}:{username.lower()[:150]}"
@@ -17,7 +19,8 @@ def _key(username: str, address: str) -> str:
 class ThrottledAuthenticationForm(AuthenticationForm):
     def clean(self) -> dict[str, Any]:
         username = str(self.data.get("username", ""))
-        address = str(self.request.META.get("REMOTE_ADDR", "")) if self.request else ""
+        # the resolved client address (dashboard.access.proxies), never X-Forwarded-For's left end
+        address = remote_addr(self.request) if self.request else ""
         key = _key(username, address)
         if cache.get(key, 0) >= settings.LOGIN_FAILURES_ALLOWED:
             minutes = max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)

@@ -12,6 +12,8 @@ from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 
+from dashboard.access.proxies import peer
+
 # no inline script anywhere: the only scripts are files from 'self'; JSON data blocks do not execute
 CSP = "; ".join(
     [
@@ -61,8 +63,9 @@ def _networks(entries: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6
 
 
 class TrustedProxyUserMiddleware:
-    """Signs in the user a reverse proxy names in PROXY_USER_HEADER - only when the request comes
-    from an address in PROXY_USER_TRUSTED (off by default). Unknown names become viewers."""
+    """Signs in the user a reverse proxy names in PROXY_USER_HEADER - only when the connection's peer
+    (the proxy that wrote the header, never an address read from X-Forwarded-For) is in
+    PROXY_USER_TRUSTED (off by default). Unknown names become viewers."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -82,7 +85,7 @@ class TrustedProxyUserMiddleware:
         user = request.user
         if user.is_authenticated and user.get_username() == name:
             return
-        from dashboard.access import audit, set_role
+        from dashboard.access import audit, remote_addr, set_role
 
         model = get_user_model()
         found = model.objects.filter(username=name).first()
@@ -90,14 +93,14 @@ class TrustedProxyUserMiddleware:
             found = model.objects.create_user(username=name[:150])
             found.set_unusable_password()
             set_role(found, "viewer")
-            audit(name, "user.create", name, remote_addr=str(request.META.get("REMOTE_ADDR", "")), via="proxy header")
+            audit(name, "user.create", name, remote_addr=remote_addr(request), via="proxy header")
         if not found.is_active:
             return
         auth.login(request, found, backend="django.contrib.auth.backends.ModelBackend")
 
     def _from_trusted_proxy(self, request: HttpRequest) -> bool:
         try:
-            address = ipaddress.ip_address(str(request.META.get("REMOTE_ADDR", "")))
+            address = ipaddress.ip_address(peer(request))
         except ValueError:
             return False
         return any(address in net for net in self.trusted)

@@ -41,4 +41,5 @@ def viewer_for(user: Any, kiosk_param: str | None, *, remote_addr: str, where: s
 
 
 def remote_addr(request: HttpRequest) -> str:
+    """The client's address as dashboard.access.proxies.ClientAddress resolved it (REMOTE_ADDR)."""
     return str(request.META.get("REMOTE_ADDR", ""))[:64]
