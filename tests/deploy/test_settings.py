@@ -30,7 +30,11 @@ print(json.dumps({name: str(getattr(settings, name, None)) for name in (
 
 def settings_with(tmp_path: Path, **env: str) -> dict[str, Any]:
     """The settings a fresh process builds from this environment."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("URL_PREFIX", "DATABASE_URL", "TRUST_PROXY_HEADERS")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("URL_PREFIX", "DATABASE_URL", "TRUST_PROXY_HEADERS", "TRUSTED_PROXIES")
+    }
     proc = subprocess.run(
         [sys.executable, "-c", _SHOW],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
@@ -72,9 +76,16 @@ def test_it_keeps_the_root_without_a_prefix(tmp_path: Path) -> None:
 
 
 def test_it_trusts_forwarded_headers_only_when_told(tmp_path: Path) -> None:
-    s = settings_with(tmp_path, TRUST_PROXY_HEADERS="1")
+    s = settings_with(tmp_path, TRUST_PROXY_HEADERS="1", TRUSTED_PROXIES="10.0.0.5")
     assert s["SECURE_PROXY_SSL_HEADER"] == str(("HTTP_X_FORWARDED_PROTO", "https"))
     assert s["USE_X_FORWARDED_HOST"] == "True"
+
+
+def test_it_refuses_forwarded_headers_without_the_proxies_that_may_send_them(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="TRUST_PROXY_HEADERS needs TRUSTED_PROXIES"):
+        settings_with(tmp_path, TRUST_PROXY_HEADERS="1")
+    with pytest.raises(RuntimeError, match=r"TRUSTED_PROXIES: 'proxy\.example'"):
+        settings_with(tmp_path, TRUSTED_PROXIES="10.0.0.5,proxy.example")
 
 
 def test_it_reads_postgres_from_database_url(tmp_path: Path) -> None:
