@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,18 +33,21 @@ USER, PASSWORD = "viewer", "prefixed-pass-1234"
 class Dashboard:
     url: str
     port: int
+    log: Path
 
 
 @pytest.fixture(scope="module")
 def dashboard(lab3: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     """deploy/entrypoint.sh with URL_PREFIX, watching the lab: the container's start, on loopback."""
     port = free_port()
+    # the proxies run on loopback: they are the trusted peers, and so is a test talking to daphne directly
     env = environment(
         tmp_path_factory.mktemp("prefixed"), PORT=str(port), URL_PREFIX=PREFIX, DOCKER_HOST=lab3.docker_host,
         DJANGO_SUPERUSER_USERNAME=USER, DJANGO_SUPERUSER_PASSWORD=PASSWORD, ALLOWED_HOSTS="127.0.0.1,localhost",
+        TRUSTED_PROXIES="127.0.0.1",
     )  # fmt: skip
     with serving(env) as url:
-        yield Dashboard(url, port)
+        yield Dashboard(url, port, Path(env["DATA_DIR"]).with_name(f"entrypoint-{port}.log"))
 
 
 def wait_listening(port: int, alive: Callable[[], bool], log: Path) -> None:
@@ -159,12 +163,33 @@ def check_served_under_the_prefix(proxy: str) -> None:
         assert headers["Content-Type"].split(";")[0] in ("text/css", "text/javascript", "application/javascript")
 
 
-def test_it_serves_pages_static_files_and_the_websocket_under_a_prefix_behind_nginx(nginx: str) -> None:
+def check_client_cannot_choose_its_address(proxy: str, dashboard: Dashboard) -> None:
+    """The proxy overwrites X-Forwarded-For: the client's own entry never reaches the dashboard, which
+    trusts the proxy (127.0.0.1) and so would take an appended entry as the client's address."""
+    marker = f"xff-{time.monotonic_ns()}"
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{proxy}{PREFIX}/livez?{marker}", headers={"X-Forwarded-For": "198.51.100.99, 10.9.8.7"}
+    )
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - loopback
+    deadline = time.monotonic() + 10
+    while not (lines := [x for x in dashboard.log.read_text().splitlines() if marker in x]):
+        assert time.monotonic() < deadline, "no access log line for the request"
+        time.sleep(0.1)
+    assert "dashboard.access: 127.0.0.1 GET" in lines[0], lines[0]
+
+
+def test_it_serves_pages_static_files_and_the_websocket_under_a_prefix_behind_nginx(
+    nginx: str, dashboard: Dashboard
+) -> None:
     check_served_under_the_prefix(nginx)
+    check_client_cannot_choose_its_address(nginx, dashboard)
 
 
-def test_it_serves_pages_static_files_and_the_websocket_under_a_prefix_behind_traefik(traefik: str) -> None:
+def test_it_serves_pages_static_files_and_the_websocket_under_a_prefix_behind_traefik(
+    traefik: str, dashboard: Dashboard
+) -> None:
     check_served_under_the_prefix(traefik)
+    check_client_cannot_choose_its_address(traefik, dashboard)
 
 
 def test_it_answers_daphne_directly_at_the_prefixed_and_the_stripped_paths(dashboard: Dashboard) -> None:
