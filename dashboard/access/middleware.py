@@ -12,7 +12,7 @@ from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 
-from dashboard.access.proxies import peer
+from dashboard.access.proxies import is_trusted, parse_address, peer
 
 # no inline script anywhere: the only scripts are files from 'self'; JSON data blocks do not execute
 CSP = "; ".join(
@@ -99,8 +99,4 @@ class TrustedProxyUserMiddleware:
         auth.login(request, found, backend="django.contrib.auth.backends.ModelBackend")
 
     def _from_trusted_proxy(self, request: HttpRequest) -> bool:
-        try:
-            address = ipaddress.ip_address(peer(request))
-        except ValueError:
-            return False
-        return any(address in net for net in self.trusted)
+        return is_trusted(parse_address(peer(request)), self.trusted)

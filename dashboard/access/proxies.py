@@ -24,7 +24,15 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # the connection's own peer, kept in the scope before "client" is replaced with the resolved address
 PEER_KEY = "visualizer.peer"
-_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+# every header a proxy may use to say where a request came from: none of them is believed from a peer
+# that is not a trusted proxy, and nothing in the app reads the ones past the first three
+_FORWARDED = (
+    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port", b"x-forwarded-prefix",
+    b"x-forwarded-server", b"x-real-ip", b"forwarded",
+)  # fmt: skip
+# from a trusted peer, each of these stays as one value (the last, its nearest proxy's): Django reads the
+# first of a repeated header, the middleware the last - they must not disagree
+_SINGLE = (b"x-forwarded-proto", b"x-forwarded-host")
 
 
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
@@ -40,6 +48,8 @@ def parse_address(text: str) -> Address | None:
         text = text[1 : text.index("]")]
     elif text.count(":") == 1:
         text = text.split(":", 1)[0]
+    if "%" in text:
+        return None  # an IPv6 zone (fe80::1%eth0) is text anyone can choose: not an address we log or key on
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -100,9 +110,11 @@ class ClientAddress:
             # nothing a client wrote in these headers reaches the app
             kept = [(k, v) for k, v in headers if k.lower() not in _FORWARDED]
             return {**scope, "headers": kept, PEER_KEY: peer}
+        last = {k.lower(): v for k, v in headers if k.lower() in _SINGLE}
+        headers = [(k, v) for k, v in headers if k.lower() not in _SINGLE] + list(last.items())
         values = [v.decode("latin-1") for k, v in headers if k.lower() == b"x-forwarded-for"]
         address = resolve(peer, forwarded_entries(values), self.trusted)
-        changed: dict[str, Any] = {PEER_KEY: peer}
+        changed: dict[str, Any] = {PEER_KEY: peer, "headers": headers}
         if address != peer:
             changed["client"] = (address, 0)
         proto = [v.decode("latin-1").strip().lower() for k, v in headers if k.lower() == b"x-forwarded-proto"]

@@ -109,3 +109,26 @@ def test_a_setting_refuses_what_is_no_address(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("TEST_TRUSTED_NETS", "10.0.0.5,proxy.example")
     with pytest.raises(ImproperlyConfigured, match=r"proxy\.example"):
         env_networks("TEST_TRUSTED_NETS")
+
+
+def test_an_ipv6_zone_is_not_an_address() -> None:
+    assert parse_address("fe80::1%eth0") is None
+    assert parse_address("[fe80::1%" + "x" * 200 + "]:80") is None
+
+
+def test_a_repeated_forwarded_proto_reaches_django_as_the_one_value_the_middleware_used() -> None:
+    trusted = parse_networks(["127.0.0.1"])
+    scope = {
+        "type": "http",
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"x-forwarded-proto", b"https"), (b"x-forwarded-proto", b"http"), (b"host", b"x")],
+    }
+    rewritten = ClientAddress(None, trusted).rewrite(scope)
+    protos = [v for k, v in rewritten["headers"] if k == b"x-forwarded-proto"]
+    assert rewritten["scheme"] == "http" and protos == [b"http"]
+
+
+def test_no_forwarding_header_of_any_kind_passes_from_an_untrusted_peer() -> None:
+    names = (b"forwarded", b"x-real-ip", b"x-forwarded-port", b"x-forwarded-prefix", b"X-Forwarded-For")
+    scope = {"type": "http", "client": ("192.0.2.9", 5000), "headers": [(n, b"10.0.0.1") for n in names]}
+    assert ClientAddress(None, parse_networks(["127.0.0.1"])).rewrite(scope)["headers"] == []
