@@ -42,13 +42,18 @@ def _module() -> ModuleType:
 socket_proxy = _module()
 
 
+BIG_LOG = 256 * 1024 * 1024
+
+
 @dataclass
 class Daemon:
-    """Answers every request with 200 and the request line; /events streams two chunks, the second on demand."""
+    """Answers every request with 200 and the request line; /events streams two chunks, the second on demand;
+    the logs of container "big" are 256 MiB, written as fast as the reader takes them."""
 
     path: str
     heads: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    sent: int = 0
 
     def serve(self) -> socketserver.UnixStreamServer:
         daemon = self
@@ -63,6 +68,13 @@ class Daemon:
                     head += line
                 daemon.heads.append(head.decode("latin-1"))
                 request_line = head.split(b"\r\n", 1)[0]
+                if b" /v1.41/containers/big/logs" in request_line:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+                    with contextlib.suppress(OSError):
+                        for _ in range(BIG_LOG // 65536):
+                            self.wfile.write(b"x" * 65536)
+                            daemon.sent += 65536
+                    return
                 if b" /v1.41/events" in request_line:
                     self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                     self.wfile.write(b"6\r\nfirst\n\r\n")
@@ -202,6 +214,22 @@ def test_it_streams_events_as_they_come(proxy: tuple[int, Daemon]) -> None:
     assert b"second" in data
 
 
+def test_it_holds_the_daemon_back_while_the_client_does_not_read(proxy: tuple[int, Daemon]) -> None:
+    port, daemon = proxy
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(request("GET", "/v1.41/containers/big/logs"))
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        time.sleep(1.5)  # the client reads nothing more: the proxy must not buffer the log for it
+        held = daemon.sent
+        assert held < BIG_LOG // 8, f"the proxy read {held} bytes the client never took"
+        received = 0
+        while received < 4 * 1024 * 1024 and (chunk := s.recv(65536)):
+            received += len(chunk)
+        time.sleep(0.2)
+        assert daemon.sent > held, "the stream did not go on once the client read again"
+
+
 # --- request smuggling: what reaches the daemon, read as dockerd's Go server reads it -----------------
 
 
@@ -306,13 +334,18 @@ def settled(recorder: Recorder) -> list[bytearray]:
 CREATE_BODY = b'{"Image":"local/busybox:1","Cmd":["true"],"HostConfig":{"Privileged":true}}'
 
 
-def smuggled_create(name: str) -> bytes:
-    """POST /containers/create hidden in the second line of a GET /_ping, with lone LFs only."""
+def smuggling_line(name: str) -> bytes:
+    """One "header line" that holds, behind lone LFs, the end of its head and a POST /containers/create."""
     post = (
         b"POST /v1.41/containers/create?name=" + name.encode() + b" HTTP/1.1\nHost: docker\n"
         b"Content-Type: application/json\nContent-Length: %d\n\n" % len(CREATE_BODY)
     ) + CREATE_BODY
-    return b"GET /_ping HTTP/1.1\r\nHost: docker\n\n" + post + b"\nX: y\r\n\r\n"
+    return b"X-Pad: y\n\n" + post + b"\nX: y"
+
+
+def smuggled_create(name: str) -> bytes:
+    """POST /containers/create hidden in the second line of a GET /_ping, with lone LFs only."""
+    return b"GET /_ping HTTP/1.1\r\nHost: docker\r\n" + smuggling_line(name) + b"\r\n\r\n"
 
 
 SMUGGLES = {
@@ -393,7 +426,7 @@ _HEADER = st.sampled_from([
     b"Connection: keep-alive", b"X: a\rb", b"X: POST /v1.41/swarm/leave HTTP/1.1", b"POST /v1.41/swarm/leave HTTP/1.1",
     b"", b"X-\xff: \xfe", b"Host: docker\nPOST /v1.41/containers/create HTTP/1.1",
     # the whole exploit of issue 15 in one "line": a blank line, then a container create with its body
-    smuggled_create("fuzzed").split(b"\r\n")[1],
+    smuggling_line("fuzzed"),
 ])  # fmt: skip
 
 
@@ -409,8 +442,24 @@ def _smuggling_requests(draw: st.DrawFn) -> bytes:
     return raw + draw(st.binary(max_size=40))
 
 
+@st.composite
+def _disguised_requests(draw: st.DrawFn) -> bytes:
+    """An allowed read that carries the pieces: what gets past a filter that looks only at the first line."""
+    line = draw(st.sampled_from([b"GET", b"HEAD"])) + b" " + draw(st.sampled_from([b"/_ping", b"/v1.41/nodes"]))
+    headers = [b"Host: docker", *draw(st.lists(_HEADER, max_size=4))]
+    # a known smuggling shape, placed anywhere among the headers, in half the examples
+    smuggle = draw(st.sampled_from([b"", b"", b"", smuggling_line("fuzzed"), b"X: a\n\nDELETE /v1.41/swarm HTTP/1.1",
+                                    b"X: a\n\nPOST /v1.41/swarm/leave?force=1 HTTP/1.1\nHost: docker"]))  # fmt: skip
+    if smuggle:
+        headers.insert(draw(st.integers(1, len(headers))), smuggle)
+    return b"\r\n".join([line + b" HTTP/1.1", *headers]) + b"\r\n\r\n" + draw(st.sampled_from([b"", b"{}"]))
+
+
+_ANY_REQUEST = st.one_of(_smuggling_requests(), _disguised_requests(), st.binary(max_size=200))
+
+
 @settings(max_examples=300, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
-@given(raw=st.one_of(_smuggling_requests(), st.binary(max_size=200)))
+@given(raw=_ANY_REQUEST)
 def test_it_lets_only_allowed_gets_through_whatever_it_is_sent(recorded: tuple[int, Recorder], raw: bytes) -> None:
     port, recorder = recorded
     answer = send(port, raw)
@@ -468,7 +517,7 @@ def _remove_created(lab: Lab, before: dict[str, list[str]]) -> None:
 
 
 @settings(max_examples=100, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
-@given(raw=_smuggling_requests())
+@given(raw=st.one_of(_smuggling_requests(), _disguised_requests()))
 def test_it_changes_nothing_on_a_real_manager_whatever_it_is_sent(lab: Lab, lab_proxy: int, raw: bytes) -> None:
     before = _world(lab)
     try:
