@@ -6,8 +6,13 @@ Refused on purpose although they are GETs: ``/swarm`` (its answer holds the join
 join a manager), container archives and exports (files of any container), image exports, and every
 upgrade (``attach/ws`` writes to a container's stdin).
 
-Every request is checked: the proxy sends ``Connection: close`` upstream, so a kept-alive client
-connection can never carry a second request past the check. Standard library only.
+The request head is parsed strictly (h11, plus the checks h11 leaves to the application): a line
+ended by a lone LF or CR, a folded header line, any Content-Length but one ``0``, any
+Transfer-Encoding, Upgrade or Expect, an absolute or authority target and CONNECT are refused with
+400 or 403, because dockerd's Go server reads some of them differently and a second request could
+hide behind the first. What goes upstream is a request the proxy writes itself from the parsed head,
+never the client's bytes, with ``Connection: close``: one request per connection, and whatever the
+client sends after its first head is read and dropped.
 
 Environment: LISTEN (``0.0.0.0:2375``), DOCKER_SOCKET (``/var/run/docker.sock``), LOG_LEVEL.
 """
@@ -21,7 +26,8 @@ import logging
 import os
 import re
 import signal
-from urllib.parse import urlsplit
+
+import h11
 
 log = logging.getLogger("socket_proxy")
 
@@ -39,35 +45,121 @@ ALLOWED_PATH = re.compile(
 )
 ALLOWED_METHODS = {"GET", "HEAD"}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "transfer-encoding"}
+# headers that announce a body, a protocol switch or an interim answer: a read needs none of them
+REFUSED_HEADERS = {"transfer-encoding", "upgrade", "expect", "http2-settings"}
 MAX_HEAD = 64 * 1024
+HEAD_TIMEOUT = 30
+# request target: origin-form only, as printable ASCII; the query may hold anything printable but "#"
+_TARGET = re.compile(r"^/(?!/)[\x21-\x7e]*$")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def allowed(method: str, target: str) -> bool:
-    return method in ALLOWED_METHODS and ALLOWED_PATH.match(urlsplit(target).path) is not None
+    if method not in ALLOWED_METHODS or not _TARGET.match(target) or "#" in target:
+        return False
+    path = target.partition("?")[0]
+    return ALLOWED_PATH.match(path) is not None
 
 
-def refusal(status: int, reason: str, message: str) -> bytes:
+def refusal(status: int, message: str) -> bytes:
     body = json.dumps({"message": message}).encode()
+    reason = {400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
     head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        f"HTTP/1.1 {status} {reason.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
 
 
-def upstream_head(request_line: str, header_lines: list[str]) -> bytes | None:
-    """The request head to send to the daemon, or None when the request must be refused."""
-    kept = []
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        lowered = name.strip().lower()
-        if lowered == "content-length" and value.strip() not in ("", "0"):
-            return None
-        if lowered in ("transfer-encoding", "upgrade"):
-            return None
-        if lowered not in HOP_BY_HOP:
-            kept.append(line)
-    return "\r\n".join([request_line, *kept, "Connection: close", "", ""]).encode("latin-1")
+def check_framing(head: bytes) -> None:
+    """What h11 tolerates and dockerd may read otherwise: lone LF or CR, folded lines, NUL, body framing."""
+    if b"\0" in head:
+        raise Refused(400, "NUL in the request head")
+    if head.count(b"\n") != head.count(b"\r\n") or head.count(b"\r") != head.count(b"\r\n"):
+        raise Refused(400, "request head lines must end with CRLF")
+    lines = head.split(b"\r\n")
+    fields = lines[1:]
+    while fields and fields[-1] == b"":
+        fields.pop()
+    lengths = []
+    for line in fields:
+        if line[:1] in (b" ", b"\t"):
+            raise Refused(400, "folded header lines (obs-fold) are refused")
+        name, colon, value = line.partition(b":")
+        if not colon or name != name.strip():
+            raise Refused(400, "malformed header line")
+        if name.lower() == b"content-length":
+            lengths.append(value.strip())
+    if lengths not in ([], [b"0"]):
+        raise Refused(403, "read-only Docker proxy: a request body is refused")
+
+
+def parse_head(head: bytes) -> h11.Request:
+    """The request in ``head`` (which ends with the blank line), or Refused."""
+    check_framing(head)
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    conn.receive_data(head)
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError as e:
+        raise Refused(400, f"malformed request: {e}") from None
+    if not isinstance(event, h11.Request):
+        raise Refused(400, "malformed request")
+    return event
+
+
+def upstream_request(event: h11.Request) -> bytes:
+    """The request to send to the daemon, written by the proxy from the parsed head, or Refused."""
+    method = event.method.decode("ascii")
+    target = event.target.decode("ascii")
+    if event.http_version != b"1.1" and event.http_version != b"1.0":
+        raise Refused(400, "HTTP/1.0 or HTTP/1.1 only")
+    names = {name for name, _ in event.headers}
+    if refused := {name.decode("ascii") for name in names} & REFUSED_HEADERS:
+        raise Refused(403, f"read-only Docker proxy: {', '.join(sorted(refused))} refused")
+    if not allowed(method, target):
+        raise Refused(403, f"read-only Docker proxy: {method} {target.partition('?')[0][:200]}")
+    connection_tokens = {
+        token.strip().lower() for name, value in event.headers if name == b"connection" for token in value.split(b",")
+    }
+    headers = [
+        (raw, value)
+        for raw, value in event.headers.raw_items()
+        if (name := raw.lower()).decode("ascii") not in HOP_BY_HOP
+        and name not in connection_tokens
+        and name != b"content-length"
+    ]
+    if b"host" not in names:
+        headers.append((b"Host", b"docker"))  # an HTTP/1.0 client may send none; HTTP/1.1 needs one
+    headers.append((b"Connection", b"close"))
+    client = h11.Connection(h11.CLIENT)
+    data = client.send(h11.Request(method=method, target=target, headers=headers))
+    assert data is not None
+    return data
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    """Bytes up to and with the first blank line; a lone LF anywhere is refused as soon as it arrives."""
+    buffer = b""
+    while (end := buffer.find(b"\r\n\r\n")) < 0:
+        if len(buffer) > MAX_HEAD:
+            raise Refused(431, "request head too large")
+        chunk = await reader.read(4096)
+        if not chunk:
+            raise ConnectionResetError("client closed before its request head ended")
+        buffer += chunk
+        if re.search(rb"(?<!\r)\n", buffer):
+            raise Refused(400, "request head lines must end with CRLF")
+    if end + 4 > MAX_HEAD:
+        raise Refused(431, "request head too large")
+    # bytes after the head (a body or a second request) are never looked at nor forwarded
+    return buffer[: end + 4]
 
 
 class Proxy:
@@ -77,7 +169,7 @@ class Proxy:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._handle(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
             writer.close()
@@ -85,18 +177,15 @@ class Proxy:
                 await writer.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
-        lines = head.decode("latin-1").split("\r\n")[:-2]
-        request_line, header_lines = lines[0], lines[1:]
-        parts = request_line.split(" ")
-        if len(parts) != 3:
-            writer.write(refusal(400, "Bad Request", "malformed request line"))
-            return
-        method, target, _version = parts
-        forward = upstream_head(request_line, header_lines) if allowed(method, target) else None
-        if forward is None:
-            log.warning("refused %s %s", method, urlsplit(target).path)
-            writer.write(refusal(403, "Forbidden", f"read-only Docker proxy: {method} {urlsplit(target).path}"))
+        try:
+            try:
+                head = await asyncio.wait_for(read_head(reader), timeout=HEAD_TIMEOUT)
+            except TimeoutError:
+                raise Refused(408, "request head not received in time") from None
+            forward = upstream_request(parse_head(head))
+        except Refused as e:
+            log.warning("refused (%d): %s", e.status, e.message)
+            writer.write(refusal(e.status, e.message))
             await writer.drain()
             return
         up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
@@ -119,6 +208,7 @@ class Proxy:
 
     @staticmethod
     async def _relay(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        # the daemon's answer is relayed as it comes; drain() holds the daemon back while the client is slow
         while chunk := await source.read(65536):
             sink.write(chunk)
             await sink.drain()
