@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from dashboard import access
+from dashboard.access.forms import ThrottledAdminAuthenticationForm
 from dashboard.models import AuditEntry, KioskToken
 
 
@@ -60,3 +61,7 @@ class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# the admin's sign-in is throttled like the dashboard's: one allowance of wrong passwords per name and address
+admin.site.login_form = ThrottledAdminAuthenticationForm

@@ -1,10 +1,12 @@
-"""The login form, throttled: a burst of wrong passwords locks that name from that address a while."""
+"""The login forms, throttled alike (the dashboard's and the Django admin's): a burst of wrong passwords
+locks that name from that address a while."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -16,7 +18,9 @@ def _key(username: str, address: str) -> str:
     return f"login-failures:{address}:{username.lower()[:150]}"
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
+class Throttled(AuthenticationForm):
+    """Counts wrong passwords per name and resolved address; refuses the sign-in past the allowance."""
+
     def clean(self) -> dict[str, Any]:
         username = str(self.data.get("username", ""))
         # the resolved client address (dashboard.access.proxies), never X-Forwarded-For's left end
@@ -36,3 +40,11 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             except ValueError:
                 cache.set(key, 1, settings.LOGIN_LOCKOUT_SECONDS)
             raise
+
+
+class ThrottledAuthenticationForm(Throttled):
+    pass
+
+
+class ThrottledAdminAuthenticationForm(Throttled, AdminAuthenticationForm):
+    """/admin/login/: the same throttle, then the admin's own rule (staff only)."""

@@ -145,13 +145,16 @@ def test_it_sends_hsts_and_secure_cookies_over_https(static_model: Any) -> None:
         assert "Strict-Transport-Security" not in Client().get("/accounts/login/").headers
 
 
-def test_it_locks_out_a_name_after_repeated_wrong_passwords(static_model: Any) -> None:
+@pytest.mark.parametrize("login", ["/accounts/login/", "/admin/login/"])
+def test_it_locks_out_a_name_after_repeated_wrong_passwords(static_model: Any, login: str) -> None:
     cache.clear()
-    user("target", "viewer")
+    target = user("target", "admin")
+    target.is_staff = True
+    target.save()
     client = Client()
     for _ in range(5):
-        assert client.post("/accounts/login/", {"username": "target", "password": "wrong"}).status_code == 200
-    locked = client.post("/accounts/login/", {"username": "target", "password": PASSWORD})
+        assert client.post(login, {"username": "target", "password": "wrong"}).status_code == 200
+    locked = client.post(login, {"username": "target", "password": PASSWORD})
     assert locked.status_code == 200 and b"Too many failed sign-ins" in locked.content
     assert "_auth_user_id" not in client.session
     cache.clear()
