@@ -106,38 +106,40 @@ class Watcher(Follower, Refresher):
         while _iterations is None or attempt < _iterations:
             attempt += 1
             self.progress_at = clock()
-            try:
-                client = self._client = self._client_factory()
-            except DockerProblem as e:  # e.g. a DOCKER_HOST that names no daemon at all
-                await self._set_status("error", reason=str(e), kind=e.kind)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.settings.backoff_max)
-                continue
-            synced_before = self.syncs
-            internal = False
-            try:
-                await self._session(client)
-            except DockerProblem as e:
-                state: ConnectionState = "reconnecting" if isinstance(e, DaemonUnreachable) else "error"
-                log.warning("docker connection %s: %s", state, e)
-                await self._set_status(state, reason=str(e), kind=e.kind)
-            except Exception as e:
-                # a bug, or an answer no parser expected: the model can no longer be trusted to
-                # follow Docker, so the status must say so - never "live" over a dead loop
-                log.exception("the watcher failed; it starts again after %.1fs", backoff)
-                internal = True
-                await self.report_crash(e)
-            finally:
-                self._client = None
-                self._requests.update(client.requests)
-                if client.last_ok is not None:
-                    self._last_ok = max(self._last_ok or client.last_ok, client.last_ok)
-                await client.close()
-            if self.syncs != synced_before and not internal:
+            if await self._attempt(backoff):
                 backoff = self.settings.backoff_initial  # that session worked: retry fast
             self.progress_at = clock()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.settings.backoff_max)
+
+    async def _attempt(self, backoff: float) -> bool:
+        """One session with a new client, until it fails; True when it synced and ended on Docker's
+        side (a crash of ours never resets the backoff, or a bug would loop at full speed)."""
+        try:
+            client = self._client = self._client_factory()
+        except DockerProblem as e:  # e.g. a DOCKER_HOST that names no daemon at all
+            await self._set_status("error", reason=str(e), kind=e.kind)
+            return False
+        synced_before = self.syncs
+        try:
+            await self._session(client)
+        except DockerProblem as e:
+            state: ConnectionState = "reconnecting" if isinstance(e, DaemonUnreachable) else "error"
+            log.warning("docker connection %s: %s", state, e)
+            await self._set_status(state, reason=str(e), kind=e.kind)
+        except Exception as e:
+            # a bug, or an answer no parser expected: the model can no longer be trusted to
+            # follow Docker, so the status must say so - never "live" over a dead loop
+            log.exception("the watcher failed; it starts again after %.1fs", backoff)
+            await self.report_crash(e)
+            return False
+        finally:
+            self._client = None
+            self._requests.update(client.requests)
+            if client.last_ok is not None:
+                self._last_ok = max(self._last_ok or client.last_ok, client.last_ok)
+            await client.close()
+        return self.syncs != synced_before
 
     async def _session(self, client: DockerClient) -> None:
         opened = asyncio.Event()
