@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.lab import Lab, LabUnavailable, Swarm, missing_requirements
+from tests.redisd import REDIS_SERVER, RedisServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _labs: dict[str, Lab] = {}
@@ -59,6 +60,19 @@ def swarm3(lab3: Lab) -> Iterator[Swarm]:
     helper = Swarm(lab3)
     yield helper
     helper.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server of this test session (a unix socket in a folder of its own)."""
+    if not os.path.exists(REDIS_SERVER):
+        why = "redis-server is not installed (apt-get install -y redis-server)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {why}")
+        pytest.skip(why)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -100,11 +100,27 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-_redis_url = env_optional("REDIS_URL")
+REDIS_URL = env_optional("REDIS_URL")
+# channels-redis waits for a socket's next message with a blocking pop of 5 s at a time; redis-py 8
+# reads every reply with a 5 s socket timeout by default, so that wait failed on an idle swarm and
+# every socket closed with 1011 (channels_redis#422). The read timeout must outlast the pop; it
+# still bounds how long a Redis that stopped answering (a half-open connection) goes unnoticed.
+REDIS_SOCKET_TIMEOUT = 15.0
 CHANNEL_LAYERS = {
     "default": (
-        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [_redis_url]}}
-        if _redis_url
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                        "socket_connect_timeout": 5.0,
+                    }
+                ]
+            },
+        }
+        if REDIS_URL
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     )
 }
