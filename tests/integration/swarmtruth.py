@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from dashboard.core.shared.replica import Follower
 from dashboard.core.watch import Watcher
 from dashboard.live.wire import snapshot_json
 from tests.lab import Lab
@@ -40,7 +41,7 @@ def truth(lab: Lab) -> dict[str, Any]:
     }
 
 
-def model(watcher: Watcher) -> dict[str, Any]:
+def model(watcher: Watcher | Follower) -> dict[str, Any]:
     """The same view of the watcher's published snapshot, through its wire format."""
     snap = snapshot_json(watcher.snapshot)
     return {
@@ -73,7 +74,7 @@ async def docker_reaches(lab: Lab, expectation: Any, *, timeout: float = 40, wha
         await asyncio.sleep(0.1)
 
 
-async def model_matches(lab: Lab, watcher: Watcher, *, within: float = 2.0) -> float:
+async def model_matches(lab: Lab, watcher: Watcher | Follower, *, within: float = 2.0) -> float:
     """The model equals a fresh listing from Docker within ``within`` seconds; returns how long it took."""
     t0 = time.monotonic()
     while True:
