@@ -218,7 +218,7 @@ class _Walk:
         if not isinstance(test, list):
             return self.hide(test, pointer)
         return [
-            item if i == 0 and item in _HEALTH_FORMS else self.hide(item, f"{pointer}/{i}")
+            item if i == 0 and isinstance(item, str) and item in _HEALTH_FORMS else self.hide(item, f"{pointer}/{i}")
             for i, item in enumerate(test)
         ]
 
