@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.core.domain import Config, Labels, Node, Secret, Service, Task
 from dashboard.core.masking import DEFAULT_PATTERNS, masked_labels, rule
@@ -17,8 +18,12 @@ from dashboard.core.model import KindPatch, Patch, Snapshot, Status, counts
 
 
 def labels_json(labels: Labels) -> dict[str, str]:
-    # settings may be unconfigured (the benchmarks use the wire without Django): then the defaults
-    patterns = getattr(settings, "SECRET_PATTERNS", DEFAULT_PATTERNS) if settings.configured else DEFAULT_PATTERNS
+    if not labels:
+        return {}
+    try:
+        patterns = settings.SECRET_PATTERNS
+    except (ImproperlyConfigured, AttributeError):  # the benchmarks use the wire without Django's settings
+        patterns = DEFAULT_PATTERNS
     return masked_labels(labels, rule(patterns))
 
 
