@@ -170,6 +170,26 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = SECRET_MAX_BYTES + 1
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * SECRET_MAX_BYTES
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
+
+def _secret_patterns(value: list[str]) -> tuple[str, ...]:
+    """Keys (labels, flags, KEY=value) whose values are masked: the defaults, replaced, or with
+    ``+`` in front extended (``+*vault*,sig``)."""
+    from dashboard.core.masking import DEFAULT_PATTERNS, parse_patterns
+
+    if not value:
+        return DEFAULT_PATTERNS
+    extend = value[0].startswith("+")
+    if extend:
+        value = [value[0][1:], *value[1:]]
+    try:
+        patterns = parse_patterns(value)
+    except ValueError as e:
+        raise ImproperlyConfigured(f"SECRET_PATTERNS: {e}") from None
+    return DEFAULT_PATTERNS + patterns if extend else patterns
+
+
+SECRET_PATTERNS = _secret_patterns(env_list("SECRET_PATTERNS", []))
+
 # The Docker connection: DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI reads
 # them (dashboard.core.docker reads them itself); the watcher's timing below.
 SWARM_RECONCILE_SECONDS = env_float("SWARM_RECONCILE_SECONDS", 8.0, minimum=0.5)

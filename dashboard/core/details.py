@@ -1,19 +1,31 @@
 """One task in full, for the details panel: parsed from Docker's task, service and container JSON.
 
-Env values are never kept: TaskDetail holds the names only, and the raw inspect view is the task's
-JSON with every ``Env`` list's values replaced by a mask (see ``mask_env``). Revealing one value
-is a separate, audited call (DockerClient.task_env_value).
+Everything shown is read from the task's JSON as dashboard.core.masking masks it (env values,
+driver and log options, the healthcheck's command, secret-looking labels, arguments and
+constraints): clear values never reach a TaskDetail. A masked value carries the pointer that
+names it, for an operator's reveal - a separate, audited call (DockerClient.task_masked_value).
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 from dashboard.core.domain import JSON, Task, as_dict, image_without_digest, parse_task
+from dashboard.core.masking import DEFAULT_KEYS, MASK, Masked, SecretKeys, mask, pointer_step
 
-MASK = "••••••"
+__all__ = ["MASK", "Mount", "Network", "Reference", "TaskDetail", "Value", "parse_detail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A string as a viewer may see it; ``path`` names it when something in it is masked."""
+
+    text: str
+    path: str = ""
+
+
+Options = tuple[tuple[str, Value], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +34,8 @@ class Mount:
     source: str
     target: str
     read_only: bool
+    driver: str = ""  # a volume's driver, "" for the local one or a bind
+    options: Options = ()  # the volume driver's options, masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +58,19 @@ class TaskDetail:
     service_name: str
     service_mode: str
     image: str  # as Docker has it in the spec, digest included
-    command: tuple[str, ...]
+    command: tuple[Value, ...]
     ports: tuple[str, ...]  # "8080:80/tcp (host)"
     networks: tuple[Network, ...]
     mounts: tuple[Mount, ...]
     limits: tuple[tuple[str, str], ...]  # ("cpus", "0.5"), ("memory", "256 MiB")
     reservations: tuple[tuple[str, str], ...]
     restart_policy: tuple[tuple[str, str], ...]
-    constraints: tuple[str, ...]
-    labels: tuple[tuple[str, str], ...]
-    env_names: tuple[str, ...]
+    constraints: tuple[Value, ...]
+    labels: Options
+    env: tuple[Value, ...]  # "NAME=••••••" (or a name alone)
+    log_driver: str  # the task's own, "" for the daemon's default
+    log_options: Options
+    healthcheck: tuple[Value, ...]  # the spec's Healthcheck.Test: its form, the command masked
     secrets: tuple[Reference, ...]
     configs: tuple[Reference, ...]
     health: str  # "healthy" / "unhealthy" / "starting", "" when Docker has none for us
@@ -62,33 +79,17 @@ class TaskDetail:
     container_on_this_node: bool
 
 
-def mask_env(raw: Any) -> Any:
-    """A copy of ``raw`` with the value of every KEY=value in any ``Env`` list masked."""
-    if isinstance(raw, dict):
-        out: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key == "Env" and isinstance(value, list):
-                out[key] = [f"{str(item).split('=', 1)[0]}={MASK}" if "=" in str(item) else item for item in value]
-            else:
-                out[key] = mask_env(value)
-        return out
-    if isinstance(raw, list):
-        return [mask_env(item) for item in raw]
-    return copy.copy(raw)
+def _shown(masked: Masked, document: Any, pointer: str) -> Value:
+    return Value(document if isinstance(document, str) else str(document), pointer if pointer in masked.clear else "")
 
 
-def env_names(raw_task: JSON) -> tuple[str, ...]:
-    env = as_dict(as_dict(raw_task.get("Spec")).get("ContainerSpec")).get("Env")
-    return tuple(str(e).split("=", 1)[0] for e in env) if isinstance(env, list) else ()
+def _list(masked: Masked, raw: Any, pointer: str) -> tuple[Value, ...]:
+    return tuple(_shown(masked, v, f"{pointer}/{i}") for i, v in enumerate(raw if isinstance(raw, list) else []))
 
 
-def env_value(raw_task: JSON, name: str) -> str | None:
-    env = as_dict(as_dict(raw_task.get("Spec")).get("ContainerSpec")).get("Env")
-    for entry in env if isinstance(env, list) else []:
-        key, sep, value = str(entry).partition("=")
-        if key == name:
-            return value if sep else ""
-    return None
+def _options(masked: Masked, raw: Any, pointer: str) -> Options:
+    items = raw.items() if isinstance(raw, dict) else ()
+    return tuple(sorted((str(k), _shown(masked, v, pointer + pointer_step(str(k)))) for k, v in items))
 
 
 def _size(n: int) -> str:
@@ -137,10 +138,15 @@ def parse_detail(
     raw_service: JSON | None,
     slot_tasks: tuple[Task, ...],
     container: JSON | None,
-) -> TaskDetail:
+    keys: SecretKeys = DEFAULT_KEYS,
+) -> tuple[TaskDetail, JSON]:
+    """The task in full, and its inspect JSON: both masked by one rule (see dashboard.core.masking)."""
     task = parse_task(raw_task)
-    spec = as_dict(raw_task.get("Spec"))
+    masked = mask(raw_task, keys)
+    shown: JSON = masked.document
+    spec = as_dict(shown.get("Spec"))
     container_spec = as_dict(spec.get("ContainerSpec"))
+    cs = "/Spec/ContainerSpec"
     service_spec = as_dict((raw_service or {}).get("Spec"))
     mode = "global" if "Global" in as_dict(service_spec.get("Mode")) else "replicated"
     resources = as_dict(spec.get("Resources"))
@@ -150,24 +156,27 @@ def parse_detail(
     log = health.get("Log")
     last_output = str(as_dict(log[-1]).get("Output", "")) if isinstance(log, list) and log else ""
     networks = []
-    for attachment in raw_task.get("NetworksAttachments") or []:
+    for attachment in shown.get("NetworksAttachments") or []:
         attachment = as_dict(attachment)
         net = as_dict(attachment.get("Network"))
         name = str(as_dict(net.get("Spec")).get("Name") or net.get("ID", ""))
         addresses = attachment.get("Addresses")
         networks.append(Network(name=name, addresses=tuple(str(a) for a in addresses or [])))
     mounts = []
-    for m in container_spec.get("Mounts") or []:
+    raw_mounts = container_spec.get("Mounts")
+    for i, m in enumerate(raw_mounts if isinstance(raw_mounts, list) else []):
         m = as_dict(m)
+        driver = as_dict(as_dict(m.get("VolumeOptions")).get("DriverConfig"))
         mounts.append(
             Mount(
                 type=str(m.get("Type", "")),
                 source=str(m.get("Source", "")),
                 target=str(m.get("Target", "")),
                 read_only=bool(m.get("ReadOnly")),
+                driver=str(driver.get("Name") or ""),
+                options=_options(masked, driver.get("Options"), f"{cs}/Mounts/{i}/VolumeOptions/DriverConfig/Options"),
             )
         )
-    labels = {**{str(k): str(v) for k, v in as_dict(container_spec.get("Labels")).items()}}
     history = tuple(
         sorted((t for t in slot_tasks if t.id != task.id), key=lambda t: (t.created_at, t.id), reverse=True)
     )
@@ -178,22 +187,28 @@ def parse_detail(
         restart_policy.append(("max attempts", str(restart.get("MaxAttempts"))))
     if restart.get("Window"):
         restart_policy.append(("window", _duration(restart.get("Window"))))
-    command = [*(container_spec.get("Command") or []), *(container_spec.get("Args") or [])]
-    return TaskDetail(
+    log_driver = as_dict(spec.get("LogDriver"))
+    detail = TaskDetail(
         task=task,
         service_name=str(service_spec.get("Name", "")),
         service_mode=mode,
         image=str(container_spec.get("Image", "")) or image_without_digest(task.image),
-        command=tuple(str(c) for c in command),
-        ports=_ports(raw_task),
+        command=(
+            *_list(masked, container_spec.get("Command"), f"{cs}/Command"),
+            *_list(masked, container_spec.get("Args"), f"{cs}/Args"),
+        ),
+        ports=_ports(shown),
         networks=tuple(networks),
         mounts=tuple(mounts),
         limits=_resources(as_dict(resources.get("Limits"))),
         reservations=_resources(as_dict(resources.get("Reservations"))),
         restart_policy=tuple(restart_policy),
-        constraints=tuple(str(c) for c in placement.get("Constraints") or []),
-        labels=tuple(sorted(labels.items())),
-        env_names=env_names(raw_task),
+        constraints=_list(masked, placement.get("Constraints"), "/Spec/Placement/Constraints"),
+        labels=_options(masked, container_spec.get("Labels"), f"{cs}/Labels"),
+        env=_list(masked, container_spec.get("Env"), f"{cs}/Env"),
+        log_driver=str(log_driver.get("Name") or ""),
+        log_options=_options(masked, log_driver.get("Options"), "/Spec/LogDriver/Options"),
+        healthcheck=_list(masked, as_dict(container_spec.get("Healthcheck")).get("Test"), f"{cs}/Healthcheck/Test"),
         secrets=_references(container_spec.get("Secrets"), "SecretName"),
         configs=_references(container_spec.get("Configs"), "ConfigName"),
         health=str(health.get("Status", "")),
@@ -201,3 +216,4 @@ def parse_detail(
         history=history,
         container_on_this_node=container is not None,
     )
+    return detail, shown

@@ -1,17 +1,35 @@
-"""The model as it travels: JSON for /api/snapshot and the websocket, and each service's colour."""
+"""The model as it travels: JSON for /api/snapshot and the websocket, and each service's colour.
+
+Labels travel with their secret-looking values masked (dashboard.core.masking, SECRET_PATTERNS),
+as every viewer sees them; only tasks come by the thousand, and they carry no labels.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from dashboard.core.domain import Config, Node, Secret, Service, Task
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from dashboard.core.domain import Config, Labels, Node, Secret, Service, Task
+from dashboard.core.masking import DEFAULT_PATTERNS, masked_labels, rule
 from dashboard.core.model import KindPatch, Patch, Snapshot, Status, counts
+
+
+def labels_json(labels: Labels) -> dict[str, str]:
+    if not labels:
+        return {}
+    try:
+        patterns = settings.SECRET_PATTERNS
+    except (ImproperlyConfigured, AttributeError):  # the benchmarks use the wire without Django's settings
+        patterns = DEFAULT_PATTERNS
+    return masked_labels(labels, rule(patterns))
 
 
 def node_json(node: Node) -> dict[str, Any]:
     data = dataclasses.asdict(node)
-    data["labels"] = dict(node.labels)
+    data["labels"] = labels_json(node.labels)
     return data
 
 
@@ -25,7 +43,7 @@ def service_hue(name: str) -> int:
 
 def service_json(service: Service) -> dict[str, Any]:
     data = dataclasses.asdict(service)
-    data["labels"] = dict(service.labels)
+    data["labels"] = labels_json(service.labels)
     data["hue"] = service_hue(service.name)
     return data
 
@@ -43,7 +61,7 @@ def task_json(task: Task) -> dict[str, Any]:
 
 def labelled_json(item: Secret | Config) -> dict[str, Any]:
     data = dataclasses.asdict(item)
-    data["labels"] = dict(item.labels)
+    data["labels"] = labels_json(item.labels)
     return data
 
 

@@ -12,7 +12,7 @@ from html import escape
 
 from dashboard.core.domain import Node, Service, Task, image_without_digest
 from dashboard.core.model import Snapshot, counts
-from dashboard.live.wire import service_hue
+from dashboard.live.wire import labels_json, service_hue
 
 STATE_ICONS = {
     "new": "+", "allocated": "+", "pending": "…", "assigned": "→", "accepted": "→", "preparing": "↻",
@@ -164,7 +164,7 @@ def _boxes(tasks: list[Task], services: dict[str, Service]) -> list[str]:
 
 
 def service_title(service: Service) -> str:
-    return "\n".join([service.image, *(f"{k}={v}" for k, v in service.labels)])
+    return "\n".join([service.image, *(f"{k}={v}" for k, v in labels_json(service.labels).items())])
 
 
 def legend(snapshot: Snapshot) -> str:

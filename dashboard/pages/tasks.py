@@ -1,7 +1,9 @@
-"""A task in full: the details panel, its inspect JSON (env masked), env reveal, log download.
+"""A task in full: the details panel, its inspect JSON, the reveal of a masked value, log download.
 
-Signed-in users only (kiosk tokens and anonymous viewers never reach these). Revealing an env
-value needs the operator role and is written to the audit log; the value itself never is.
+Signed-in users only (kiosk tokens and anonymous viewers never reach these). Panel, page and
+inspect JSON are masked by one rule (dashboard.core.masking, SECRET_PATTERNS); revealing a value
+needs the operator role and is written to the audit log with the value's path, never the value.
+The log download holds the task's output only, nothing of its spec.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
@@ -22,6 +25,7 @@ from dashboard.core.details import TaskDetail
 from dashboard.core.docker import DockerAPIError, DockerProblem, LogsUnavailable
 from dashboard.core.docker.logs import CUT_NOTICE
 from dashboard.core.domain import Task, valid_id
+from dashboard.core.masking import SecretKeys, rule, valid_pointer
 from dashboard.core.model import FINAL_STATES
 from dashboard.pages.render import STATE_ICONS, image_tag, task_state
 
@@ -34,13 +38,17 @@ async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[
     if not valid_id(task_id):
         return HttpResponse("no such task", status=404, content_type="text/plain")
     try:
-        return await runtime.swarm().client.task_detail(task_id, service_tasks=_model_tasks)
+        return await runtime.swarm().client.task_detail(task_id, service_tasks=_model_tasks, keys=secret_keys())
     except DockerAPIError as e:
         if e.status == 404:
             return HttpResponse("no such task (Docker no longer knows it)", status=404, content_type="text/plain")
         return HttpResponse(f"Docker refused: {e}", status=502, content_type="text/plain")
     except DockerProblem as e:
         return HttpResponse(f"Docker is not reachable: {e}", status=503, content_type="text/plain")
+
+
+def secret_keys() -> SecretKeys:
+    return rule(settings.SECRET_PATTERNS)
 
 
 def _model_tasks(service_id: str) -> list[Task] | None:
@@ -117,26 +125,34 @@ async def task_inspect(request: HttpRequest, task_id: str) -> HttpResponse:
     return JsonResponse(found[1], json_dumps_params={"indent": 2})
 
 
-@require_POST
-async def task_env_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
-    user = await request.auser()
-    if not await sync_to_async(user.has_perm)("dashboard.reveal_env"):
-        return JsonResponse({"error": "revealing env values needs the operator role"}, status=403)
-    name = request.POST.get("name", "")
-    if not valid_id(task_id) or not name or len(name) > 256:
-        return JsonResponse({"error": "expected a task and an env var name"}, status=400)
-    try:
-        value = await runtime.swarm().client.task_env_value(task_id, name)
-    except DockerProblem as e:
-        return JsonResponse({"error": f"Docker: {e}"}, status=502)
-    if value is None:
-        return JsonResponse({"error": f"the task has no env var {name!r}"}, status=404)
-    await sync_to_async(access.audit)(
-        user.get_username(), "env.reveal", f"task {task_id}", remote_addr=access.remote_addr(request), name=name
-    )
-    response = JsonResponse({"name": name, "value": value})
+def _no_store(response: JsonResponse) -> JsonResponse:
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_POST
+async def task_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
+    """POST path=<a JSON Pointer into the task's inspect JSON>: the string masked there, read fresh."""
+    user = await request.auser()
+    if not await sync_to_async(user.has_perm)("dashboard.reveal_env"):
+        return _no_store(JsonResponse({"error": "revealing masked values needs the operator role"}, status=403))
+    path = request.POST.get("path", "")
+    if not valid_id(task_id) or not valid_pointer(path):
+        return _no_store(JsonResponse({"error": "expected a task and the path of a masked value"}, status=400))
+    try:
+        value = await runtime.swarm().client.task_masked_value(task_id, path, secret_keys())
+    except DockerAPIError as e:
+        if e.status == 404:
+            return _no_store(JsonResponse({"error": "no such task (Docker no longer knows it)"}, status=404))
+        return _no_store(JsonResponse({"error": f"Docker refused: {e}"}, status=502))
+    except DockerProblem as e:
+        return _no_store(JsonResponse({"error": f"Docker: {e}"}, status=502))
+    if value is None:
+        return _no_store(JsonResponse({"error": f"nothing is masked at {path}"}, status=404))
+    await sync_to_async(access.audit)(
+        user.get_username(), "value.reveal", f"task {task_id}", remote_addr=access.remote_addr(request), path=path
+    )
+    return _no_store(JsonResponse({"path": path, "value": value}))
 
 
 @require_GET

@@ -1,5 +1,5 @@
 // @ts-check
-// The task panel: env reveal (operators), live logs over a websocket, and live details.
+// The task panel: revealing masked values (operators), live logs over a websocket, and live details.
 // Used inside the grid's side panel (grid.js calls mountPanel) and on the /tasks/<id>/ page.
 import { el, find } from "./draw.js";
 import { basePath, socketUrl } from "./live.js";
@@ -15,20 +15,33 @@ function line(stream, ts, text) {
   return el("div", { class: `log-line ${stream}` }, el("span", { class: "ts" }, ts), el("span", { class: "text" }, text));
 }
 
-/** @param {ParentNode} root */
+/**
+ * Operators' reveal buttons: one POST per masked value, named by its path; the answer replaces the
+ * mask in place (never stored: it goes when the panel closes or refreshes).
+ * @param {ParentNode} root
+ */
 function bindReveal(root) {
-  for (const form of root.querySelectorAll("form.reveal")) {
-    if (!(form instanceof HTMLFormElement)) continue;
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const target = find(/** @type {HTMLElement} */ (form.parentElement), ".env-value");
+  const form = root.querySelector("form.reveal-form");
+  if (!(form instanceof HTMLFormElement)) return;
+  for (const button of root.querySelectorAll("button.reveal")) {
+    if (!(button instanceof HTMLButtonElement)) continue;
+    button.addEventListener("click", async () => {
+      const target = find(/** @type {HTMLElement} */ (button.parentElement), ".masked");
+      const body = new FormData(form);
+      body.set("path", button.dataset.path || "");
+      button.disabled = true;
       try {
-        const response = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
+        const response = await fetch(form.action, { method: "POST", body, credentials: "same-origin", cache: "no-store" });
         const data = await response.json();
         target.textContent = response.ok ? data.value : `(${data.error})`;
-        if (response.ok) form.remove();
+        if (response.ok) {
+          target.dataset.revealed = "true";
+          button.remove();
+        }
       } catch {
         target.textContent = "(the value could not be read)";
+      } finally {
+        button.disabled = false;
       }
     });
   }

@@ -1,4 +1,4 @@
-"""Inspecting a task in the browser: details, slot history, live logs, env values kept masked."""
+"""Inspecting a task in the browser: details, slot history, live logs, secrets kept masked."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from dashboard.core.docker.logs import CUT_NOTICE
+from dashboard.core.masking import MASK
 from tests.browser.conftest import Dashboard, signed_in
 from tests.browser.test_grid import service, wait_boxes
 from tests.integration.test_logs_lab import CHATTY, STAMP, Cut, CuttingProxy
+from tests.integration.test_masking_lab import MARK, SECRETS, node_label, secretive_service  # noqa: F401 - a fixture
 from tests.lab import Lab, Swarm, wait_until
-
-SECRET_VALUE = "s3cr3t-hunter2-value"
 
 
 async def open_panel(page: Any, task_id: str) -> None:
@@ -118,43 +118,53 @@ async def test_it_says_so_when_the_log_driver_cannot_be_read(swarm: Swarm, page:
     await status.filter(has_text="logging driver").wait_for(timeout=10000)
 
 
-async def test_it_keeps_env_values_from_viewers_and_reveals_them_to_operators_on_the_record(
+@pytest.mark.usefixtures("node_label")
+async def test_it_keeps_secrets_from_viewers_and_reveals_each_to_operators_on_the_record(
     swarm: Swarm, page: Any, operator_page: Any, dashboard: Dashboard
 ) -> None:
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
-    name, sid = await service(swarm, "db", extra=("--env", f"DB_PASSWORD={SECRET_VALUE}", "--env", "MODE=x"))
+    name = await asyncio.to_thread(secretive_service, swarm)
+    sid = await asyncio.to_thread(swarm.service_id, name)
     await page.reload()
     await wait_boxes(page, sid, "running", 1)
     task_id = (await asyncio.to_thread(swarm.tasks, name))[0]["ID"]
     await open_panel(page, task_id)
-    assert "DB_PASSWORD" in (await page.locator("#panel .env").text_content() or "")
-    assert await page.locator("#panel form.reveal").count() == 0  # a viewer is not offered it
+    for path in SECRETS:  # each masked value is on show, as a mask
+        assert await page.locator(f'#panel .masked[data-path="{path}"]').count() == 1, path
+    assert "DB_PASSWORD=" + MASK in (await page.locator("#panel .env").text_content() or "")
+    assert await page.locator("#panel button.reveal").count() == 0  # a viewer is not offered it
     bodies = [await page.content()]
-    for path in ("/", "/api/snapshot", f"/tasks/{task_id}/", f"/tasks/{task_id}/panel", f"/tasks/{task_id}/inspect"):
+    for path in ("/", "/api/snapshot", f"/tasks/{task_id}/", f"/tasks/{task_id}/panel", f"/tasks/{task_id}/inspect",
+                 f"/tasks/{task_id}/logs.txt"):  # fmt: skip
         bodies.append(await (await page.request.get(dashboard.url + path)).text())
-    inspect = json.loads(bodies[-1])
-    assert "DB_PASSWORD=••••••" in inspect["Spec"]["ContainerSpec"]["Env"]
     refused = await page.request.post(
-        f"{dashboard.url}/tasks/{task_id}/env/reveal",
-        form={"name": "DB_PASSWORD", "csrfmiddlewaretoken": await _csrf(page)},
+        f"{dashboard.url}/tasks/{task_id}/reveal",
+        form={"path": "/Spec/ContainerSpec/Env/0", "csrfmiddlewaretoken": await _csrf(page)},
         headers={"X-CSRFToken": await _csrf(page), "Referer": dashboard.url + "/"},
     )
     assert refused.status == 403
     bodies.append(await refused.text())
     for body in bodies + frames:
-        assert SECRET_VALUE not in body
+        assert MARK not in body
 
+    forged = await operator_page.request.post(  # no CSRF token: a cross-site form cannot reveal
+        f"{dashboard.url}/tasks/{task_id}/reveal", form={"path": "/Spec/ContainerSpec/Env/0"}
+    )
+    assert forged.status == 403 and MARK not in await forged.text()
     await wait_boxes(operator_page, sid, "running", 1)
     await open_panel(operator_page, task_id)
-    form = operator_page.locator('#panel form.reveal:has(input[value="DB_PASSWORD"])')
-    await form.locator("button").click()
-    value = operator_page.locator('#panel .env-value[data-name="DB_PASSWORD"]')
-    await value.filter(has_text=SECRET_VALUE).wait_for(timeout=5000)
-    rows = _audit(dashboard, "env.reveal")
-    assert [(r[0], r[1]) for r in rows] == [("operator", f"task {task_id}")]
-    assert SECRET_VALUE not in str(rows)
-    assert SECRET_VALUE not in dashboard.log.read_text()
+    for path, clear in SECRETS.items():
+        await operator_page.locator(f'#panel button.reveal[data-path="{path}"]').click()
+        shown = operator_page.locator(f'#panel .masked[data-path="{path}"][data-revealed="true"]')
+        await shown.filter(has_text=clear).wait_for(timeout=5000)
+        assert await operator_page.locator(f'#panel button.reveal[data-path="{path}"]').count() == 0
+    rows = _audit(dashboard, "value.reveal")
+    assert [(r[0], r[1], json.loads(r[2])) for r in rows] == [
+        ("operator", f"task {task_id}", {"path": path}) for path in SECRETS
+    ]
+    assert MARK not in str(rows)
+    assert MARK not in dashboard.log.read_text()
 
 
 async def _csrf(page: Any) -> str:

@@ -1,5 +1,5 @@
-"""Tasks: GET /tasks, one task in full (with its service, slot history and container health), an
-env value read fresh, and its log stream."""
+"""Tasks: GET /tasks, one task in full (with its service, slot history and container health), a
+masked value read fresh, and its log stream."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import aiodocker
 import aiohttp
 
 import dashboard.core.docker.logs as logs
-from dashboard.core.details import TaskDetail, env_value, mask_env, parse_detail
+from dashboard.core.details import TaskDetail, parse_detail
 from dashboard.core.docker.errors import DockerAPIError, DockerProblem, LogsUnavailable, short
 from dashboard.core.docker.logs import LogLine, demultiplex
 from dashboard.core.docker.system import System
 from dashboard.core.domain import JSON, Task, as_dict, parse_task
+from dashboard.core.masking import DEFAULT_KEYS, SecretKeys, mask
 
 
 class Tasks(System):
@@ -30,9 +31,13 @@ class Tasks(System):
         return await self._list("tasks", params, parse_task)
 
     async def task_detail(
-        self, task_id: str, *, service_tasks: Callable[[str], Iterable[Task] | None] | None = None
+        self,
+        task_id: str,
+        *,
+        service_tasks: Callable[[str], Iterable[Task] | None] | None = None,
+        keys: SecretKeys = DEFAULT_KEYS,
     ) -> tuple[TaskDetail, JSON]:
-        """One task in full, and its inspect JSON with env values masked (the clear values stay here).
+        """One task in full, and its inspect JSON, both masked by ``keys``' rule (the clear values stay here).
 
         GET /tasks/{id}, /services/{id}, and /containers/{id}/json for health when the container
         runs on the node we talk to (a manager cannot inspect containers on other nodes). The
@@ -61,7 +66,7 @@ class Tasks(System):
                 container = await self._get(f"containers/{quote(task.container_id, safe='')}/json")
             except DockerAPIError:
                 container = None  # already removed
-        return parse_detail(raw, raw_service, same_slot, container), mask_env(raw)
+        return parse_detail(raw, raw_service, same_slot, container, keys)
 
     async def task_log_driver(self, task_id: str) -> str:
         """The log driver a task's container uses: the task's own, else the daemon's default."""
@@ -71,9 +76,11 @@ class Tasks(System):
             name = (await self.info()).get("LoggingDriver", "")
         return str(name)
 
-    async def task_env_value(self, task_id: str, name: str) -> str | None:
-        """One env value of one task, read fresh; the caller checks the permission and audits."""
-        return env_value(await self._get(f"tasks/{quote(task_id, safe='')}"), name)
+    async def task_masked_value(self, task_id: str, pointer: str, keys: SecretKeys = DEFAULT_KEYS) -> str | None:
+        """The string that the masked value at ``pointer`` (a JSON Pointer into the task's inspect
+        JSON) hides, read fresh; None when nothing masked is there. The caller checks the
+        permission and audits."""
+        return mask(await self._get(f"tasks/{quote(task_id, safe='')}"), keys).clear.get(pointer)
 
     async def task_logs(self, task_id: str, *, follow: bool, tail: int, since: int = 0) -> AsyncIterator[LogLine]:
         """GET /tasks/{id}/logs (stdout, stderr, timestamps), demultiplexed into lines.
