@@ -107,7 +107,7 @@ async def test_it_sends_a_kiosk_socket_no_label_no_address_no_secret_name_and_a_
     name = await asyncio.to_thread(swarm.create_service, "labelled", replicas=2, extra=labels)
     sid = await asyncio.to_thread(swarm.service_id, name)
     for socket in (kiosk, user):
-        await socket.until(lambda m: running_of(sid)(m) == 2)  # noqa: B023
+        await socket.until(lambda m: running_of(sid)(m) == 2)
         assert socket.model["services"][sid]["name"] == name  # both see what the grid draws
     seen = kiosk.text()
     for leak in ("basicauth", BASIC_AUTH.split("$")[-1], LAB_ADDRESSES, node_label, secret, '"secrets"', '"configs"'):
