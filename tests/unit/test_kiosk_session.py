@@ -106,6 +106,23 @@ def test_it_creates_expiring_tokens_from_the_command_line(model: Any, capsys: py
             call_command("kiosk", "create", f"x-{bad}", "--expires", bad)
 
 
+def test_it_creates_expiring_tokens_in_the_admin(model: Any) -> None:
+    get_user_model().objects.create_superuser(username="root", password=PASSWORD)
+    client = Client()
+    client.login(username="root", password=PASSWORD)
+    later, past = timezone.localtime() + timedelta(days=7), timezone.localtime() - timedelta(days=1)
+    answers = {}
+    for name, when in (("late", past), ("week", later)):
+        form = {"name": name, "expires_at_0": f"{when:%Y-%m-%d}", "expires_at_1": f"{when:%H:%M:%S}"}
+        answers[name] = client.post("/admin/dashboard/kiosktoken/add/", form)
+    assert "must be in the future" in answers["late"].content.decode()
+    assert not KioskToken.objects.filter(name="late").exists()
+    assert answers["week"].status_code == 302
+    token = KioskToken.objects.get(name="week")
+    assert token.expires_at is not None and abs(token.expires_at - later) < timedelta(seconds=1)
+    assert AuditEntry.objects.get(action="token.create", target="week").detail["expires_at"]
+
+
 async def kiosk_socket(cookie: str, query: str = "") -> WebsocketCommunicator:
     from visualizer.asgi import application
 
