@@ -228,9 +228,13 @@ def test_it_sends_nothing_for_a_patch_out_of_order_so_that_pages_resync() -> Non
     assert patch is not None and [json.loads(t)["base_seq"] for _, t in hub.texts(new, patch)] == [6]
 
 
-def test_it_keeps_a_view_while_a_socket_uses_it() -> None:
-    hub = Hub(FakeWatcher(snap(1, [], [], [])), "swarm")  # type: ignore[arg-type]
+def test_it_keeps_a_view_while_a_socket_uses_it_and_projects_each_patch_once_per_view() -> None:
+    before = snap(1, [node("n1")], [service("s1", "web", "shop")], [])
+    hub = Hub(FakeWatcher(before), "swarm")  # type: ignore[arg-type]
     assert hub.acquire(SHOP) == hub.acquire(SHOP) != hub.acquire(KIOSK)
+    new, patch = advance(before, snap(1, [node("n1")], [service("s1", "web", "shop")], [task("t1", "s1", "n1")]))
+    assert patch is not None
+    assert sorted(g for g, _ in hub.texts(new, patch)) == sorted(views.group_of("swarm", v) for v in (SHOP, KIOSK))
     hub.release(SHOP)
     hub.release(KIOSK)
     assert set(hub.users) == {SHOP}
