@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 
 from dashboard import access
 from dashboard.access.forms import ThrottledAdminAuthenticationForm
 from dashboard.models import AuditEntry, KioskToken
 
 
+class KioskTokenForm(ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = KioskToken
+        fields = ("name", "expires_at")
+
+    def clean_expires_at(self) -> datetime | None:
+        expires_at: datetime | None = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now() and self.instance.pk is None:
+            raise ValidationError("a new token's expiry must be in the future")
+        return expires_at
+
+
 @admin.register(KioskToken)
 class KioskTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("name", "prefix", "active", "created_by", "created_at", "last_used_at", "last_used_from")
+    form = KioskTokenForm
+    list_display = (
+        "name", "prefix", "active", "expires_at", "created_by", "created_at", "last_used_at", "last_used_from",
+    )  # fmt: skip
     readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "last_used_from", "revoked_at")
-    fields = ("name", *readonly_fields)
+    fields = ("name", "expires_at", *readonly_fields)
     actions = ["revoke"]
 
     @admin.display(boolean=True)
@@ -34,10 +52,14 @@ class KioskTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             super().save_model(request, obj, form, change)
             return
         token, clear = access.create_token(
-            obj.name, created_by=request.user.get_username(), remote_addr=access.remote_addr(request)
+            obj.name,
+            created_by=request.user.get_username(),
+            remote_addr=access.remote_addr(request),
+            expires_at=obj.expires_at,
         )
         obj.pk = token.pk
         url = request.build_absolute_uri(reverse("grid")) + f"?{access.KIOSK_PARAM}={clear}"
+        # the screen exchanges it for a session cookie on first use and drops it from its address
         messages.warning(request, f"Kiosk URL for “{token.name}” (shown once, keep it safe): {url}")
 
     @admin.action(description="Revoke the selected tokens (closes their screens' connections)")

@@ -6,6 +6,7 @@ Nothing here ever holds a secret's value, an env value or a token in clear.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class Access(models.Model):
@@ -37,6 +38,9 @@ class KioskToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_from = models.CharField(max_length=64, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="refused from then on like a revoked token; empty: never"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -46,7 +50,7 @@ class KioskToken(models.Model):
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
 
 
 class AuditEntry(models.Model):

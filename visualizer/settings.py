@@ -154,6 +154,13 @@ LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # opt-in, off by default: the grid and wall (read-only) without signing in
 ANONYMOUS_READ_ONLY = env_bool("ANONYMOUS_READ_ONLY", False)
+# what read-only screens (kiosk tokens, anonymous viewers) are sent besides what the grid and the
+# wall draw: labels (a proxy's basic-auth hash lives in one) and node addresses, off by default
+KIOSK_SHOW_LABELS = env_bool("KIOSK_SHOW_LABELS", False)
+KIOSK_SHOW_ADDRESSES = env_bool("KIOSK_SHOW_ADDRESSES", False)
+# a kiosk URL is exchanged for a session cookie of this lifetime (renewed at every page load, never
+# past the token's own expiry)
+KIOSK_SESSION_DAYS = env_int("KIOSK_SESSION_DAYS", 90, minimum=1)
 # opt-in, off by default: sign in the user a reverse proxy names in this header, only for
 # requests from these addresses/networks
 PROXY_USER_HEADER = env_str("PROXY_USER_HEADER", "")

@@ -6,7 +6,9 @@ Roles are Django groups holding dashboard.Access permissions:
   admin     also manages users and kiosk tokens, reads the audit log (and is staff: the Django admin)
 Every active signed-in user may view; the groups add the rest.
 
-A kiosk token opens the grid and the wall and their websocket, read-only, and nothing else.
+A kiosk token opens the grid and the wall and their websocket, read-only, and nothing else: its
+URL is exchanged for a session cookie on first use, and read-only screens are sent only what the
+grid and the wall draw (dashboard.live.views).
 
 The rooms: ``roles`` (groups and permissions), ``kiosk`` (tokens), ``viewers`` (who is looking),
 ``audit`` (the log), ``middleware`` (security headers, a trusted proxy's user), ``accesslog``
@@ -16,6 +18,7 @@ The rooms: ``roles`` (groups and permissions), ``kiosk`` (tokens), ``viewers`` (
 from dashboard.access.audit import audit, audit_admin_change, known_user
 from dashboard.access.kiosk import (
     KIOSK_PARAM,
+    SESSION_KEY,
     TOKEN_PREFIX,
     create_token,
     revoke_token,
@@ -29,6 +32,7 @@ from dashboard.access.viewers import Viewer, remote_addr, viewer_for
 __all__ = [
     "KIOSK_PARAM",
     "ROLES",
+    "SESSION_KEY",
     "TOKEN_PREFIX",
     "Viewer",
     "audit",

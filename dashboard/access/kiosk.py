@@ -1,13 +1,21 @@
-"""Kiosk tokens: a wall screen's read-only key to the grid and the wall, stored hashed, revocable."""
+"""Kiosk tokens: a wall screen's read-only key to the grid and the wall, stored hashed, revocable,
+optionally expiring.
+
+A kiosk URL (``/?kiosk=sv_…``, ``/wall/?kiosk=sv_…``) is exchanged on first use for the token's
+id in a session cookie, and the page redirects to the same URL without the token: later requests,
+the page's websocket, proxies' access logs and Referer headers never carry it again.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from dashboard.access.audit import audit
@@ -15,20 +23,31 @@ from dashboard.models import KioskToken
 
 TOKEN_PREFIX = "sv_"  # noqa: S105 - a marker, not a secret
 KIOSK_PARAM = "kiosk"
+SESSION_KEY = "kiosk_token_id"  # the session of a screen that exchanged its kiosk URL holds the token's id
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(name: str, *, created_by: str, remote_addr: str = "") -> tuple[KioskToken, str]:
+def live_tokens() -> QuerySet[KioskToken]:
+    """Tokens neither revoked nor expired."""
+    return KioskToken.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()), revoked_at=None)
+
+
+def create_token(
+    name: str, *, created_by: str, remote_addr: str = "", expires_at: datetime | None = None
+) -> tuple[KioskToken, str]:
     """A new token; the clear value is returned once and never stored."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValueError("the expiry is in the past: a token must be usable when it is made")
     clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = KioskToken.objects.create(
-            name=name, token_hash=_digest(clear), prefix=clear[:10], created_by=created_by
+            name=name, token_hash=_digest(clear), prefix=clear[:10], created_by=created_by, expires_at=expires_at
         )
-        audit(created_by, "token.create", name, remote_addr=remote_addr)
+        expiry = {"expires_at": expires_at.isoformat()} if expires_at is not None else {}
+        audit(created_by, "token.create", name, remote_addr=remote_addr, **expiry)
     return token, clear
 
 
@@ -47,7 +66,17 @@ def use_token(clear: str, *, remote_addr: str, where: str) -> KioskToken | None:
     """The live token this clear value names, its use recorded; None for anything else."""
     if not clear.startswith(TOKEN_PREFIX) or len(clear) > 100:
         return None
-    token = KioskToken.objects.filter(token_hash=_digest(clear), revoked_at__isnull=True).first()
+    return _used(live_tokens().filter(token_hash=_digest(clear)).first(), remote_addr=remote_addr, where=where)
+
+
+def use_token_id(token_id: object, *, remote_addr: str, where: str) -> KioskToken | None:
+    """The live token a session names by its id, its use recorded; None for anything else."""
+    if not isinstance(token_id, int) or isinstance(token_id, bool):
+        return None
+    return _used(live_tokens().filter(pk=token_id).first(), remote_addr=remote_addr, where=where)
+
+
+def _used(token: KioskToken | None, *, remote_addr: str, where: str) -> KioskToken | None:
     if token is None:
         return None
     token.last_used_at = timezone.now()
@@ -58,7 +87,8 @@ def use_token(clear: str, *, remote_addr: str, where: str) -> KioskToken | None:
 
 
 def token_is_live(token_id: int) -> bool:
-    return KioskToken.objects.filter(pk=token_id, revoked_at__isnull=True).exists()
+    """Neither revoked nor expired: a socket's recheck closes it once this turns false."""
+    return live_tokens().filter(pk=token_id).exists()
 
 
 def token_group(token_id: int) -> str:

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.core.domain import Task
+from dashboard.live import views as live_views
 from dashboard.live.protocol import (
     CLIENT_TYPES,
     HEARTBEAT_PARAM,
@@ -89,8 +90,15 @@ def _with_tasks(message: SnapshotMessage | TasksMessage, tasks: list[str]) -> st
     return f'{_dumps(rest)[:-1]},"tasks":[{",".join(tasks)}]}}'
 
 
+def _session_kiosk(scope: dict[str, Any]) -> object:
+    """The kiosk token id the socket's session holds (its page's kiosk URL was exchanged for it)."""
+    session = scope.get("session")
+    return session.get(access.SESSION_KEY) if session is not None else None
+
+
 class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     groups: list[str] = []
+    view: live_views.View | None = None  # None: the whole model (see dashboard.live.views)
     _recheck: asyncio.Task[None] | None = None
     _beat: asyncio.Task[None] | None = None
     _rejoin: asyncio.Task[None] | None = None
@@ -101,14 +109,28 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         client = self.scope.get("client") or ("", 0)
         viewer = await database_sync_to_async(access.viewer_for)(
             self.scope.get("user"),
+            # pages from before the kiosk URL exchange still name the token here (they reload on
+            # their first model, the server's pages being newer); today's pages have it in the session
             (query.get(access.KIOSK_PARAM) or [""])[0],
             remote_addr=str(client[0]),
             where="websocket",
+            kiosk_id=await database_sync_to_async(_session_kiosk)(self.scope),
         )
         if viewer is None:
             await self.close(code=4401)
             return
-        self.groups = [runtime.swarm().group]
+        try:
+            self.view = live_views.view_for(
+                viewer.read_only, query, labels=settings.KIOSK_SHOW_LABELS, addresses=settings.KIOSK_SHOW_ADDRESSES
+            )
+        except ValueError as e:
+            await self.accept()
+            await self.send_json(ErrorMessage(type="error", error=str(e)))
+            await self.close(code=4400)
+            return
+        self.groups = [
+            runtime.swarm().group if self.view is None else live_views.hub(runtime.swarm()).acquire(self.view)
+        ]
         if viewer.kiosk is not None:
             # revoking the token closes this socket: at once when revoked in this process (the
             # group), within KIOSK_RECHECK_SECONDS when revoked elsewhere (manage.py, another process)
@@ -171,11 +193,13 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self._beat = self._rejoin = None
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
+        if self.view is not None and self.groups:
+            live_views.hub(runtime.swarm()).release(self.view)
 
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
         if self._recheck is not None and self._recheck is not asyncio.current_task():
             self._recheck.cancel()
-        await self.send_json(ErrorMessage(type="error", error="this kiosk token was revoked"))
+        await self.send_json(ErrorMessage(type="error", error="this kiosk token was revoked or has expired"))
         await self.close(code=4403)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -202,9 +226,13 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         watcher = await runtime.swarm().first_sync(timeout=5)
         snapshot = watcher.snapshot
         whole = snapshot_json(snapshot, with_tasks=False)
-        nodes = _chunks(whole["nodes"], ITEMS_PER_FRAME)
-        services = _chunks(whole["services"], ITEMS_PER_FRAME)
-        tasks = _chunks(task_texts.of(snapshot.tasks), TASKS_PER_FRAME)
+        if self.view is None:
+            parts = whole["nodes"], whole["services"], task_texts.of(snapshot.tasks)
+        else:
+            parts = live_views.snapshot_parts(snapshot, whole, self.view)
+        nodes = _chunks(parts[0], ITEMS_PER_FRAME)
+        services = _chunks(parts[1], ITEMS_PER_FRAME)
+        tasks = _chunks(parts[2], TASKS_PER_FRAME)
         frames = max(len(nodes), len(services), len(tasks))
 
         def part(chunks: list[list[Any]], i: int) -> list[Any]:

@@ -8,35 +8,87 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from dashboard import access, runtime
 from dashboard.core.model import counts
+from dashboard.live import views
 from dashboard.live.protocol import page_version
 from dashboard.live.wire import status_json
+from dashboard.models import KioskToken
 from dashboard.pages import render as grid_render
 
 
-async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
-    """For the grid and the wall: a signed-in user, a kiosk token (?kiosk=), or anonymous when allowed."""
+def without_kiosk(request: HttpRequest) -> str:
+    """This page's URL without its kiosk token, the rest of its query kept (a wall's stack=, density=)."""
+    query = request.GET.copy()
+    query.pop(access.KIOSK_PARAM, None)
+    return request.path + (f"?{query.urlencode()}" if query else "")
+
+
+async def _keep_session(request: HttpRequest, token: KioskToken) -> None:
+    """A kiosk screen's session lasts KIOSK_SESSION_DAYS from its last page load, never past the
+    token's expiry (the socket's recheck closes it at the expiry anyway)."""
+    seconds = settings.KIOSK_SESSION_DAYS * 86400
+    if token.expires_at is not None:
+        seconds = min(seconds, int((token.expires_at - timezone.now()).total_seconds()))
+    await request.session.aset_expiry(max(1, seconds))
+
+
+async def exchange_kiosk_url(request: HttpRequest) -> HttpResponse | None:
+    """A kiosk URL: its token goes into the session (a cookie from now on), and the page redirects
+    to the same URL without it, so that no later request, access log line or Referer carries it.
+    None when this URL names no token."""
+    clear = request.GET.get(access.KIOSK_PARAM)
+    if clear is None:
+        return None
+    clean = without_kiosk(request)
     user = await request.auser()
-    return await sync_to_async(access.viewer_for)(
-        user, request.GET.get(access.KIOSK_PARAM), remote_addr=access.remote_addr(request), where=request.path
+    if not (user.is_authenticated and user.is_active):  # a signed-in user keeps looking as themself
+        token = await sync_to_async(access.use_token)(
+            clear, remote_addr=access.remote_addr(request), where=request.path
+        )
+        if token is None:
+            return redirect_to_login(clean)  # a dead token does not travel on to the login page
+        await request.session.acycle_key()  # no session planted beforehand gets the token
+        await request.session.aset(access.SESSION_KEY, token.pk)
+        await _keep_session(request, token)
+    return HttpResponseRedirect(clean)
+
+
+async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
+    """For the grid and the wall: a signed-in user, a kiosk session, or anonymous when allowed."""
+    user = await request.auser()
+    kiosk_id = await request.session.aget(access.SESSION_KEY)
+    viewer = await sync_to_async(access.viewer_for)(
+        user, None, remote_addr=access.remote_addr(request), where=request.path, kiosk_id=kiosk_id
+    )
+    if viewer is not None and viewer.kiosk is not None:
+        await _keep_session(request, viewer.kiosk)
+    elif viewer is None and kiosk_id is not None:
+        await request.session.apop(access.SESSION_KEY)  # revoked or expired: forget it
+    return viewer
+
+
+def read_only_view(viewer: access.Viewer) -> views.View | None:
+    return views.view_for(
+        viewer.read_only, {}, labels=settings.KIOSK_SHOW_LABELS, addresses=settings.KIOSK_SHOW_ADDRESSES
     )
 
 
 @login_not_required
 async def grid(request: HttpRequest) -> HttpResponse:
+    exchanged = await exchange_kiosk_url(request)
+    if exchanged is not None:
+        return exchanged
     viewer = await read_only_viewer(request)
     if viewer is None:
-        # a dead kiosk token does not travel on to the login page
-        query = request.GET.copy()
-        query.pop(access.KIOSK_PARAM, None)
-        return redirect_to_login(request.path + (f"?{query.urlencode()}" if query else ""))
+        return redirect_to_login(request.get_full_path())
     watcher = await runtime.swarm().first_sync(timeout=5)
-    snapshot = watcher.snapshot
+    snapshot = views.page_snapshot(watcher.snapshot, read_only_view(viewer))
     history = request.GET.get("history") == "1"
     failed_window = timedelta(minutes=settings.SWARM_FAILED_TASKS_MINUTES)
     service_counts = counts(snapshot).values()

@@ -1,8 +1,9 @@
 """Docker secrets and configs: list with their users, create, remove, and guided rotation.
 
-Viewers read, operators write. A secret's value goes from the request to Docker and nowhere else:
-never into the database, a log line, a message, an error or a page (the forms never show it
-again). Every write is in the audit log, without the value.
+Viewers read the lists, operators write, and only operators read a config's data (audited). A
+secret's value goes from the request to Docker and nowhere else: never into the database, a log
+line, a message, an error or a page (the forms never show it again). Every write is in the audit
+log, without the value.
 """
 
 from __future__ import annotations
@@ -312,26 +313,34 @@ def _partial(old: str, new: str, moved: list[str], failed: str, rest: list[str],
     return "; ".join(parts) + f". Retrying moves the rest to {new} without creating another version; {old} stays."
 
 
+CONFIG_DATA_PERMISSION = "dashboard.reveal_env"  # the operator's: it reveals what viewers see masked
+
+
 @require_GET
 async def config_page(request: HttpRequest, config_id: str) -> HttpResponse:
+    """A config's name, dates and users for every viewer; its data (and labels) for operators only,
+    each view in the audit log (never the data). A config often holds what a secret should."""
     snapshot = (await runtime.swarm().first_sync(timeout=5)).snapshot
     config = snapshot.configs.get(config_id)
     if config is None:
         return HttpResponse("no such config", status=404, content_type="text/plain")
-    try:
-        data = await runtime.swarm().client.config_data(config_id)
-    except DockerProblem as e:
-        return HttpResponse(f"Docker: {e}", status=502, content_type="text/plain")
-    try:
-        text, binary = data.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, binary = data[:4096].hex(" "), True
-    context = {
+    user = await request.auser()
+    may_read = await sync_to_async(user.has_perm)(CONFIG_DATA_PERMISSION)
+    context: dict[str, Any] = {
         "config": config,
-        "text": text,
-        "binary": binary,
-        "size": len(data),
+        "may_read": may_read,
         "users": users_of(snapshot, config_id, "configs"),
-        "user": await request.auser(),
+        "user": user,
     }
+    if may_read:
+        try:
+            data = await runtime.swarm().client.config_data(config_id)
+        except DockerProblem as e:
+            return HttpResponse(f"Docker: {e}", status=502, content_type="text/plain")
+        await _audit(request, user, "config.view", config.name, id=config_id)
+        try:
+            text, binary = data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, binary = data[:4096].hex(" "), True
+        context.update(text=text, binary=binary, size=len(data))
     return render(request, "dashboard/config.html", context)

@@ -459,7 +459,7 @@ function boxOf(event) {
   const box = event.target instanceof Element ? event.target.closest("[data-task-id]") : null;
   return box instanceof HTMLElement ? box.dataset.taskId : undefined;
 }
-if (!new URLSearchParams(location.search).get("kiosk") && document.body.dataset.details === "1") {
+if (document.body.dataset.details === "1") { // "0" for read-only viewers (kiosk, anonymous)
   grid.addEventListener("click", (event) => {
     const taskId = boxOf(event);
     if (taskId) showTask(taskId);

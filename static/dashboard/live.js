@@ -229,9 +229,11 @@ export class LiveSwarm {
    * @param {number | null} [options.heartbeatSeconds]
    * @param {(changes: Changes) => void} [options.onFrame]
    * @param {() => void} [options.onConnection]
+   * @param {Record<string, string>} [options.socketParams] for the socket's URL: a wall's filter, which the server applies
    */
   constructor({ initial = null, staleMs = null, heartbeatSeconds = null, onFrame = () => {},
-    onConnection = () => {} } = {}) {
+    onConnection = () => {}, socketParams = {} } = {}) {
+    this.socketParams = socketParams;
     /** @type {Model} */
     this.model = {
       seq: initial ? initial.seq : 0,
@@ -398,9 +400,8 @@ export class LiveSwarm {
 
   connect() {
     this.retry = null;
-    const query = new URLSearchParams({ heartbeat: "1" });
-    const kiosk = new URLSearchParams(location.search).get("kiosk");
-    if (kiosk) query.set("kiosk", kiosk);
+    // a kiosk screen's token is in its session cookie, never in this URL (proxies log it)
+    const query = new URLSearchParams({ ...this.socketParams, heartbeat: "1" });
     const ws = new WebSocket(socketUrl(`ws/swarm?${query}`));
     this.socket = ws;
     this.openedAt = Date.now();

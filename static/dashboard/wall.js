@@ -54,8 +54,14 @@ const main = byId("w-tiles");
 const eventsList = byId("w-events");
 const startedAt = Date.now();
 
+// the server sends only what the filter selects; the page filters again below all the same
+/** @type {Record<string, string>} */
+const socketParams = {};
+if (options.stacks) socketParams.stack = [...options.stacks].join(",");
+if (options.services) socketParams.service = [...options.services].join(",");
 const live = new LiveSwarm({
   staleMs: options.staleMs, heartbeatSeconds: config.heartbeatSeconds, onFrame: render, onConnection: tick,
+  socketParams,
 });
 const model = live.model;
 
@@ -791,8 +797,10 @@ function eventsFrom(changes) {
   }
   for (const [id, old] of changes.nodes) {
     const n = model.nodes.get(id);
-    if (!n) { add("warn", `node ${old ? old.hostname : id.slice(0, 12)} left the swarm`); continue; }
-    if (!old) { add("ok", `node ${n.hostname} joined the swarm`); continue; }
+    // under a filter the server sends only the nodes that hold the filter's tasks: one comes and
+    // goes with them, which says nothing about the swarm
+    if (!n) { if (!filtered) add("warn", `node ${old ? old.hostname : id.slice(0, 12)} left the swarm`); continue; }
+    if (!old) { if (!filtered) add("ok", `node ${n.hostname} joined the swarm`); continue; }
     if (old.state !== n.state) add(n.state === "ready" ? "ok" : "bad", `node ${n.hostname} is ${n.state}`);
     if (old.availability !== n.availability) {
       add(n.availability === "active" ? "ok" : "warn", `node ${n.hostname} availability: ${n.availability}`);

@@ -127,15 +127,28 @@ def _actions(dump: str) -> list[str]:
     return [line.split("'")[5] for line in dump.splitlines() if line.startswith('INSERT INTO "dashboard_auditentry"')]
 
 
-async def test_it_shows_configs_with_their_data(lab: Lab, swarm: Swarm, page: Any, dashboard: Dashboard) -> None:
+async def test_it_shows_config_data_to_operators_only_each_look_audited(
+    lab: Lab, swarm: Swarm, page: Any, operator_page: Any, dashboard: Dashboard
+) -> None:
     name = f"conf-{uuid.uuid4().hex[:6]}"
-    await asyncio.to_thread(_create_config, lab, name, b"listen 8080\n")
+    data = f"listen 8080 # password={uuid.uuid4().hex}"
+    await asyncio.to_thread(_create_config, lab, name, data.encode())
     try:
-        await page.goto(f"{dashboard.url}/secrets/")
-        link = page.locator(f'#configs-table a:has-text("{name}")')
-        await link.wait_for(timeout=10000)
-        await link.click()
-        assert "listen 8080" in (await page.text_content(".config-data") or "")
+        for viewer in (page, operator_page):
+            await viewer.goto(f"{dashboard.url}/secrets/")
+            link = viewer.locator(f'#configs-table a:has-text("{name}")')
+            await link.wait_for(timeout=10000)
+            await link.click()
+            await viewer.wait_for_selector("h2:has-text('Config')")
+        # a viewer sees the config's name and users, and why there is no more
+        assert name in (await page.text_content("h2") or "")
+        assert "operators only" in (await page.text_content("#config-data-hidden") or "")
+        assert data not in await page.content() and await page.locator(".config-data").count() == 0
+        assert data in (await operator_page.text_content(".config-data") or "")
+        dump = await asyncio.to_thread(_database_dump, Path(dashboard.env["DATA_DIR"]) / "db.sqlite3")
+        looks = [line for line in dump.splitlines() if "'config.view'" in line and f"'{name}'" in line]
+        assert len(looks) == 1 and "'operator'" in looks[0]  # the operator's look, not the viewer's
+        assert data not in dump
     finally:
         await asyncio.to_thread(lab.docker, "config", "rm", name, check=False)
 

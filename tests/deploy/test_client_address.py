@@ -179,7 +179,7 @@ def test_it_locks_out_by_the_real_address_whatever_x_forwarded_for_says(untruste
 def test_it_audits_and_logs_the_real_address_over_http_and_websockets(untrusted: Served) -> None:
     token = untrusted.kiosk_token("hall")
     forged = [("X-Forwarded-For", f"{PROXY}, 198.51.100.23")]
-    assert raw(untrusted.port, "GET", f"/wall/?kiosk={token}", forged).status == 200
+    assert raw(untrusted.port, "GET", f"/wall/?kiosk={token}", forged).status == 302  # for a session cookie
     assert websocket_handshake(untrusted.port, f"/ws/swarm?kiosk={token}", forged) == 101
     uses = untrusted.audit("token.use")
     assert [(where, address) for _, where, address in uses] == [("/wall/", "127.0.0.1"), ("websocket", "127.0.0.1")]

@@ -22,6 +22,7 @@ from django.test import override_settings
 
 from dashboard import runtime
 from dashboard.live import swarm_socket as consumers
+from dashboard.live import views
 from dashboard.live.protocol import page_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,7 +100,9 @@ async def test_it_sends_no_heartbeat_to_a_socket_that_does_not_ask(static_model:
 
 async def patch_reaches(communicator: WebsocketCommunicator, seq: int) -> bool:
     text = json.dumps({"type": "patch", "base_seq": seq - 1, "seq": seq})
-    await get_channel_layer().group_send(runtime.swarm().group, {"type": "swarm.patch", "text": text})
+    # an anonymous socket is in its read-only view's group (dashboard.live.views), not the swarm's
+    group = views.group_of(runtime.swarm().group, views.View(read_only=True, labels=False, addresses=False))
+    await get_channel_layer().group_send(group, {"type": "swarm.patch", "text": text})
     try:
         return bool(json.loads(await communicator.receive_from(timeout=1))["seq"] == seq)
     except TimeoutError:

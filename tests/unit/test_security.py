@@ -164,9 +164,12 @@ def test_it_stores_kiosk_tokens_hashed_and_opens_only_the_grid_with_them(static_
     token, clear = access.create_token("lobby", created_by="root")
     assert clear not in str(list(KioskToken.objects.values()))
     client = Client()
-    assert client.get(f"/?kiosk={clear}").status_code == 200
+    exchanged = client.get(f"/?kiosk={clear}")  # for a session cookie, then the same URL without it
+    assert (exchanged.status_code, exchanged["Location"]) == (302, "/")
+    assert client.get("/").status_code == 200
     for path in ("/api/snapshot", "/api/metrics", "/admin/", "/accounts/password_change/"):
         assert refused(client.get(f"{path}?kiosk={clear}")), path
+        assert refused(client.get(path)), path  # the session opens the grid and the wall only
     assert refused(client.get("/?kiosk=sv_not-a-token"))
     token.refresh_from_db()
     assert token.last_used_at is not None and token.last_used_from == "127.0.0.1"
@@ -174,6 +177,7 @@ def test_it_stores_kiosk_tokens_hashed_and_opens_only_the_grid_with_them(static_
     assert AuditEntry.objects.filter(actor="kiosk:lobby", action="token.use").exists()
     access.revoke_token(token, by="root")
     assert refused(client.get(f"/?kiosk={clear}"))
+    assert refused(client.get("/"))
     assert AuditEntry.objects.filter(action="token.revoke", target="lobby", actor="root").exists()
 
 
