@@ -16,7 +16,7 @@ from dashboard.core.model import Patch, Snapshot, Status, advance
 from dashboard.live import views
 from dashboard.live.views import Hub, View
 from dashboard.live.wire import snapshot_json
-from tests.unit.test_state import nodes, statuses
+from tests.unit.strategies import nodes, statuses
 
 BASIC_AUTH = "admin:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/"
 SECRET_NAME = "db_root_password_v3"
