@@ -59,7 +59,8 @@ first_user() {  # a dashboard needs someone to log in: create the first admin wh
   n=$("$VENV/bin/python" manage.py shell -c 'from django.contrib.auth import get_user_model; print(get_user_model().objects.count())' 2>/dev/null | tail -1)
   [ "$n" = 0 ] || return 0
   if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ] && { [ -n "${DJANGO_SUPERUSER_PASSWORD:-}" ] || [ -n "${DJANGO_SUPERUSER_PASSWORD_FILE:-}" ]; }; then
-    "$VENV/bin/python" manage.py createsuperuser --noinput --email "${DJANGO_SUPERUSER_EMAIL:-admin@localhost}"
+    # the image's own step: it refuses a password the validators refuse (createsuperuser --noinput takes any)
+    DJANGO_SUPERUSER_EMAIL=${DJANGO_SUPERUSER_EMAIL:-admin@localhost} "$VENV/bin/python" deploy/first_admin.py || exit 1
   elif [ -t 0 ]; then
     say "no user yet: create the first admin"
     "$VENV/bin/python" manage.py createsuperuser

@@ -136,6 +136,18 @@ SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)  # sent on HTTPS respons
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# every password set through a form, `manage.py adduser`, `createsuperuser` (asked) or the first admin
+# from the environment (deploy/first_admin.py) must pass these
+PASSWORD_MIN_LENGTH = 12
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 # opt-in, off by default: the grid and wall (read-only) without signing in
 ANONYMOUS_READ_ONLY = env_bool("ANONYMOUS_READ_ONLY", False)
 # opt-in, off by default: sign in the user a reverse proxy names in this header, only for
