@@ -77,7 +77,9 @@ serve() {
   say "serving on http://$host:$port/ (Ctrl-C stops)"
   # daphne's own access log would print wall-screen URLs with their kiosk token: the app logs access itself, masked.
   # No websocket timeout: daphne would close every socket after a day (its default), and a wall stays open for weeks.
-  exec "$VENV/bin/daphne" --access-log /dev/null --websocket_timeout -1 -b "$host" -p "$port" visualizer.asgi:application
+  # visualizer.serve: daphne with request bodies capped (MAX_REQUEST_BYTES) and never written to disk.
+  exec "$VENV/bin/python" -m visualizer.serve --access-log /dev/null --websocket_timeout -1 -b "$host" -p "$port" \
+    visualizer.asgi:application
 }
 
 check_js() {  # the page scripts (static/dashboard): tsc --noEmit (checkJs) and eslint, pinned in tests/js

@@ -161,8 +161,13 @@ DOCKER_READ_ONLY = env_bool("DOCKER_READ_ONLY", False)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # a secret's value is read in memory only: no upload ever goes to a temporary file
 SECRET_MAX_BYTES = 500 * 1024  # Docker's own limit
+# The largest request body the server (visualizer.serve) reads: larger ones get a 413 before they are
+# buffered. At least twice the largest secret, so that one always fits with its form around it.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=2 * SECRET_MAX_BYTES)
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
-FILE_UPLOAD_MAX_MEMORY_SIZE = SECRET_MAX_BYTES + 1
+# Django's ASGI handler spools a body above this size to a temporary file, and the memory upload
+# handler drops a file from a request above it: no body the server lets through may be larger
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * SECRET_MAX_BYTES
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 
