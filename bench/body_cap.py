@@ -84,8 +84,6 @@ def send_body(
     curl does): stops at the first byte of an answer or when the server stops reading."""
     head = ["POST /accounts/login/ HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/octet-stream"]
     head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}")
-    block = b"\0" * MIB
-    frame = f"{MIB:x}\r\n".encode() + block + b"\r\n" if chunked else block
     result = Sent(None, b"", 0, 0.0)
     deadline = time.monotonic() + timeout
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
@@ -96,11 +94,12 @@ def send_body(
             if select.select([s], [], [], 0)[0]:
                 answered = True
                 break
+            block = b"\0" * min(MIB, size - result.sent)
             try:
-                s.sendall(frame)
+                s.sendall(f"{len(block):x}\r\n".encode() + block + b"\r\n" if chunked else block)
             except OSError:  # the server closed: its answer, if any, is waiting
                 break
-            result.sent += MIB
+            result.sent += len(block)
             if sample and result.sent % every == 0:
                 result.samples.append((result.sent, *sample()))
         if not answered and result.sent >= size and chunked:

@@ -128,6 +128,20 @@ def test_it_passes_a_body_under_the_cap_to_the_application_chunked_or_not(served
     assert served.opens() == []
 
 
+def test_it_takes_its_cap_from_max_request_bytes_and_refuses_one_too_small(tmp_path: Path) -> None:
+    with serving(environment(tmp_path, MAX_REQUEST_BYTES="1500000")) as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert send_body(port, 1_500_000, chunked=False).status == 403  # Django's: no CSRF token
+        assert send_body(port, 1_500_000, chunked=True).status == 403
+        over = send_body(port, 1_500_001, chunked=False)
+        assert over.status == 413 and b"at most 1500000 bytes" in over.body
+        assert send_body(port, 1_500_001, chunked=True).status == 413
+    (tmp_path / "small").mkdir()
+    env = environment(tmp_path / "small", MAX_REQUEST_BYTES="1000")
+    proc = subprocess.run(["sh", str(ENTRYPOINT)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "MAX_REQUEST_BYTES='1000': must be at least 1024000" in proc.stderr
+
+
 @pytest.fixture
 def simulated_docker(tmp_path: Path) -> Iterator[str]:
     """bench.simulator: a small swarm's Engine API on a unix socket (secrets are created there)."""
