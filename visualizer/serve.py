@@ -14,6 +14,10 @@ with a 413:
   thrown away for at most LINGER_SECONDS (so that the client sees the answer instead of a reset),
   then the connection is dropped.
 
+The bodies of all requests in progress share a budget of BODIES_IN_FLIGHT times the cap (32 MiB by
+default): clients that each send most of a body and then stall cannot add up to more memory than
+that. A body that would pass the budget is refused the same way, with a 503 and Retry-After.
+
 Websockets are untouched: their handshake is a GET without a body, their messages have daphne's
 own limits (--websocket-max-message-size).
 """
@@ -33,16 +37,31 @@ from daphne.http_protocol import HTTPFactory, WebRequest
 logger = logging.getLogger("visualizer.serve")
 
 LINGER_SECONDS = 2.0
+BODIES_IN_FLIGHT = 16
 
 
-def _refusal(limit: int) -> bytes:
-    body = (
-        f"413 Content Too Large: this server accepts request bodies of at most {limit} bytes (MAX_REQUEST_BYTES).\n"
-    ).encode()
+def _too_large(limit: int) -> bytes:
+    return _answer(
+        "413 Content Too Large",
+        f"this server accepts request bodies of at most {limit} bytes (MAX_REQUEST_BYTES).",
+    )
+
+
+def _busy() -> bytes:
+    return _answer(
+        "503 Service Unavailable",
+        "too many request bodies are in progress on this server: try again in a moment.",
+        "Retry-After: 5\r\n",
+    )
+
+
+def _answer(status: str, text: str, extra: str = "") -> bytes:
+    body = f"{status}: {text}\n".encode()
     head = (
-        "HTTP/1.1 413 Content Too Large\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"
         "X-Content-Type-Options: nosniff\r\n"
+        f"{extra}"
         f"Content-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"
     ).encode()
@@ -53,42 +72,68 @@ class CappedRequest(WebRequest):  # type: ignore[misc]  # daphne is untyped
     """daphne's request, with its body in memory and at most ``limit`` bytes of it."""
 
     limit = 2 * 1024 * 1024
+    # the bytes of body every request of this process holds right now (the reactor is one thread)
+    held_in_process = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._held = 0
+        self._refused = False
         super().__init__(*args, **kwargs)
         # twisted would parse a form body into request.args, a second copy that daphne never reads
         self._parsePOSTFormSubmission = False
-        self._refused = False
 
     def gotLength(self, length: int | None) -> None:
         # twisted.web would pick a temporary file for a body of 100,000 bytes or more, or of unknown length
         self.content = io.BytesIO()
         if length is not None and length > self.limit:
-            self._refuse(f"Content-Length {length}")
+            self._refuse(_too_large(self.limit), f"Content-Length {length}")
 
     def handleContentChunk(self, data: bytes) -> None:
         if self._refused:
             return
-        if self.content.tell() + len(data) > self.limit:
-            self._refuse("a chunked body")
+        if self._held + len(data) > self.limit:
+            self._refuse(_too_large(self.limit), "a chunked body")
             return
+        if CappedRequest.held_in_process + len(data) > BODIES_IN_FLIGHT * self.limit:
+            self._refuse(_busy(), "the bodies in progress")
+            return
+        self._held += len(data)
+        CappedRequest.held_in_process += len(data)
         self.content.write(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if not self._refused:
             super().requestReceived(command, path, version)
 
-    def _refuse(self, what: str) -> None:
-        """Answer 413 and close, reading no more of this connection than it takes for the client to see it."""
+    # a body counts against the budget until its response is finished or its connection is gone
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self._release()
+
+    def connectionLost(self, reason: Any) -> None:
+        try:
+            super().connectionLost(reason)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        CappedRequest.held_in_process -= self._held
+        self._held = 0
+
+    def _refuse(self, answer: bytes, what: str) -> None:
+        """Answer and close, reading no more of this connection than it takes for the client to see it."""
         self._refused = True
         self.content = io.BytesIO()
+        self._release()
         channel, transport = self.channel, self.transport
         # no "100 Continue" for a body that will not be read (twisted sends it after gotLength)
         self.requestHeaders.removeHeader(b"expect")
         # everything the client still sends is dropped unparsed: no body, no further request on this connection
         channel.dataReceived = channel.rawDataReceived = channel.lineReceived = _discard
         channel.setTimeout(None)
-        transport.write(_refusal(self.limit))
+        transport.write(answer)
         try:
             transport.loseWriteConnection()  # the 413, then FIN; reading goes on
         except AttributeError:  # a transport that cannot half-close (TLS, unix sockets on some reactors)
@@ -96,7 +141,8 @@ class CappedRequest(WebRequest):  # type: ignore[misc]  # daphne is untyped
         channel.callLater(LINGER_SECONDS, transport.abortConnection)  # twisted's own clock for its timeouts
         peer = transport.getPeer()
         logger.warning(
-            "refused a request body over MAX_REQUEST_BYTES (%d): %s for %s %s from %s",
+            "refused a request body (%s; MAX_REQUEST_BYTES %d): %s for %s %s from %s",
+            answer.split(b"\r\n", 1)[0][9:].decode(),
             self.limit,
             what,
             _text(getattr(channel, "_command", b"")),

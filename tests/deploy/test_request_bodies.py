@@ -9,15 +9,20 @@ never show them.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import re
+import socket
 import subprocess
 import sys
+import termios
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -25,7 +30,7 @@ import pytest
 from bench.body_cap import MIB, rss, send_body, temp_bytes
 from tests.deploy.probe import Session
 from tests.deploy.serve import ENTRYPOINT, ROOT, environment, serving
-from tests.lab import stop_process
+from tests.lab import stop_process, wait_until
 
 # logs every open (and mkstemp) of a path under $OPENS_WATCHED to $OPENS_LOG: "pid event path"
 SITECUSTOMIZE = """
@@ -140,6 +145,58 @@ def test_it_takes_its_cap_from_max_request_bytes_and_refuses_one_too_small(tmp_p
     env = environment(tmp_path / "small", MAX_REQUEST_BYTES="1000")
     proc = subprocess.run(["sh", str(ENTRYPOINT)], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "MAX_REQUEST_BYTES='1000': must be at least 1024000" in proc.stderr
+
+
+def unread(client: socket.socket, server_port: int) -> int:
+    """Bytes a client sent on ``client`` that the server process has not read yet: still in the
+    client's send queue, or in the receive queue of the server's socket (/proc/net/tcp)."""
+    queued = array.array("i", [0])
+    fcntl.ioctl(client.fileno(), termios.TIOCOUTQ, queued)
+    server = f"0100007F:{server_port:04X}"
+    peer = f"0100007F:{client.getsockname()[1]:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == server and fields[2] == peer:
+            return queued[0] + int(fields[4].split(":")[1], 16)
+    return queued[0]
+
+
+def all_read(client: socket.socket, server_port: int) -> bool:
+    return unread(client, server_port) == 0
+
+
+def test_it_holds_stalled_bodies_to_a_budget_for_the_whole_process(served: Served) -> None:
+    """Clients each sending most of a 2 MiB body, then nothing: the process holds 16 of them, no more."""
+    rss_before = rss(served.pid)
+    stalled = []
+    try:
+        for n in range(17):
+            s = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+            stalled.append(s)
+            head = f"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {2 * MIB}\r\n\r\n"
+            s.sendall(head.encode() + b"\0" * (2 * MIB - 1024))
+            # one at a time: the server has read this body before the next one starts
+            wait_until(partial(all_read, s, served.port), timeout=10, what=f"body {n} read by the server")
+        # 16 bodies fill the budget (16 x 2 MiB): the 17th was refused once it went past it
+        refused = stalled[-1].recv(4096)
+        assert refused.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 5" in refused
+        for s in stalled[:-1]:
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                s.recv(1)  # still waiting for the rest of its body: nothing refused
+        busy = send_body(served.port, 64 * 1024, chunked=False)
+        assert busy.status == 503 and b"try again" in busy.body
+        rss_full = rss(served.pid)
+        assert served.usage()[1] == 0 and served.opens() == []
+        with urllib.request.urlopen(f"{served.url}/livez", timeout=10) as r:  # noqa: S310 - loopback
+            assert r.status == 200, "a request without a body was refused"
+    finally:
+        for s in stalled:
+            s.close()
+    print(f"\n16 stalled 2 MiB bodies held, a 17th refused: RSS {rss_before / MIB:.1f} -> {rss_full / MIB:.1f} MiB")
+    assert rss_full - rss_before < 2 * 16 * 2 * MIB, "more than the budget (and a copy of it) held in memory"
+    # the stalled connections closed, their share of the budget comes back
+    wait_until(lambda: send_body(served.port, MIB, chunked=False).status == 403, timeout=10, what="the budget back")
 
 
 @pytest.fixture
