@@ -59,7 +59,8 @@ first_user() {  # a dashboard needs someone to log in: create the first admin wh
   n=$("$VENV/bin/python" manage.py shell -c 'from django.contrib.auth import get_user_model; print(get_user_model().objects.count())' 2>/dev/null | tail -1)
   [ "$n" = 0 ] || return 0
   if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ] && { [ -n "${DJANGO_SUPERUSER_PASSWORD:-}" ] || [ -n "${DJANGO_SUPERUSER_PASSWORD_FILE:-}" ]; }; then
-    "$VENV/bin/python" manage.py createsuperuser --noinput --email "${DJANGO_SUPERUSER_EMAIL:-admin@localhost}"
+    # the image's own step: it refuses a password the validators refuse (createsuperuser --noinput takes any)
+    DJANGO_SUPERUSER_EMAIL=${DJANGO_SUPERUSER_EMAIL:-admin@localhost} "$VENV/bin/python" deploy/first_admin.py || exit 1
   elif [ -t 0 ]; then
     say "no user yet: create the first admin"
     "$VENV/bin/python" manage.py createsuperuser
@@ -76,7 +77,9 @@ serve() {
   say "serving on http://$host:$port/ (Ctrl-C stops)"
   # daphne's own access log would print wall-screen URLs with their kiosk token: the app logs access itself, masked.
   # No websocket timeout: daphne would close every socket after a day (its default), and a wall stays open for weeks.
-  exec "$VENV/bin/daphne" --access-log /dev/null --websocket_timeout -1 -b "$host" -p "$port" visualizer.asgi:application
+  # visualizer.serve: daphne with request bodies capped (MAX_REQUEST_BYTES) and never written to disk.
+  exec "$VENV/bin/python" -m visualizer.serve --access-log /dev/null --websocket_timeout -1 -b "$host" -p "$port" \
+    visualizer.asgi:application
 }
 
 check_js() {  # the page scripts (static/dashboard): tsc --noEmit (checkJs) and eslint, pinned in tests/js

@@ -80,9 +80,12 @@ def main() -> None:
             file=sys.stderr,
         )
         daphne = subprocess.Popen(
-            # no daphne access log: it would print kiosk tokens; dashboard.access.accesslog logs them masked
+            # no daphne access log: it would print kiosk tokens; dashboard.access.accesslog logs them masked.
+            # visualizer.serve: daphne with request bodies capped and never on disk, as the image runs it
             [
-                str(Path(py).with_name("daphne")),
+                py,
+                "-m",
+                "visualizer.serve",
                 "--access-log",
                 "/dev/null",
                 "-b",

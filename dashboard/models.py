@@ -69,3 +69,20 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
+
+
+class LoginFailure(models.Model):
+    """Wrong passwords for one name from one (resolved) address, counted in the database so that every
+    process serving the dashboard shares the count (dashboard.access.throttle)."""
+
+    address = models.CharField(max_length=64)
+    username = models.CharField(max_length=150)  # lower-cased
+    failures = models.PositiveIntegerField(default=0)
+    # the count holds until then; each counted failure moves it LOGIN_LOCKOUT_SECONDS ahead
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["address", "username"], name="login_failure_per_address_name")]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address}: {self.failures}"

@@ -14,5 +14,7 @@ python deploy/first_admin.py
 # No websocket timeout: daphne would close every socket after a day (its default), and a wall stays open for weeks.
 # No --proxy-headers: daphne would take X-Forwarded-For's leftmost entry, which the client writes. The app
 # reads the header itself, from the right, past TRUSTED_PROXIES only (dashboard/access/proxies.py).
-exec daphne --access-log /dev/null --websocket_timeout -1 -b "${BIND:-0.0.0.0}" -p "${PORT:-8000}" \
+# visualizer.serve is daphne with request bodies capped (MAX_REQUEST_BYTES: a 413 before they are read) and
+# held in memory only: bare daphne buffers any body, to a temporary file above 100 KB, without a limit.
+exec python -m visualizer.serve --access-log /dev/null --websocket_timeout -1 -b "${BIND:-0.0.0.0}" -p "${PORT:-8000}" \
   visualizer.asgi:application

@@ -3,7 +3,9 @@
 Reads DJANGO_SUPERUSER_USERNAME (default ``admin``), DJANGO_SUPERUSER_EMAIL and the password from
 DJANGO_SUPERUSER_PASSWORD or DJANGO_SUPERUSER_PASSWORD_FILE (a Docker secret). Safe to run on every
 start: an existing user, a missing password or a second replica racing this one never stops the
-dashboard from starting.
+dashboard from starting. A password the validators refuse (AUTH_PASSWORD_VALIDATORS: too short, too
+common, all digits, too close to the name) does, with the reason and exit status 2, before any user
+is created: a dashboard that holds a manager's socket should not start with a weak admin.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def main() -> int:
 
     django.setup()
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
     from django.db import IntegrityError, transaction
 
     from visualizer.env import env_optional, env_str
@@ -38,11 +42,20 @@ def main() -> int:
             file=sys.stderr,
         )
         return 0
+    email = env_str("DJANGO_SUPERUSER_EMAIL", "")
+    try:
+        # create_superuser() takes any password: the admin of a manager's socket gets the validators' verdict
+        validate_password(password, users(username=username, email=email))
+    except ValidationError as e:
+        print(
+            f"first_admin: DJANGO_SUPERUSER_PASSWORD(_FILE) is refused: {' '.join(e.messages)} "
+            "Choose another one; nothing was created.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         with transaction.atomic():
-            users.objects.create_superuser(
-                username=username, email=env_str("DJANGO_SUPERUSER_EMAIL", ""), password=password
-            )
+            users.objects.create_superuser(username=username, email=email, password=password)
     except IntegrityError:  # created meanwhile by another process on the same database
         print(f"first_admin: {username!r} exists already", file=sys.stderr)
         return 0

@@ -28,10 +28,11 @@ def start_daphne(
     env: Mapping[str, str], port: int, log: Path, options: Sequence[str] = (), *, healthy_within: float = 30
 ) -> subprocess.Popen[bytes]:
     """daphne on 127.0.0.1:``port`` (its output appended to ``log``), once /healthz answers 200."""
-    daphne = str(Path(sys.executable).with_name("daphne"))
+    # visualizer.serve: daphne as the image runs it (request bodies capped, never on disk)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [daphne, *options, "-b", "127.0.0.1", "-p", str(port), "visualizer.asgi:application"],
+            [sys.executable, "-m", "visualizer.serve", *options, "-b", "127.0.0.1", "-p", str(port),
+             "visualizer.asgi:application"],
             cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     deadline = time.monotonic() + healthy_within

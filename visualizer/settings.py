@@ -152,6 +152,18 @@ SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)  # sent on HTTPS respons
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# every password set through a form, `manage.py adduser`, `createsuperuser` (asked) or the first admin
+# from the environment (deploy/first_admin.py) must pass these
+PASSWORD_MIN_LENGTH = 12
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 # opt-in, off by default: the grid and wall (read-only) without signing in
 ANONYMOUS_READ_ONLY = env_bool("ANONYMOUS_READ_ONLY", False)
 # what read-only screens (kiosk tokens, anonymous viewers) are sent besides what the grid and the
@@ -172,8 +184,13 @@ DOCKER_READ_ONLY = env_bool("DOCKER_READ_ONLY", False)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # a secret's value is read in memory only: no upload ever goes to a temporary file
 SECRET_MAX_BYTES = 500 * 1024  # Docker's own limit
+# The largest request body the server (visualizer.serve) reads: larger ones get a 413 before they are
+# buffered. At least twice the largest secret, so that one always fits with its form around it.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=2 * SECRET_MAX_BYTES)
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
-FILE_UPLOAD_MAX_MEMORY_SIZE = SECRET_MAX_BYTES + 1
+# Django's ASGI handler spools a body above this size to a temporary file, and the memory upload
+# handler drops a file from a request above it: no body the server lets through may be larger
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * SECRET_MAX_BYTES
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 

@@ -21,7 +21,7 @@ from tests.daphne import manage, start_daphne
 from tests.lab import stop_process
 
 BENCH_USER = "bench-viewer"
-BENCH_PASSWORD = "bench-viewer-pass-7391"  # noqa: S105 - a throwaway account in a temporary database
+BENCH_PASSWORD = "lantern-harbour-7391"  # noqa: S105 - a throwaway account in a temporary database
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -1,5 +1,5 @@
 """The login forms, throttled alike (the dashboard's and the Django admin's): a burst of wrong passwords
-locks that name from that address a while."""
+locks that name from that address a while, in every process at once (dashboard.access.throttle)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from dashboard.access import throttle
 from dashboard.access.viewers import remote_addr
-
-
-def _key(username: str, address: str) -> str:
-    return f"login-failures:{address}:{username.lower()[:150]}"
 
 
 class Throttled(AuthenticationForm):
@@ -25,21 +21,21 @@ class Throttled(AuthenticationForm):
         username = str(self.data.get("username", ""))
         # the resolved client address (dashboard.access.proxies), never X-Forwarded-For's left end
         address = remote_addr(self.request) if self.request else ""
-        key = _key(username, address)
-        if cache.get(key, 0) >= settings.LOGIN_FAILURES_ALLOWED:
+        if throttle.locked(username, address):
             minutes = max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)
             raise ValidationError(
                 f"Too many failed sign-ins for this name from your address: try again in {minutes} minute(s).",
                 code="throttled",
             )
         try:
-            return super().clean()
+            cleaned = super().clean()
         except ValidationError:
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, settings.LOGIN_LOCKOUT_SECONDS)
+            # a wrong password, and also a right one for an inactive user or a non-staff one on /admin/:
+            # every refusal counts, or the form would tell a right password from a wrong one for free
+            throttle.count_failure(username, address)
             raise
+        throttle.forget(username, address)
+        return cleaned
 
 
 class ThrottledAuthenticationForm(Throttled):

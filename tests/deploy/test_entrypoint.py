@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -38,3 +39,15 @@ def test_it_runs_a_given_command_instead_of_serving(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "data" / "db.sqlite3").exists(), "a command override must not migrate"
+
+
+def test_it_refuses_to_start_with_a_weak_first_admin_password(tmp_path: Path) -> None:
+    env = environment(tmp_path, DJANGO_SUPERUSER_USERNAME="boss", DJANGO_SUPERUSER_PASSWORD="trustno1")
+    proc = subprocess.run(["sh", str(ENTRYPOINT)], env={**env, "PORT": "1"}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "DJANGO_SUPERUSER_PASSWORD(_FILE) is refused" in proc.stderr
+    assert "at least 12 characters" in proc.stderr and "too common" in proc.stderr
+    assert "trustno1" not in proc.stderr + proc.stdout, "the refused password was echoed"
+    database = tmp_path / "data" / "db.sqlite3"
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM auth_user").fetchone() == (0,)

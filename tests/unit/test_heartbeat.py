@@ -142,17 +142,17 @@ def test_it_starts_daphne_without_its_daily_websocket_timeout(tmp_path: Path) ->
     """daphne closes every websocket after 86400 s by default: a wall would flash its alarm daily."""
     args = tmp_path / "daphne-args"
     record = f'printf "%s\\n" "$@" > "{args}"'
-    # the image's entrypoint, with a python that does nothing and a daphne that says how it was called
-    fake_program(tmp_path / "image" / "python", "exit 0")
-    fake_program(tmp_path / "image" / "daphne", record)
+    # the image's entrypoint, with a python that does nothing but say how the server (visualizer.serve,
+    # daphne's command line) was called
+    serve = f'if [ "$1 $2" = "-m visualizer.serve" ]; then shift 2; {record}; fi'
+    fake_program(tmp_path / "image" / "python", f"{serve}\nexit 0")
     env = {**os.environ, "PATH": f"{tmp_path / 'image'}:{os.environ['PATH']}"}
     subprocess.run(["sh", str(ROOT / "deploy" / "entrypoint.sh")], env=env, check=True, timeout=30)
     assert "--websocket_timeout\n-1\n" in args.read_text()
     args.unlink()
-    # ./sv run, with a virtualenv whose python answers "one user" and whose daphne says how it was called
+    # ./sv run, with a virtualenv whose python answers "one user" and says how the server was called
     venv = tmp_path / "venv"
-    fake_program(venv / "bin" / "python", "echo 1")
-    fake_program(venv / "bin" / "daphne", record)
+    fake_program(venv / "bin" / "python", f"{serve}\necho 1")
 
     def sha(data: bytes) -> str:
         return hashlib.sha256(data).hexdigest()[:16]

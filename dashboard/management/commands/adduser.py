@@ -29,13 +29,15 @@ class Command(BaseCommand):
         model = get_user_model()
         user = model.objects.filter(username=username).first()
         password = self._password(password_file, needed=user is None)
+        if password is not None:
+            try:
+                # checked before a new user is saved: a refused password leaves no half-made account behind
+                validate_password(password, user if user is not None else model(username=username))
+            except ValidationError as e:
+                raise CommandError(" ".join(e.messages)) from None
         if user is None:
             user = model.objects.create_user(username=username)
         if password is not None:
-            try:
-                validate_password(password, user)
-            except ValidationError as e:
-                raise CommandError(" ".join(e.messages)) from None
             user.set_password(password)
         access.set_role(user, role)
         access.audit("manage.py", "user.role", username, role=role)

@@ -1,0 +1,101 @@
+"""The sign-in throttle's count lives in the database, per name and resolved address, and expires.
+
+Across real processes (two daphnes on one database) it is tested in tests/deploy/test_login_throttle.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from dashboard.access import throttle
+from dashboard.models import LoginFailure
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "a-long-enough-pass-42"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = timezone.now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr("dashboard.access.throttle.timezone.now", c)
+    return c
+
+
+def sign_in(address: str, password: str, login: str = "/accounts/login/") -> Any:
+    client = Client(REMOTE_ADDR=address)
+    response = client.post(login, {"username": "Target", "password": password})
+    return response, "_auth_user_id" in client.session
+
+
+@override_settings(LOGIN_FAILURES_ALLOWED=3, LOGIN_LOCKOUT_SECONDS=600)
+def test_it_counts_in_the_database_and_lets_the_lockout_run_out(static_model: Any, clock: Clock) -> None:
+    get_user_model().objects.create_user(username="Target", password=PASSWORD)
+    for _ in range(3):
+        response, signed_in = sign_in("203.0.113.5", "wrong")
+        assert response.status_code == 200 and not signed_in
+    row = LoginFailure.objects.get()
+    assert (row.address, row.username, row.failures) == ("203.0.113.5", "target", 3)
+    response, signed_in = sign_in("203.0.113.5", PASSWORD)
+    assert not signed_in and b"Too many failed sign-ins" in response.content
+    # the same name from another address has its own allowance
+    assert sign_in("203.0.113.6", PASSWORD)[1]
+    assert LoginFailure.objects.get(address="203.0.113.5").failures == 3, "another address's sign-in reset the count"
+    clock.now += timedelta(seconds=601)
+    assert sign_in("203.0.113.5", PASSWORD)[1]
+    assert not LoginFailure.objects.filter(address="203.0.113.5").exists(), "a successful sign-in keeps its count"
+
+
+@override_settings(LOGIN_FAILURES_ALLOWED=3, LOGIN_LOCKOUT_SECONDS=600)
+def test_it_shares_one_allowance_between_the_dashboard_and_the_admin_sign_in(static_model: Any) -> None:
+    user = get_user_model().objects.create_user(username="Target", password=PASSWORD, is_staff=True)
+    assert user.is_staff
+    sign_in("203.0.113.5", "wrong", "/accounts/login/")
+    sign_in("203.0.113.5", "wrong", "/admin/login/")
+    sign_in("203.0.113.5", "wrong", "/accounts/login/")
+    response, signed_in = sign_in("203.0.113.5", PASSWORD, "/admin/login/")
+    assert not signed_in and b"Too many failed sign-ins" in response.content
+
+
+@override_settings(LOGIN_LOCKOUT_SECONDS=600)
+def test_it_starts_an_expired_count_again_at_one(clock: Clock) -> None:
+    for _ in range(4):
+        throttle.count_failure("Target", "198.51.100.7")
+    clock.now += timedelta(seconds=601)
+    throttle.count_failure("target", "198.51.100.7")
+    row = LoginFailure.objects.get()
+    assert row.failures == 1 and row.expires_at == clock.now + timedelta(seconds=600)
+
+
+@override_settings(LOGIN_LOCKOUT_SECONDS=60)
+def test_it_removes_expired_counts_a_bounded_batch_at_a_time(clock: Clock) -> None:
+    expired = clock.now - timedelta(seconds=1)
+    LoginFailure.objects.bulk_create(
+        LoginFailure(address=f"10.0.{i // 256}.{i % 256}", username="x", failures=1, expires_at=expired)
+        for i in range(throttle.CLEAN_BATCH + 50)
+    )
+    throttle.count_failure("someone", "192.0.2.1")
+    assert LoginFailure.objects.filter(expires_at__lte=clock.now).count() == 50
+    throttle.count_failure("someone", "192.0.2.1")
+    assert list(LoginFailure.objects.values_list("username", "failures")) == [("someone", 2)]
+
+
+def test_it_keys_on_a_bounded_name_and_address(clock: Clock) -> None:
+    throttle.count_failure("A" * 10_000, "x" * 500)
+    row = LoginFailure.objects.get()
+    assert (len(row.username), len(row.address)) == (150, 64)
+    assert row.username == "a" * 150
