@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from dashboard import access
 from dashboard.access.forms import ThrottledAdminAuthenticationForm
-from dashboard.models import AuditEntry, KioskToken
+from dashboard.models import AuditEntry, KioskToken, LoginFailure
 
 
 class KioskTokenForm(ModelForm):  # type: ignore[type-arg]
@@ -82,6 +82,21 @@ class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Wrong-password counts: an admin lifts a lockout by deleting its row (the deletion is audited)."""
+
+    list_display = ("username", "address", "failures", "expires_at")
+    search_fields = ("username", "address")
+    ordering = ("-expires_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

@@ -12,7 +12,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     "admin": (
         "dashboard.view_swarm", "dashboard.reveal_env", "dashboard.write_secrets", "dashboard.manage_tokens",
         "dashboard.view_audit", "dashboard.view_kiosktoken", "dashboard.add_kiosktoken", "dashboard.change_kiosktoken",
-        "dashboard.view_auditentry", "auth.view_user", "auth.add_user", "auth.change_user", "auth.delete_user",
+        "dashboard.view_auditentry", "dashboard.view_loginfailure", "dashboard.delete_loginfailure",
+        "auth.view_user", "auth.add_user", "auth.change_user", "auth.delete_user",
         "auth.view_group",
     ),
 }  # fmt: skip

@@ -99,3 +99,26 @@ def test_it_keys_on_a_bounded_name_and_address(clock: Clock) -> None:
     row = LoginFailure.objects.get()
     assert (len(row.username), len(row.address)) == (150, 64)
     assert row.username == "a" * 150
+
+
+@override_settings(LOGIN_FAILURES_ALLOWED=2)
+def test_an_admin_lifts_a_lockout_in_the_admin_on_the_record(static_model: Any) -> None:
+    from dashboard.access import ensure_roles, set_role
+    from dashboard.models import AuditEntry
+
+    ensure_roles()
+    get_user_model().objects.create_user(username="Target", password=PASSWORD)
+    for _ in range(2):
+        sign_in("203.0.113.5", "wrong")
+    assert not sign_in("203.0.113.5", PASSWORD)[1]
+    admin_user = get_user_model().objects.create_user(username="boss", password=PASSWORD)
+    set_role(admin_user, "admin")  # a role, not a superuser
+    client = Client(REMOTE_ADDR="198.51.100.1")
+    client.force_login(admin_user)
+    listing = client.get("/admin/dashboard/loginfailure/")
+    assert listing.status_code == 200 and b"203.0.113.5" in listing.content
+    row = LoginFailure.objects.get()
+    deleted = client.post(f"/admin/dashboard/loginfailure/{row.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert sign_in("203.0.113.5", PASSWORD)[1]
+    assert AuditEntry.objects.filter(actor="boss", action="admin.delete", target__contains="target").exists()
