@@ -77,10 +77,11 @@ def read_value(request: HttpRequest) -> tuple[bytes | None, str]:
     if not data:
         # a file over the limit is dropped unread by the upload handler: only the request's size tells
         if int(request.META.get("CONTENT_LENGTH") or 0) > settings.SECRET_MAX_BYTES:
-            return None, f"the file is larger than {settings.SECRET_MAX_BYTES // 1024} KiB (Docker's limit)"
+            return None, f"the file is not smaller than {settings.SECRET_MAX_BYTES // 1024} KiB (Docker's limit)"
         return None, "the value is empty"
-    if len(data) > settings.SECRET_MAX_BYTES:
-        return None, f"the value is larger than {settings.SECRET_MAX_BYTES // 1024} KiB (Docker's limit)"
+    # Docker takes values strictly smaller than its 500 KiB ("less than 512000 bytes")
+    if len(data) >= settings.SECRET_MAX_BYTES:
+        return None, f"the value is not smaller than {settings.SECRET_MAX_BYTES // 1024} KiB (Docker's limit)"
     return data, ""
 
 

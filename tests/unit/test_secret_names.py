@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dashboard.pages.secrets import next_version_name, parse_labels
 
 
@@ -18,3 +20,14 @@ def test_it_reads_labels_one_per_line_and_refuses_junk() -> None:
     assert (labels, problem) == ({"team": "core", "env": "<b>test</b>"}, "")
     _, problem = parse_labels("has space=1")
     assert "expected key=value" in problem
+
+
+def test_a_value_of_exactly_docker_s_limit_is_refused_before_docker_is_asked(rf: Any) -> None:
+    from django.conf import settings
+
+    from dashboard.pages.secrets import read_value
+
+    limit = settings.SECRET_MAX_BYTES
+    assert read_value(rf.post("/secrets/create", {"value": "x" * (limit - 1)}))[0] is not None
+    data, error = read_value(rf.post("/secrets/create", {"value": "x" * limit}))
+    assert data is None and "not smaller than 500 KiB" in error
