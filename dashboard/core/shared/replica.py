@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from dashboard.core.model import Patch, SeqGap, Snapshot, apply
 from dashboard.core.shared import codec
@@ -157,6 +158,7 @@ class Follower:
         self.loaded = 0  # keyframes loaded: the first, then one per epoch change, gap or bad entry
         self._last_id = b"0"
         self._loaded_from: tuple[int, bytes] | None = None
+        self.turned_at: float | None = None  # the loop's time at the last turn (liveness)
         self._subscribers: list[Subscriber] = []
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -222,30 +224,37 @@ class Follower:
         await self._notify(Change(self.epoch, snapshot, patch))
         return True
 
+    async def _turn(self, fresh: bool) -> bool:
+        """One read of the keyframe or the stream; whether the model may go on from where it is."""
+        if not fresh:
+            if not await self.load_keyframe():
+                await asyncio.sleep(self.retry)
+                return False
+            return True
+        answer: Any = await self.redis.xread(
+            {_log_key(self.keys): self._last_id}, count=1000, block=int(self.block * 1000)
+        )
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                try:
+                    if not await self._entry(fields):
+                        return False
+                except (ValueError, KeyError) as e:
+                    log.error("a stream entry of %s cannot be read (%s): loading the keyframe", self.keys.prefix, e)
+                    return False
+                self._last_id = entry_id
+        return True
+
     async def run(self, *, _iterations: int | None = None) -> None:
-        """For ever (or ``_iterations`` stream reads): keyframe, then the stream from it."""
-        reads = 0
+        """For ever (or ``_iterations`` turns): keyframe, then the stream from it. Redis unreachable:
+        the model stays as it is (its ``docker_age`` grows) and the follower asks again."""
+        turns = 0
         fresh = False
-        while _iterations is None or reads < _iterations:
-            if not fresh:
-                fresh = await self.load_keyframe()
-                if not fresh:
-                    reads += 1
-                    await asyncio.sleep(self.retry)
-                    continue
-            reads += 1
-            answer: Any = await self.redis.xread(
-                {_log_key(self.keys): self._last_id}, count=1000, block=int(self.block * 1000)
-            )
-            for _stream, entries in answer or []:
-                for entry_id, fields in entries:
-                    try:
-                        fresh = await self._entry(fields)
-                    except (ValueError, KeyError) as e:
-                        log.error("a stream entry of %s cannot be read (%s): loading the keyframe", self.keys.prefix, e)
-                        fresh = False
-                    if not fresh:
-                        break
-                    self._last_id = entry_id
-                if not fresh:
-                    break
+        while _iterations is None or turns < _iterations:
+            turns += 1
+            self.turned_at = asyncio.get_running_loop().time()
+            try:
+                fresh = await self._turn(fresh)
+            except (RedisError, OSError) as e:
+                log.warning("the replicated model of %s cannot be read: %s", self.keys.prefix, e)
+                await asyncio.sleep(self.retry)

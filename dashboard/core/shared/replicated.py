@@ -1,0 +1,186 @@
+"""A swarm's model in one process of a deployment that shares Redis: what the views read instead of
+a watcher of their own.
+
+Every process follows the replicated model (replica.Follower); the one that holds the swarm's lease
+also runs the watcher and publishes (leader.lead), and sees its own model come back through the
+stream like everyone else, so that every process serves the same seq of the same epoch. Docker is
+asked by the holder alone: its load is the same with one process or ten.
+
+The read side is a Watcher's (``snapshot``, ``docker_age``, ``wait_for``, ``subscribe``, ...), so
+that the registry can hold either. A model loaded from a keyframe (the first, a new epoch, a gap)
+is told to ``on_model`` subscribers: every viewer of this process needs the whole model again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from dashboard.core.model import Snapshot
+from dashboard.core.shared.leader import lead
+from dashboard.core.shared.lease import Keys, Lease, Timing, hold
+from dashboard.core.shared.replica import Change, Follower, Publisher
+from dashboard.core.watch import Watcher, WatchSettings
+from dashboard.core.watch.base import Subscriber, clock
+
+log = logging.getLogger(__name__)
+
+ModelSubscriber = Callable[[int, Snapshot], Awaitable[None]]
+POKES_KEPT = 1000  # a leader that is away does not let pokes pile up without bound
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSettings:
+    timing: Timing = field(default_factory=Timing)
+    beat_every: float = 1.0  # the leader's word on an idle swarm: followers judge Docker's age by it
+    block: float = 5.0  # a follower's wait for the stream's next entry
+    stalled_after: float = 30.0  # the leader gives the lease back when its watcher has not moved this long
+
+
+class Replicated:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        holder: str,
+        new_watcher: Callable[[], Watcher],
+        settings: WatchSettings,
+        shared: SharedSettings | None = None,
+    ) -> None:
+        self.settings = settings
+        self.shared = shared or SharedSettings()
+        self.redis, self.keys, self.holder = redis, keys, holder
+        self.follower = Follower(redis, keys, block=self.shared.block)
+        self.lease = Lease(redis, keys, holder, self.shared.timing.ttl)
+        self._new_watcher = new_watcher
+        self.leader: Watcher | None = None  # while this process leads
+        self.terms = 0  # terms this process has led
+        self._subscribers: list[Subscriber] = []
+        self._model_subscribers: list[ModelSubscriber] = []
+        self._changed = asyncio.Condition()
+        self.follower.subscribe(self._on_change)
+
+    # --- what the views read, as of a Watcher -----------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.follower.snapshot
+
+    @property
+    def epoch(self) -> int:
+        return self.follower.epoch
+
+    @property
+    def events_seen(self) -> int:
+        return self.leader.events_seen if self.leader is not None else 0
+
+    def docker_age(self) -> float | None:
+        return self.follower.docker_age()
+
+    def stalled_for(self) -> float:
+        """Seconds since the follower's loop last turned (it waits ``block`` at most per turn)."""
+        turned = self.follower.turned_at
+        return 0.0 if turned is None else clock() - turned
+
+    def request_counts(self) -> Counter[str]:
+        return self.leader.request_counts() if self.leader is not None else Counter()
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    def subscribe_model(self, subscriber: ModelSubscriber) -> None:
+        self._model_subscribers.append(subscriber)
+
+    def poke(self, *, secrets: bool = False, services: Iterable[str] = ()) -> None:
+        """Re-list these soon (this process's own writes): the leader's watcher, wherever it runs."""
+        if self.leader is not None:
+            self.leader.poke(secrets=secrets, services=services)
+            return
+        message = json.dumps({"secrets": secrets, "services": list(services)})
+        task = asyncio.get_running_loop().create_task(self._send_poke(message), name="replicated-poke")
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # logged in _send_poke
+
+    async def _send_poke(self, message: str) -> None:
+        try:
+            await self.redis.rpush(f"{self.keys.prefix}pokes", message)
+            await self.redis.ltrim(f"{self.keys.prefix}pokes", -POKES_KEPT, -1)
+        except Exception as e:  # the reconcile catches the change all the same, a little later
+            log.warning("a re-list request could not be passed to the leader: %s", e)
+
+    async def _take_pokes(self, watcher: Watcher) -> None:
+        while True:
+            raw: Any = await self.redis.lpop(f"{self.keys.prefix}pokes")
+            if raw is None:
+                return
+            try:
+                poke = json.loads(raw)
+                watcher.poke(secrets=bool(poke["secrets"]), services=[str(s) for s in poke["services"]][:1000])
+            except (ValueError, KeyError, TypeError):
+                log.warning("a malformed re-list request was dropped")
+
+    async def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self.snapshot))
+        return self.snapshot
+
+    async def report_crash(self, exc: BaseException) -> None:
+        log.error("the replicated model of %s stopped: %r", self.keys.prefix, exc)
+
+    # --- running --------------------------------------------------------------------------------------
+
+    async def _on_change(self, change: Change) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+        if change.patch is None:
+            for model_subscriber in list(self._model_subscribers):
+                await model_subscriber(change.epoch, change.snapshot)
+            return
+        for subscriber in list(self._subscribers):
+            await subscriber(change.snapshot, change.patch)
+
+    async def _lead(self, epoch: int) -> None:
+        watcher = self._new_watcher()
+        self.leader = watcher
+        self.terms += 1
+        publisher = Publisher(self.redis, self.keys, self.holder, epoch)
+
+        async def pokes() -> None:
+            while True:
+                await asyncio.sleep(self.shared.beat_every)
+                with contextlib.suppress(Exception):
+                    await self._take_pokes(watcher)
+
+        poker = asyncio.create_task(pokes(), name="replicated-pokes")
+        try:
+            await lead(watcher, publisher, beat_every=self.shared.beat_every)
+        finally:
+            poker.cancel()
+            await asyncio.gather(poker, return_exceptions=True)
+            self.leader = None
+
+    def _leader_stalled(self) -> bool:
+        return self.leader is not None and self.leader.stalled_for() > self.shared.stalled_after
+
+    async def run(self) -> None:
+        """Follow the model for ever, and lead whenever this process holds the lease."""
+        holding = asyncio.create_task(
+            hold(self.lease, self._lead, self.shared.timing, stalled=self._leader_stalled), name="replicated-lease"
+        )
+        try:
+            await self.follower.run()
+        finally:
+            holding.cancel()
+            await asyncio.gather(holding, return_exceptions=True)
