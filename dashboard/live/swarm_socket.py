@@ -11,14 +11,18 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.core.domain import Task
+from dashboard.live.budget import Bucket
+from dashboard.live.guard import GuardedConsumer
 from dashboard.live.protocol import (
     CLIENT_TYPES,
+    CLOSE_SIGNED_OUT,
     HEARTBEAT_PARAM,
+    RESYNC_BURST,
+    RESYNC_EVERY_SECONDS,
     TASKS_PER_FRAME,
     ErrorMessage,
     HeartbeatMessage,
@@ -89,12 +93,14 @@ def _with_tasks(message: SnapshotMessage | TasksMessage, tasks: list[str]) -> st
     return f'{_dumps(rest)[:-1]},"tasks":[{",".join(tasks)}]}}'
 
 
-class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+class SwarmConsumer(GuardedConsumer):
     groups: list[str] = []
     _recheck: asyncio.Task[None] | None = None
     _beat: asyncio.Task[None] | None = None
     _rejoin: asyncio.Task[None] | None = None
     _last_sent = 0.0  # time.monotonic() of the last frame sent
+    _resyncs: Bucket | None = None
+    _resync_due: asyncio.Task[None] | None = None  # a resync put off until the budget allows it
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -106,7 +112,9 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             where="websocket",
         )
         if viewer is None:
-            await self.close(code=4401)
+            # accepted, then closed: a page learns why (a refused handshake reaches it as 1006)
+            await self.accept()
+            await self.end(CLOSE_SIGNED_OUT, "sign in to see the swarm")
             return
         self.groups = [runtime.swarm().group]
         if viewer.kiosk is not None:
@@ -115,6 +123,7 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self.groups.append(access.token_group(viewer.kiosk.pk))
             self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
         await self.accept()
+        await self.guard(viewer.user)
         # join before reading the model: a patch newer than it waits in the queue, an older one
         # is dropped by the page (its seq is not past the model's)
         await self._join()
@@ -164,11 +173,12 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         if self._recheck is not None:
             self._recheck.cancel()
-        for task in (self._beat, self._rejoin):
+        await self.unguard()
+        for task in (self._beat, self._rejoin, self._resync_due):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._beat = self._rejoin = None
+        self._beat = self._rejoin = self._resync_due = None
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -179,6 +189,8 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.close(code=4403)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self.admit():
+            return
         try:
             message = json.loads(text_data) if text_data is not None else None
         except ValueError:
@@ -190,11 +202,43 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
             return
         if kind == "resync":
-            # a page resyncs on a gap: patches it missed may mean this socket had left its groups
-            await self._join()
-            await self.send_snapshot()
+            await self._resync()
+        elif kind == "pong":
+            assert isinstance(message, dict)
+            self.pong(message)
         else:
             await self.send_json(PongMessage(type="pong", seq=runtime.swarm().watcher.snapshot.seq))
+
+    async def _resync(self) -> None:
+        """The whole model again, within the budget: beyond it, once the budget allows, however
+        many were asked meanwhile (each is megabytes on a large swarm)."""
+        if self._resyncs is None:
+            self._resyncs = Bucket(RESYNC_BURST, 1 / RESYNC_EVERY_SECONDS, asyncio.get_running_loop().time)
+        if self._resync_due is not None:
+            return  # one is on its way
+        if not self._resyncs.take():
+            wait = self._resyncs.wait()
+            self._resync_due = asyncio.create_task(self._resync_later(wait), name="swarm-socket-resync")
+            await self.send_json(
+                ErrorMessage(
+                    type="error",
+                    error=f"too many resyncs (at most {RESYNC_BURST}, then one every {RESYNC_EVERY_SECONDS:g} s): "
+                    f"the model follows in {wait:.1f} s",
+                )
+            )
+            return
+        # a page resyncs on a gap: patches it missed may mean this socket had left its groups
+        await self._join()
+        await self.send_snapshot()
+
+    async def _resync_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        # through the socket's own queue: the model must not interleave with a patch being sent
+        await self.channel_layer.send(self.channel_name, {"type": "resync.due"})
+
+    async def resync_due(self, event: dict[str, Any]) -> None:
+        self._resync_due = None
+        await self._resync()
 
     async def send_snapshot(self) -> None:
         """The model in frames that each stay far below daphne's 1 MB limit: nodes, services and
