@@ -5,8 +5,9 @@ which buffers whatever the client does not read, without bound: a page that neve
 client, a frozen tab) would make the server hold every model and patch sent to it. ASGI has no way
 to ask how much is still queued, so ``SendFlow``, the outermost ASGI middleware, finds daphne's
 websocket protocol behind ``send`` (daphne passes ``functools.partial(server.handle_reply,
-protocol)``) and registers a Twisted push producer on it (autobahn's public ``registerProducer``):
-Twisted then calls ``pauseProducing`` once more than its ``bufferSize`` (64 KiB) waits to be written
+protocol)``) and registers a Twisted push producer on it (autobahn's public ``registerProducer``),
+in place of the one daphne leaves there (the HTTP channel the socket was upgraded from, which still
+hears every call, as before): Twisted then calls ``pauseProducing`` once more than its ``bufferSize`` (64 KiB) waits to be written
 and ``resumeProducing`` once all of it is. The consumers (dashboard.live.guard) wait for that before
 each frame, so a socket holds at most its buffer and a frame, and decide when waiting has gone on
 for too long.
@@ -35,6 +36,7 @@ class Flow:
         self._writable = asyncio.Event()
         self._writable.set()
         self._registered = False
+        self._previous: Any = None  # the producer daphne left on the transport
         self.stopped = False  # the connection is gone
 
     @property
@@ -46,6 +48,11 @@ class Flow:
         if self._registered or self.stopped:
             return self._registered
         try:
+            transport = self._protocol.transport
+            previous = getattr(transport, "producer", None)
+            if previous is not None:
+                transport.unregisterProducer()
+            self._previous = previous
             self._protocol.registerProducer(self, True)
         except Exception:  # another producer, a transport without the interface: no backpressure
             log.debug("no backpressure for this websocket", exc_info=True)
@@ -81,9 +88,13 @@ class Flow:
     def pauseProducing(self) -> None:  # Twisted's name
         if not self.stopped:
             self._writable.clear()
+        if self._previous is not None:
+            self._previous.pauseProducing()
 
     def resumeProducing(self) -> None:  # Twisted's name
         self._writable.set()
+        if self._previous is not None:
+            self._previous.resumeProducing()
         transport = getattr(self._protocol, "transport", None)
         if getattr(transport, "disconnecting", False):
             # a close asked for while the buffer was full waits for us: let it happen
@@ -93,6 +104,8 @@ class Flow:
         self._registered = False  # Twisted forgets it as the connection is lost
         self.stopped = True
         self._writable.set()
+        if self._previous is not None:
+            self._previous.stopProducing()
 
 
 def daphne_protocol(send: Any) -> Any | None:
