@@ -7,10 +7,10 @@ to ask how much is still queued, so ``SendFlow``, the outermost ASGI middleware,
 websocket protocol behind ``send`` (daphne passes ``functools.partial(server.handle_reply,
 protocol)``) and registers a Twisted push producer on it (autobahn's public ``registerProducer``),
 in place of the one daphne leaves there (the HTTP channel the socket was upgraded from, which still
-hears every call, as before): Twisted then calls ``pauseProducing`` once more than its ``bufferSize`` (64 KiB) waits to be written
-and ``resumeProducing`` once all of it is. The consumers (dashboard.live.guard) wait for that before
-each frame, so a socket holds at most its buffer and a frame, and decide when waiting has gone on
-for too long.
+hears every call, as before): Twisted then calls ``pauseProducing`` once more than its
+``bufferSize`` (64 KiB) waits to be written and ``resumeProducing`` once all of it is. The
+consumers (dashboard.live.guard) wait for that before each frame, so a socket holds at most its
+buffer and a frame, and decide when waiting has gone on for too long.
 
 Under another server (or a test's WebsocketCommunicator) there is no such protocol: ``Flow`` is then
 not in the scope and frames go out as before.
