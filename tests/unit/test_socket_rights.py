@@ -33,7 +33,7 @@ class Browser:
     socket: WebsocketCommunicator
 
 
-def _sign_in(username: str, password: str = "a-Long-pass-1234") -> tuple[Client, Any]:
+def _sign_in(username: str, password: str = "a-Long-pass-1234") -> tuple[Client, Any]:  # noqa: S107 - a test user
     model = get_user_model()
     user = model.objects.filter(username=username).first()
     if user is None:
