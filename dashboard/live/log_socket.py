@@ -42,6 +42,9 @@ from dashboard.live.protocol import CLOSE_NOT_FOUND, CLOSE_SIGNED_OUT, CLOSE_TOO
 BATCH_SECONDS = 0.05
 MAX_LINES_PER_SECOND = 2000
 MAX_BYTES_PER_SECOND = 1 << 20  # of line text: a TTY task printing without newlines fills 64 KiB lines
+# a "lines" message stays below this many bytes of JSON: autobahn refuses to send a message over
+# daphne's 1 MB limit (PayloadExceededError), and a line's JSON may be 6 times its text (\u0000)
+FRAME_BYTES = 256 * 1024
 DEFAULT_TAIL = 200
 MAX_TAIL = 5000
 FINAL_CHECK_SECONDS = 0.5
@@ -166,7 +169,8 @@ class TaskLogsConsumer(GuardedConsumer):
                 batch = pending[:]
                 pending.clear()
                 pending_bytes = 0
-                await self._send({"type": "lines", "lines": batch})
+                for frame in _frames(batch):
+                    await self.send(text_data=frame)
             if skipped:
                 await self._send({"type": "skipped", "count": skipped})
                 skipped = 0
@@ -212,6 +216,23 @@ class TaskLogsConsumer(GuardedConsumer):
         if self._flow is not None:
             self._flow.stop()  # Twisted closes a connection only once no producer holds it
         await self.close(code=1000)  # nothing more will come on it
+
+
+def _frames(lines: list[list[Any]]) -> list[str]:
+    """``lines`` messages of at most FRAME_BYTES of JSON each (one line of 64 KiB fits: at most ~390 KB)."""
+    frames: list[str] = []
+    parts: list[str] = []
+    size = 0
+    for line in lines:
+        text = json.dumps(line, separators=(",", ":"))
+        if parts and size + len(text) > FRAME_BYTES:
+            frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+            parts, size = [], 0
+        parts.append(text)
+        size += len(text) + 1
+    if parts:
+        frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+    return frames
 
 
 def _final_state(task_id: str) -> str | None:
