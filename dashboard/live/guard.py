@@ -104,6 +104,8 @@ class GuardedConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         log.info("closing websocket %s (%d): %s", self.scope.get("path", ""), code, reason)
         if say:
             await self.send(text_data=_dumps(ErrorMessage(type="error", error=reason)))
+            if not self.is_open():  # closed while the reason waited to be sent (the client reads nothing)
+                return
         self._closing = True
         if self._flow is not None:
             self._flow.stop()  # Twisted closes a connection only once no producer holds it
