@@ -163,15 +163,11 @@ function showEnded(code, reason) {
     box.setAttribute("role", "alert");
     document.body.prepend(box);
   }
-  const here = location.pathname + location.search;
+  // the page itself: it sends a browser that is signed out to the sign-in form and back here, and
+  // shows one still signed in (another tab changed the password and kept its session) at once
   const link = document.createElement("a");
-  if (code === CLOSE_SIGNED_OUT) {
-    link.href = `${basePath()}accounts/login/?next=${encodeURIComponent(here)}`;
-    link.textContent = "Sign in again";
-  } else {
-    link.href = here;
-    link.textContent = "Reload the page";
-  }
+  link.href = location.pathname + location.search;
+  link.textContent = code === CLOSE_SIGNED_OUT ? "Sign in again" : "Reload the page";
   const text = reason ? `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` : ENDED_BECAUSE[code];
   box.dataset.code = String(code);
   box.replaceChildren(`${text} This page no longer follows the swarm. `, link);
