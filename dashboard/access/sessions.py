@@ -91,6 +91,9 @@ def verdict(standing: Standing) -> Ending | None:
 # --- telling the sockets ---------------------------------------------------------------------------
 
 
+_sending: set[asyncio.Task[None]] = set()
+
+
 def _tell(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -103,7 +106,9 @@ def _tell(group: str, message: dict[str, Any]) -> None:
         if loop is None:
             async_to_sync(layer.group_send)(group, message)
         else:  # a signal sent from the event loop's own thread (async code saving a user)
-            loop.create_task(layer.group_send(group, message))
+            task = loop.create_task(layer.group_send(group, message))
+            _sending.add(task)  # the loop keeps only a weak reference
+            task.add_done_callback(_sending.discard)
     except Exception:  # a layer down (Redis restarting): the sockets' own re-check still comes
         log.warning("the sockets of %s could not be told", group, exc_info=True)
 

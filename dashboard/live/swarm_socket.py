@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from django.conf import settings
 
 from dashboard import access, runtime
@@ -20,6 +21,7 @@ from dashboard.live.guard import GuardedConsumer
 from dashboard.live.protocol import (
     CLIENT_TYPES,
     CLOSE_SIGNED_OUT,
+    CLOSE_TOO_SLOW,
     HEARTBEAT_PARAM,
     RESYNC_BURST,
     RESYNC_EVERY_SECONDS,
@@ -42,6 +44,8 @@ KIOSK_RECHECK_SECONDS = 3.0
 # weeks (a wall) joins its groups again this often, and on every resync.
 REJOIN_SECONDS = 3600.0
 ITEMS_PER_FRAME = 250  # nodes or services: each up to ~1 KB of JSON
+RESYNC_QUEUE_TRIES = 60
+RESYNC_QUEUE_RETRY_SECONDS = 0.5
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -234,7 +238,15 @@ class SwarmConsumer(GuardedConsumer):
     async def _resync_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
         # through the socket's own queue: the model must not interleave with a patch being sent
-        await self.channel_layer.send(self.channel_name, {"type": "resync.due"})
+        for _ in range(RESYNC_QUEUE_TRIES):
+            try:
+                await self.channel_layer.send(self.channel_name, {"type": "resync.due"})
+                return
+            except ChannelFull:  # patches wait for a client that reads slowly: it may catch up
+                await asyncio.sleep(RESYNC_QUEUE_RETRY_SECONDS)
+        # a page waits for this model: a socket that cannot even queue it is too slow to keep
+        self._resync_due = None
+        await self.end(CLOSE_TOO_SLOW, "the model could not be queued for this socket")
 
     async def resync_due(self, event: dict[str, Any]) -> None:
         self._resync_due = None
