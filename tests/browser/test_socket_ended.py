@@ -111,3 +111,48 @@ async def test_it_stops_a_grid_within_the_recheck_bound_of_a_change_made_elsewhe
         assert says in text
     finally:
         await context.close()
+
+
+# the server's close, as the page's socket reports it (a slow phone cannot be staged here)
+SERVER_CLOSES = """() => {
+  window.__swarmSockets = [];
+  const Original = window.WebSocket;
+  window.WebSocket = class extends Original {
+    constructor(...args) { super(...args); window.__swarmSockets.push(this); window.__openedAt = performance.now(); }
+  };
+  window.__serverCloses = (code) => {
+    const ws = window.__swarmSockets[window.__swarmSockets.length - 1];
+    window.__closedAt = performance.now();
+    ws.dispatchEvent(new CloseEvent("close", { code }));
+  };
+}"""
+
+
+# at once: the page's jitter (250 ms) only, not its first backoff (500 ms)
+@pytest.mark.parametrize(("code", "reconnects_within"), [(4408, 0.4), (4429, None)])
+async def test_it_reconnects_at_once_when_too_slow_and_after_a_pause_when_too_many(
+    browser: Any, small_dashboard: Dashboard, code: int, reconnects_within: float | None
+) -> None:
+    d = small_dashboard
+    name = new_user(d)
+    context = await browser.new_context(bypass_csp=True)
+    try:
+        page = await context.new_page()
+        await page.add_init_script(f"({SERVER_CLOSES})()")
+        await sign_in(page, d, name)
+        if reconnects_within is not None:  # not the page's fault: a new socket and model at once, every time
+            for _ in range(3):
+                opened = await page.evaluate("window.__swarmSockets.length")
+                await page.evaluate(f"window.__serverCloses({code})")
+                await page.wait_for_function(f"window.__swarmSockets.length > {opened}", timeout=5000)
+                waited = await page.evaluate("window.__openedAt - window.__closedAt")
+                assert waited <= reconnects_within * 1000, f"the page waited {waited:.0f} ms"
+                await page.wait_for_function("document.body.dataset.conn === 'live'", timeout=5000)
+        else:  # a page that sent too much waits before it tries again
+            opened = await page.evaluate("window.__swarmSockets.length")
+            await page.evaluate(f"window.__serverCloses({code})")
+            await asyncio.sleep(3)
+            assert await page.evaluate("window.__swarmSockets.length") == opened
+        assert await page.locator("#socket-ended").count() == 0
+    finally:
+        await context.close()
