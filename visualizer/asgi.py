@@ -20,23 +20,22 @@ from dashboard.access.proxies import ClientAddress, parse_networks  # noqa: E402
 from dashboard.live.flow import SendFlow  # noqa: E402
 from dashboard.live.routing import websocket_urlpatterns  # noqa: E402
 
-# outermost: each websocket's backpressure, from daphne's own send (dashboard.live.flow); then the
-# access log, Django's REMOTE_ADDR and the sockets all see the one resolved address
-application = SendFlow(
-    ClientAddress(
-        AccessLog(
-            ProtocolTypeRouter(
-                {
-                    # daphne serves no files of its own: the few static files come through Django's handler
-                    # (from the app folders, no collectstatic needed); a reverse proxy may serve them instead
-                    "http": ASGIStaticFilesHandler(django_asgi_app),
-                    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-                }
-            )
-        ),
-        parse_networks(settings.TRUSTED_PROXIES),
-    )
+# outermost: the access log, Django's REMOTE_ADDR and the sockets all see the one resolved address
+application = ClientAddress(
+    AccessLog(
+        ProtocolTypeRouter(
+            {
+                # daphne serves no files of its own: the few static files come through Django's handler
+                # (from the app folders, no collectstatic needed); a reverse proxy may serve them instead
+                "http": ASGIStaticFilesHandler(django_asgi_app),
+                "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            }
+        )
+    ),
+    parse_networks(settings.TRUSTED_PROXIES),
 )
+# outermost still: each websocket's backpressure needs daphne's own send (dashboard.live.flow)
+application = SendFlow(application)  # type: ignore[assignment]  # any ASGI app fits
 
 
 class UnderPrefix:
