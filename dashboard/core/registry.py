@@ -52,6 +52,7 @@ class Swarm:
         self.watcher = Watcher(self.new_client, config.watch)
         self._task: asyncio.Task[None] | None = None
         self._client: DockerClient | None = None
+        self._logs_client: DockerClient | None = None
         if on_patch is not None:
 
             async def relay(snapshot: Snapshot, patch: Patch) -> None:
@@ -70,6 +71,14 @@ class Swarm:
         if self._client is None:
             self._client = self.new_client()
         return self._client
+
+    @property
+    def logs_client(self) -> DockerClient:
+        """One client for every followed log stream of this swarm: each stream holds one of its pooled
+        connections for as long as it is followed, apart from the views' client and the watcher's."""
+        if self._logs_client is None:
+            self._logs_client = self.new_client()
+        return self._logs_client
 
     def client_requests(self) -> Counter[str]:
         return Counter(self._client.requests) if self._client is not None else Counter()
@@ -106,9 +115,11 @@ class Swarm:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        shared, self._client = self._client, None
-        if shared is not None:
-            await shared.close()
+        clients = (self._client, self._logs_client)
+        self._client = self._logs_client = None
+        for shared in clients:
+            if shared is not None:
+                await shared.close()
 
 
 async def supervise(w: Watcher, backoff_max: float, *, _iterations: int | None = None) -> None:
