@@ -152,13 +152,14 @@ class Stack:
             raise AssertionError(f"{e}\n{self.diagnosis()}") from None
         return int(found)
 
-    def probe(self, node: int, *, prefix: str = "") -> dict[str, Any]:
-        """Sign in, read the snapshot and the websocket's first message at node's address, from node 1's
-        namespace: the host itself has no route to the lab's addresses."""
+    def probe(self, node: int, *, prefix: str = "", user: str = ADMIN, password: str | None = None) -> dict[str, Any]:
+        """Sign in (as the first admin unless told), read the snapshot and the websocket's first message at
+        node's address, from node 1's namespace: the host itself has no route to the lab's addresses."""
         url = f"http://{self.env[f'IP_N{node}']}:{self.port}{prefix}"
         proc = subprocess.run(
-            ["ip", "netns", "exec", self.env["NETNS_N1"], sys.executable, str(PROBE), url, ADMIN],
-            capture_output=True, text=True, timeout=90, env={**os.environ, "PROBE_PASSWORD": self.password},
+            ["ip", "netns", "exec", self.env["NETNS_N1"], sys.executable, str(PROBE), url, user],
+            capture_output=True, text=True, timeout=90,
+            env={**os.environ, "PROBE_PASSWORD": password or self.password},
         )  # fmt: skip
         assert proc.returncode == 0, f"the probe failed: {proc.stderr[-2000:]}"
         return dict(json.loads(proc.stdout))
@@ -185,13 +186,13 @@ class Stack:
             raise AssertionError(f"{e}: {last}\n{self.diagnosis()}") from None
         return last
 
-    def probe_until_served(self, node: int) -> dict[str, Any]:
+    def probe_until_served(self, node: int, *, user: str = ADMIN, password: str | None = None) -> dict[str, Any]:
         """The task is healthy; its host-mode port may lag a moment behind."""
         last: dict[str, Any] = {}
 
         def served() -> bool:
             nonlocal last
-            last = self.probe(node)
+            last = self.probe(node, user=user, password=password)
             return "error" not in last
 
         try:

@@ -1,5 +1,6 @@
-"""deploy/stack.yml and deploy/stack.socket-proxy.yml, deployed with `docker stack deploy` on a real
-3-manager swarm, reached the way a user reaches them: the host-mode port at a node's address."""
+"""deploy/stack.socket-proxy.yml, deployed with `docker stack deploy` on a real 3-manager swarm, reached
+the way a user reaches it: the host-mode port at a node's address. deploy/stack.yml, its failover to
+another manager and the database all its replicas share: tests/deploy/test_shared_database.py."""
 
 from __future__ import annotations
 
@@ -12,31 +13,6 @@ from tests.deploy.conftest import record
 from tests.deploy.stack import Stack
 
 pytestmark = pytest.mark.deploy
-
-
-def test_it_runs_on_a_manager_and_comes_back_on_another_when_its_node_is_drained(stack: Stack) -> None:
-    t0 = time.monotonic()
-    stack.deploy()
-    first = stack.wait_healthy(stack.service(), timeout=120)
-    record("stack deploy to healthy", t0)
-
-    seen = stack.probe_until_served(first)
-    expected = [f"swarm-n{n}" for n in range(1, stack.lab.nodes + 1)]
-    assert seen["healthz"] == 200
-    assert seen["after_login"].endswith(f":{stack.port}/"), "the login did not lead to the grid"
-    assert seen["snapshot_nodes"] == expected, "the dashboard did not list the lab's nodes through its socket"
-    assert (seen["ws_type"], seen["ws_nodes"]) == ("snapshot", expected)
-
-    t0 = time.monotonic()
-    stack.swarm.drain(f"swarm-n{first}")
-    second = stack.wait_healthy(stack.service(), timeout=120, not_on=frozenset({first}))
-    record("failover after drain (to healthy on another manager)", t0, f"n{first} -> n{second}")
-
-    # the same database from the new manager: the admin signs in as before
-    seen = stack.probe_until_served(second)
-    assert seen["snapshot_nodes"] == expected
-    assert (seen["ws_type"], seen["ws_nodes"]) == ("snapshot", expected)
-    assert stack.lab.api(f"/nodes/swarm-n{second}")["Spec"]["Role"] == "manager"
 
 
 def test_it_reads_docker_only_through_the_read_only_socket_proxy(proxied_stack: Stack) -> None:
