@@ -15,8 +15,10 @@ from pathlib import Path
 
 REPORT_EVERY = 10.0  # seconds between two "still waiting" lines
 RETRY_EVERY = 1.0
-# PostgreSQL's SQLSTATE classes that no waiting cures: 28 invalid authorization, 3D invalid catalog name
-FATAL_SQLSTATE = ("28", "3D")
+# What no waiting cures: a refused login, a database or role that does not exist. A connection the server
+# refuses carries no SQLSTATE (libpq reports only the server's text), so the text it is; a server that
+# words these in another language is waited for, up to the bound, like one that does not answer.
+FATAL = ("password authentication failed", "no pg_hba.conf entry", "does not exist")
 
 
 def main() -> int:
@@ -45,9 +47,8 @@ def main() -> int:
             connection.ensure_connection()
         except OperationalError as e:
             reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            sqlstate = str(getattr(e.__cause__, "sqlstate", "") or "")
             waited = time.monotonic() - started
-            if sqlstate.startswith(FATAL_SQLSTATE):
+            if any(text in str(e) for text in FATAL):
                 print(f"wait_for_database: the database at {where} refused us: {reason}", file=sys.stderr)
                 return 1
             if waited >= limit:
