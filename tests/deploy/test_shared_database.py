@@ -35,6 +35,7 @@ def test_it_comes_back_on_another_manager_when_drained_and_keeps_revoked_tokens_
     stack.deploy()
     first = stack.wait_healthy(stack.service(), timeout=150)
     record("stack deploy to healthy", t0, f"dashboard n{first}, database n{stack.db_node}")
+    assert stack.wait_healthy(stack.service("db"), timeout=60) == stack.db_node  # the stack's pg_isready check
     # swarm has no depends_on: the dashboard started before its database had a node, waited, went on
     log = stack.logs(first)
     assert 0 <= log.find(WAITING) < log.find("wait_for_database: the database at db:5432/visualizer answers"), log
