@@ -262,6 +262,11 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
             await self.send(text_data=_with_tasks(chunk, part(tasks, i)))
 
+    async def swarm_reset(self, event: dict[str, Any]) -> None:
+        """This process loaded the model whole (shared through Redis: a new leader's epoch, or a gap):
+        the page is sent it again, after every patch of the old one already queued for it."""
+        await self.send_snapshot()
+
     async def swarm_patch(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])
 

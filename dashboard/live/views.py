@@ -34,8 +34,7 @@ from channels.layers import get_channel_layer
 
 from dashboard.core.domain import Service, Task
 from dashboard.core.model import Patch, Snapshot
-from dashboard.core.registry import Swarm
-from dashboard.core.watch import Watcher
+from dashboard.core.registry import Model, Swarm
 from dashboard.live.wire import node_json, service_json, status_json, task_json
 
 log = logging.getLogger(__name__)
@@ -307,7 +306,7 @@ class Hub:
     """One watcher's views in use in this process: every patch becomes each view's text once,
     sent to the view's group. Subscribed to the watcher; views come and go with their sockets."""
 
-    def __init__(self, watcher: Watcher, group: str) -> None:
+    def __init__(self, watcher: Model, group: str) -> None:
         self.group = group
         self.last = watcher.snapshot  # the model the next patch applies to
         self.users: Counter[View] = Counter()
@@ -344,6 +343,12 @@ class Hub:
             out.append((group_of(self.group, view), text))
         return out
 
+    def reset(self, snapshot: Snapshot) -> list[str]:
+        """A model loaded whole replaces the last one (a new epoch): the groups of the views in use."""
+        self.last = snapshot
+        self.held = {view: node_counts(snapshot, view) for view in self.users if view.filtered}
+        return [group_of(self.group, view) for view in self.users]
+
     async def __call__(self, snapshot: Snapshot, patch: Patch) -> None:
         # every text is made before the first await: a patch published meanwhile finds the views as
         # this one leaves them
@@ -355,7 +360,7 @@ class Hub:
             await layer.group_send(group, {"type": "swarm.patch", "text": text})
 
 
-_hubs: weakref.WeakKeyDictionary[Watcher, Hub] = weakref.WeakKeyDictionary()
+_hubs: weakref.WeakKeyDictionary[Model, Hub] = weakref.WeakKeyDictionary()
 
 
 def hub(swarm: Swarm) -> Hub:
@@ -364,3 +369,9 @@ def hub(swarm: Swarm) -> Hub:
         found = _hubs[swarm.watcher] = Hub(swarm.watcher, swarm.group)
         swarm.watcher.subscribe(found)
     return found
+
+
+def hub_reset(swarm: Swarm, snapshot: Snapshot) -> list[str]:
+    """After a model loaded whole: the view groups whose sockets must be sent it again."""
+    found = _hubs.get(swarm.watcher)
+    return found.reset(snapshot) if found is not None else []
