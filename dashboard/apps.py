@@ -15,3 +15,7 @@ class DashboardConfig(AppConfig):
         post_migrate.connect(ensure_roles, sender=self)
         # what admins change in the Django admin (users, roles, tokens) lands in the audit log too
         post_save.connect(audit_admin_change, sender=LogEntry, dispatch_uid="dashboard-audit-admin")
+        # signing out, deactivation, a new password or role close the user's websockets
+        from dashboard.access.sessions import connect_signals
+
+        connect_signals()

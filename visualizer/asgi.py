@@ -17,6 +17,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from dashboard.access.accesslog import AccessLog  # noqa: E402
 from dashboard.access.proxies import ClientAddress, parse_networks  # noqa: E402
+from dashboard.live.flow import SendFlow  # noqa: E402
 from dashboard.live.routing import websocket_urlpatterns  # noqa: E402
 
 # outermost: the access log, Django's REMOTE_ADDR and the sockets all see the one resolved address
@@ -33,6 +34,8 @@ application = ClientAddress(
     ),
     parse_networks(settings.TRUSTED_PROXIES),
 )
+# outermost still: each websocket's backpressure needs daphne's own send (dashboard.live.flow)
+application = SendFlow(application)  # type: ignore[assignment]  # any ASGI app fits
 
 
 class UnderPrefix:

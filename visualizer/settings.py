@@ -236,6 +236,19 @@ WALL_PAGE_SECONDS = env_float("WALL_PAGE_SECONDS", 15.0, minimum=3.0)
 if WALL_STALE_SECONDS < 2 * SWARM_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("WALL_STALE_SECONDS must be at least twice SWARM_HEARTBEAT_SECONDS")
 
+# Websocket budgets (dashboard.live.guard): a client that reads nothing for this long is closed (4408),
+# and so is one that sends frames but leaves the server's ping unanswered (daphne pings only silent ones).
+WS_SEND_STALL_SECONDS = env_float("WS_SEND_STALL_SECONDS", 30.0, minimum=1.0)
+WS_PING_SECONDS = env_float("WS_PING_SECONDS", 20.0, minimum=1.0)
+WS_PING_TIMEOUT_SECONDS = env_float("WS_PING_TIMEOUT_SECONDS", 20.0, minimum=1.0)
+# Followed task logs: each holds a Docker connection of the swarm's one log client (a pool of 100).
+LOG_SOCKETS_PER_USER = env_int("LOG_SOCKETS_PER_USER", 4, minimum=1)
+LOG_SOCKETS_PER_PROCESS = env_int("LOG_SOCKETS_PER_PROCESS", 64, minimum=1)
+if LOG_SOCKETS_PER_PROCESS > 90:
+    raise ImproperlyConfigured(
+        "LOG_SOCKETS_PER_PROCESS must be at most 90: the log client's pool holds 100 connections"
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -69,6 +69,7 @@ class Swarm:
         self.group = "swarm" if config.name == DEFAULT else f"swarm.{config.name}"
         self._task: asyncio.Task[None] | None = None
         self._client: DockerClient | None = None
+        self._logs_client: DockerClient | None = None
         self._redis: Redis | None = None
         self.watcher: Model
         if config.shared is None:
@@ -114,6 +115,14 @@ class Swarm:
             self._client = self.new_client()
         return self._client
 
+    @property
+    def logs_client(self) -> DockerClient:
+        """One client for every followed log stream of this swarm: each stream holds one of its pooled
+        connections for as long as it is followed, apart from the views' client and the watcher's."""
+        if self._logs_client is None:
+            self._logs_client = self.new_client()
+        return self._logs_client
+
     def client_requests(self) -> Counter[str]:
         return Counter(self._client.requests) if self._client is not None else Counter()
 
@@ -149,9 +158,11 @@ class Swarm:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        shared, self._client = self._client, None
-        if shared is not None:
-            await shared.close()
+        clients = (self._client, self._logs_client)
+        self._client = self._logs_client = None
+        for shared in clients:
+            if shared is not None:
+                await shared.close()
         redis, self._redis = self._redis, None
         if redis is not None:
             await redis.aclose()

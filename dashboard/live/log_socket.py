@@ -2,8 +2,15 @@
 
 The Docker log stream lives exactly as long as the socket: closing the panel or dropping the
 connection cancels the reader, which closes the stream. Lines travel in small batches; a reader
-that produces more than the cap per second is cut short with a notice, so neither side's memory
-grows with a chatty task.
+that produces more than the caps per second (lines, bytes) is cut short with a notice, so neither
+side's memory grows with a chatty task. A line longer than the decoder's bound (64 KiB) comes in
+pieces, each but the last marked ``split`` (a fourth element ``1``).
+
+Each followed stream holds a connection to Docker: all of them go through the swarm's one log
+client, at most LOG_SOCKETS_PER_USER per user and LOG_SOCKETS_PER_PROCESS in all; a socket beyond
+either is told why and closed with CLOSE_TOO_MANY. Like every socket (dashboard.live.guard), it
+waits for a client that reads slowly, closes one that reads nothing, and closes when its user signs
+out or loses the right to look.
 
 However the stream ends, the page is told, then the socket closes: ``end`` (its ``reason``, and
 ``cut`` when the stream stopped inside a frame, the last line maybe incomplete) or ``error``.
@@ -22,16 +29,22 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from dashboard import runtime
 from dashboard.core.docker import DockerClient, DockerProblem, LogsUnavailable
 from dashboard.core.docker.logs import CUT_NOTICE
 from dashboard.core.domain import valid_id
 from dashboard.core.model import FINAL_STATES
+from dashboard.live.guard import GuardedConsumer
+from dashboard.live.protocol import CLOSE_NOT_FOUND, CLOSE_SIGNED_OUT, CLOSE_TOO_MANY
 
 BATCH_SECONDS = 0.05
 MAX_LINES_PER_SECOND = 2000
+MAX_BYTES_PER_SECOND = 1 << 20  # of line text: a TTY task printing without newlines fills 64 KiB lines
+# a "lines" message stays below this many bytes of JSON: autobahn refuses to send a message over
+# daphne's 1 MB limit (PayloadExceededError), and a line's JSON may be 6 times its text (\u0000)
+FRAME_BYTES = 256 * 1024
 DEFAULT_TAIL = 200
 MAX_TAIL = 5000
 FINAL_CHECK_SECONDS = 0.5
@@ -41,26 +54,50 @@ FINAL_GRACE_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
-class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+# the log sockets open in this process: in all, and by user id
+open_sockets: dict[int, int] = {}
+
+
+def _open_count() -> int:
+    return sum(open_sockets.values())
+
+
+class TaskLogsConsumer(GuardedConsumer):
     reader: asyncio.Task[None] | None = None
     client: DockerClient | None = None
+    _counted: int | None = None  # the user id this socket is counted under
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
+        # accepted, then closed with the reason: a refused handshake reaches a page as 1006 only
+        await self.accept()
         if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=4401)
+            await self.end(CLOSE_SIGNED_OUT, "sign in to read task logs")
             return
         if not valid_id(task_id):
-            await self.close(code=4404)
+            await self.end(CLOSE_NOT_FOUND, "no such task")
             return
+        per_user, per_process = int(settings.LOG_SOCKETS_PER_USER), int(settings.LOG_SOCKETS_PER_PROCESS)
+        if open_sockets.get(user.pk, 0) >= per_user:
+            await self.end(
+                CLOSE_TOO_MANY, f"too many log streams: at most {per_user} at once per user; close another log panel"
+            )
+            return
+        if _open_count() >= per_process:
+            await self.end(
+                CLOSE_TOO_MANY, f"too many log streams on this server (at most {per_process}); try again later"
+            )
+            return
+        self._counted = user.pk
+        open_sockets[user.pk] = open_sockets.get(user.pk, 0) + 1
+        await self.guard(user)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
             tail = max(0, min(int((query.get("tail") or [DEFAULT_TAIL])[0]), MAX_TAIL))
         except ValueError:
             tail = DEFAULT_TAIL
-        await self.accept()
-        self.client = runtime.swarm().new_client()
+        self.client = runtime.swarm().logs_client
         self.reader = asyncio.create_task(self._follow(task_id, tail), name=f"logs-{task_id[:12]}")
 
     async def disconnect(self, code: int) -> None:
@@ -68,10 +105,24 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.reader
-        if self.client is not None:
-            await self.client.close()
+        await self.unguard()
+        if self._counted is not None:
+            left = open_sockets.get(self._counted, 0) - 1
+            if left > 0:
+                open_sockets[self._counted] = left
+            else:
+                open_sockets.pop(self._counted, None)
+            self._counted = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self.admit():
+            return
+        message = None
+        with contextlib.suppress(ValueError):
+            message = json.loads(text_data) if text_data is not None else None
+        if isinstance(message, dict) and message.get("type") == "pong":
+            self.pong(message)
+            return
         # the page pauses, filters and downloads on its own; nothing to ask the server
         await self._send({"type": "error", "error": "this socket takes no messages"})
 
@@ -81,16 +132,16 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _follow(self, task_id: str, tail: int) -> None:
         """Read the stream into a list; every BATCH_SECONDS send what has come. One writer, in order."""
         assert self.client is not None
-        pending: list[list[str]] = []
-        skipped = received = 0
+        pending: list[list[Any]] = []
+        pending_bytes = skipped = received = 0
         cut = False
         final = _final_state(task_id)
         follow = final is None
 
         async def read() -> None:
-            nonlocal skipped, received, cut
+            nonlocal skipped, received, cut, pending_bytes
             assert self.client is not None
-            window_start, in_window = time.monotonic(), 0
+            window_start, in_window, bytes_in_window = time.monotonic(), 0, 0
             async for line in self.client.task_logs(task_id, follow=follow, tail=tail):
                 if line.cut:
                     cut = True
@@ -99,18 +150,27 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 received += 1
                 now = time.monotonic()
                 if now - window_start >= 1:
-                    window_start, in_window = now, 0
-                if in_window >= MAX_LINES_PER_SECOND:
+                    window_start, in_window, bytes_in_window = now, 0, 0
+                # a page that reads slowly holds the batches back: they wait here, a second's worth at most
+                full = pending_bytes >= MAX_BYTES_PER_SECOND
+                if full or in_window >= MAX_LINES_PER_SECOND or bytes_in_window >= MAX_BYTES_PER_SECOND:
                     skipped += 1
                     continue
                 in_window += 1
-                pending.append([line.stream, line.ts, line.text])
+                bytes_in_window += len(line.text)
+                pending_bytes += len(line.text)
+                pending.append(
+                    [line.stream, line.ts, line.text, 1] if line.split else [line.stream, line.ts, line.text]
+                )
 
         async def flush() -> None:
-            nonlocal skipped
+            nonlocal skipped, pending_bytes
             if pending:
-                await self._send({"type": "lines", "lines": pending[:]})
+                batch = pending[:]
                 pending.clear()
+                pending_bytes = 0
+                for frame in _frames(batch):
+                    await self.send(text_data=frame)
             if skipped:
                 await self._send({"type": "skipped", "count": skipped})
                 skipped = 0
@@ -153,7 +213,26 @@ class TaskLogsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
+        if self._flow is not None:
+            self._flow.stop()  # Twisted closes a connection only once no producer holds it
         await self.close(code=1000)  # nothing more will come on it
+
+
+def _frames(lines: list[list[Any]]) -> list[str]:
+    """``lines`` messages of at most FRAME_BYTES of JSON each (one line of 64 KiB fits: at most ~390 KB)."""
+    frames: list[str] = []
+    parts: list[str] = []
+    size = 0
+    for line in lines:
+        text = json.dumps(line, separators=(",", ":"))
+        if parts and size + len(text) > FRAME_BYTES:
+            frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+            parts, size = [], 0
+        parts.append(text)
+        size += len(text) + 1
+    if parts:
+        frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+    return frames
 
 
 def _final_state(task_id: str) -> str | None:

@@ -23,6 +23,19 @@ Docker on an idle swarm (its reconcile), the floor of any bound a page puts on t
 
 ``version`` names the page scripts and styles the server serves now: a page served with other ones
 (a wall left open across an upgrade) reloads itself.
+
+Budgets (dashboard.live.guard): a socket may ask ``resync`` RESYNC_BURST times at once, then once
+every RESYNC_EVERY_SECONDS; a request beyond that is answered with an ``error`` and served once the
+budget allows, however many came meanwhile (they coalesce into one model). A client that sends more
+than FRAMES_BURST frames at once, or more than FRAMES_PER_SECOND for long, is closed with
+CLOSE_TOO_MANY. What the server sends waits while the connection's write buffer is full; a client
+that reads nothing for WS_SEND_STALL_SECONDS is closed with CLOSE_TOO_SLOW, as is a client that
+sends frames but leaves a ``ping`` of the server unanswered for WS_PING_TIMEOUT_SECONDS (daphne's own
+pings go only to sockets that send nothing, and any frame stands in for their pong). The server
+sends such a ``ping`` (``id``) to a client that sent something since its last ``pong`` once
+WS_PING_SECONDS have passed since then; the page answers ``{"type": "pong", "id": <the same>}``.
+
+Close codes: the server says why in an ``error`` frame just before it closes.
 """
 
 from __future__ import annotations
@@ -84,10 +97,31 @@ class HeartbeatMessage(TypedDict):
     docker_age: float | None  # seconds since Docker last answered the watcher; None: never
 
 
+class PingMessage(TypedDict):
+    """The server asks a client that sends frames to prove that it still reads: answer with a pong of this id."""
+
+    type: Literal["ping"]
+    id: str
+
+
 HEARTBEAT_PARAM = "heartbeat"
 
 
-CLIENT_TYPES = ("resync", "ping")
+CLIENT_TYPES = ("resync", "ping", "pong")
+
+# Close codes. The page stops reconnecting on CLOSE_BAD_REQUEST, CLOSE_SIGNED_OUT and CLOSE_FORBIDDEN
+# and says why; it reconnects at once on CLOSE_TOO_SLOW, and after a pause on CLOSE_TOO_MANY.
+CLOSE_BAD_REQUEST = 4400  # the socket's address asks for what cannot be shown (a malformed wall filter)
+CLOSE_SIGNED_OUT = 4401  # no session (any more): signed out, password changed, session expired, account removed
+CLOSE_FORBIDDEN = 4403  # no longer allowed: account deactivated, role changed, kiosk token revoked
+CLOSE_NOT_FOUND = 4404  # (log socket) no such task
+CLOSE_TOO_SLOW = 4408  # the client read nothing for too long, or left a ping unanswered
+CLOSE_TOO_MANY = 4429  # too many frames from the client; (log socket) too many log streams open
+
+RESYNC_BURST = 3
+RESYNC_EVERY_SECONDS = 5.0
+FRAMES_BURST = 30
+FRAMES_PER_SECOND = 5.0
 TASKS_PER_FRAME = 500  # a task is up to ~1 KB of JSON: daphne closes a socket on a frame over 1 MB
 
 

@@ -11,15 +11,23 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.exceptions import ChannelFull
 from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.core.domain import Task
 from dashboard.live import views as live_views
+from dashboard.live.budget import Bucket
+from dashboard.live.guard import GuardedConsumer
 from dashboard.live.protocol import (
     CLIENT_TYPES,
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_SIGNED_OUT,
+    CLOSE_TOO_SLOW,
     HEARTBEAT_PARAM,
+    RESYNC_BURST,
+    RESYNC_EVERY_SECONDS,
     TASKS_PER_FRAME,
     ErrorMessage,
     HeartbeatMessage,
@@ -39,6 +47,8 @@ KIOSK_RECHECK_SECONDS = 3.0
 # weeks (a wall) joins its groups again this often, and on every resync.
 REJOIN_SECONDS = 3600.0
 ITEMS_PER_FRAME = 250  # nodes or services: each up to ~1 KB of JSON
+RESYNC_QUEUE_TRIES = 60
+RESYNC_QUEUE_RETRY_SECONDS = 0.5
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -96,13 +106,15 @@ def _session_kiosk(scope: dict[str, Any]) -> object:
     return session.get(access.SESSION_KEY) if session is not None else None
 
 
-class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+class SwarmConsumer(GuardedConsumer):
     groups: list[str] = []
     view: live_views.View | None = None  # None: the whole model (see dashboard.live.views)
     _recheck: asyncio.Task[None] | None = None
     _beat: asyncio.Task[None] | None = None
     _rejoin: asyncio.Task[None] | None = None
     _last_sent = 0.0  # time.monotonic() of the last frame sent
+    _resyncs: Bucket | None = None
+    _resync_due: asyncio.Task[None] | None = None  # a resync put off until the budget allows it
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -117,7 +129,9 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             kiosk_id=await database_sync_to_async(_session_kiosk)(self.scope),
         )
         if viewer is None:
-            await self.close(code=4401)
+            # accepted, then closed: a page learns why (a refused handshake reaches it as 1006)
+            await self.accept()
+            await self.end(CLOSE_SIGNED_OUT, "sign in to see the swarm")
             return
         try:
             self.view = live_views.view_for(
@@ -125,8 +139,7 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
         except ValueError as e:
             await self.accept()
-            await self.send_json(ErrorMessage(type="error", error=str(e)))
-            await self.close(code=4400)
+            await self.end(CLOSE_BAD_REQUEST, str(e))
             return
         self.groups = [
             runtime.swarm().group if self.view is None else live_views.hub(runtime.swarm()).acquire(self.view)
@@ -137,6 +150,7 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self.groups.append(access.token_group(viewer.kiosk.pk))
             self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
         await self.accept()
+        await self.guard(viewer.user)
         # join before reading the model: a patch newer than it waits in the queue, an older one
         # is dropped by the page (its seq is not past the model's)
         await self._join()
@@ -186,11 +200,12 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         if self._recheck is not None:
             self._recheck.cancel()
-        for task in (self._beat, self._rejoin):
+        await self.unguard()
+        for task in (self._beat, self._rejoin, self._resync_due):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._beat = self._rejoin = None
+        self._beat = self._rejoin = self._resync_due = None
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.view is not None and self.groups:
@@ -199,10 +214,11 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
         if self._recheck is not None and self._recheck is not asyncio.current_task():
             self._recheck.cancel()
-        await self.send_json(ErrorMessage(type="error", error="this kiosk token was revoked or has expired"))
-        await self.close(code=4403)
+        await self.end(CLOSE_FORBIDDEN, "this kiosk token was revoked or has expired")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self.admit():
+            return
         try:
             message = json.loads(text_data) if text_data is not None else None
         except ValueError:
@@ -214,11 +230,51 @@ class SwarmConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
             return
         if kind == "resync":
-            # a page resyncs on a gap: patches it missed may mean this socket had left its groups
-            await self._join()
-            await self.send_snapshot()
+            await self._resync()
+        elif kind == "pong":
+            assert isinstance(message, dict)
+            self.pong(message)
         else:
             await self.send_json(PongMessage(type="pong", seq=runtime.swarm().watcher.snapshot.seq))
+
+    async def _resync(self) -> None:
+        """The whole model again, within the budget: beyond it, once the budget allows, however
+        many were asked meanwhile (each is megabytes on a large swarm)."""
+        if self._resyncs is None:
+            self._resyncs = Bucket(RESYNC_BURST, 1 / RESYNC_EVERY_SECONDS, asyncio.get_running_loop().time)
+        if self._resync_due is not None:
+            return  # one is on its way
+        if not self._resyncs.take():
+            wait = self._resyncs.wait()
+            self._resync_due = asyncio.create_task(self._resync_later(wait), name="swarm-socket-resync")
+            await self.send_json(
+                ErrorMessage(
+                    type="error",
+                    error=f"too many resyncs (at most {RESYNC_BURST}, then one every {RESYNC_EVERY_SECONDS:g} s): "
+                    f"the model follows in {wait:.1f} s",
+                )
+            )
+            return
+        # a page resyncs on a gap: patches it missed may mean this socket had left its groups
+        await self._join()
+        await self.send_snapshot()
+
+    async def _resync_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        # through the socket's own queue: the model must not interleave with a patch being sent
+        for _ in range(RESYNC_QUEUE_TRIES):
+            try:
+                await self.channel_layer.send(self.channel_name, {"type": "resync.due"})
+                return
+            except ChannelFull:  # patches wait for a client that reads slowly: it may catch up
+                await asyncio.sleep(RESYNC_QUEUE_RETRY_SECONDS)
+        # a page waits for this model: a socket that cannot even queue it is too slow to keep
+        self._resync_due = None
+        await self.end(CLOSE_TOO_SLOW, "the model could not be queued for this socket")
+
+    async def resync_due(self, event: dict[str, Any]) -> None:
+        self._resync_due = None
+        await self._resync()
 
     async def send_snapshot(self) -> None:
         """The model in frames that each stay far below daphne's 1 MB limit: nodes, services and

@@ -366,11 +366,14 @@ function syncStatus() {
   } else if (c.state === "silent") {
     state = "stale";
     text = `no word from the dashboard since ${hhmmss(c.since)}`;
+  } else if (c.state === "ended") {
+    state = "stale";
+    text = `disconnected · stale since ${hhmmss(c.since)}`; // live.js says why, with a link
   }
   if (conn.dataset.conn !== state) conn.dataset.conn = state;
   if (conn.textContent !== text) conn.textContent = text;
   if (document.body.dataset.conn !== c.state) document.body.dataset.conn = c.state;
-  banner.hidden = state === "live" || c.state === "resuming";
+  banner.hidden = state === "live" || c.state === "resuming" || c.state === "ended";
   if (banner.textContent !== c.reason) banner.textContent = c.reason;
 }
 

@@ -13,6 +13,13 @@
 // than the stale bound is stale, whatever the socket says. A socket that closes (a server restart,
 // an upgrade) is reconnected quietly: the page says it is not live only once nothing has come for
 // longer than the bound. A server that serves other page scripts than this page's reloads it.
+//
+// The server closes a socket on purpose with a code (dashboard/live/protocol.py), after an `error`
+// frame that says why: 4401 (signed out, password changed, session over) and 4403 (no longer
+// allowed: deactivated, another role, a revoked kiosk token) end the page's connection for good: it
+// says why, with a link to sign in again or reload, and stops reconnecting. 4408 (the page read too
+// slowly, a phone on a bad line) reconnects at once; 4429 (too many messages) after a pause. The
+// server may `ping` a page that sends: it answers with a `pong` of the same id.
 
 import { parseTime } from "./draw.js";
 
@@ -98,7 +105,7 @@ import { parseTime } from "./draw.js";
 /**
  * How fresh the model is (see LiveSwarm.connection).
  * @typedef {object} Connection
- * @property {"connecting" | "resuming" | "reconnecting" | "stale" | "silent" | "live"} state
+ * @property {"connecting" | "resuming" | "reconnecting" | "stale" | "silent" | "live" | "ended"} state
  * @property {number} since ms
  * @property {string} reason
  * @property {boolean} [dockerLost]
@@ -130,6 +137,43 @@ const WATCH_EVERY = 1000;
 // grid under churn) 400 ms later. Patches meanwhile are batched into the next frame.
 const FRAME_SHARE = 0.05;
 const FRAME_GAP_MAX = 1000;
+
+// close codes of dashboard/live/protocol.py
+const CLOSE_BAD_REQUEST = 4400;
+const CLOSE_SIGNED_OUT = 4401;
+const CLOSE_FORBIDDEN = 4403;
+const CLOSE_TOO_SLOW = 4408;
+const CLOSE_TOO_MANY = 4429;
+/** @type {Record<number, string>} */
+const ENDED_BECAUSE = {
+  [CLOSE_SIGNED_OUT]: "You are signed out.",
+  [CLOSE_FORBIDDEN]: "The dashboard no longer lets this page watch the swarm.",
+  [CLOSE_BAD_REQUEST]: "The page's address asks for something the dashboard cannot show.",
+};
+
+/**
+ * The connection ended for good (4400, 4401, 4403): say why on the page, with a link to go on.
+ * @param {number} code
+ * @param {string} reason the server's own words, or ""
+ */
+function showEnded(code, reason) {
+  let box = document.getElementById("socket-ended");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "socket-ended";
+    box.className = "socket-ended";
+    box.setAttribute("role", "alert");
+    document.body.prepend(box);
+  }
+  // the page itself: it sends a browser that is signed out to the sign-in form and back here, and
+  // shows one still signed in (another tab changed the password and kept its session) at once
+  const link = document.createElement("a");
+  link.href = location.pathname + location.search;
+  link.textContent = code === CLOSE_SIGNED_OUT ? "Sign in again" : "Reload the page";
+  const text = reason ? `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` : ENDED_BECAUSE[code];
+  box.dataset.code = String(code);
+  box.replaceChildren(`${text} This page no longer follows the swarm. `, link);
+}
 
 // Per service: the tasks really running on live nodes and the tasks desired, as the server's
 // state.counts (Docker's own count would include tasks on a dead node). Kept up to date from each
@@ -263,6 +307,9 @@ export class LiveSwarm {
     this.refused = false; // the server closed the socket on purpose (4xxx: signed out, token revoked)
     /** @type {number | null} */
     this.lastCloseCode = null;
+    /** @type {{code: number, reason: string, at: number} | null} */
+    this.ended = null; // closed for good (4401, 4403): no more reconnecting
+    this.lastError = ""; // what the server's last error frame said
     this.version = document.body.dataset.version || null; // of the scripts this page runs
     this.warnedVersion = false;
     /** @type {string | null} */
@@ -329,6 +376,10 @@ export class LiveSwarm {
   //   live
   /** @returns {Connection} */
   connection(now = Date.now()) {
+    if (this.ended) {
+      return { state: "ended", since: this.lastDataAt || this.ended.at,
+        reason: this.lastError || ENDED_BECAUSE[this.ended.code] };
+    }
     if (!this.installed) return { state: "connecting", since: this.disconnectedAt || now, reason: "" };
     const open = this.socket !== null && this.socket.readyState === WebSocket.OPEN;
     const down = !open || this.awaitingSnapshot;
@@ -400,6 +451,7 @@ export class LiveSwarm {
 
   connect() {
     this.retry = null;
+    if (this.ended) return;
     // a kiosk screen's token is in its session cookie, never in this URL (proxies log it)
     const query = new URLSearchParams({ ...this.socketParams, heartbeat: "1" });
     const ws = new WebSocket(socketUrl(`ws/swarm?${query}`));
@@ -408,6 +460,7 @@ export class LiveSwarm {
     ws.addEventListener("message", (event) => { if (ws === this.socket) this.onMessage(event); });
     ws.addEventListener("open", () => {
       if (ws !== this.socket) return;
+      this.lastError = "";
       this.lastHeardAt = Date.now();
       this.onConnection();
     });
@@ -417,9 +470,31 @@ export class LiveSwarm {
       // 4xxx: the server turned this page away (signed out, kiosk token revoked): say so at once,
       // until a model comes again (a retry is refused with a failed handshake: 1006). Anything
       // else (1006 from a daphne that stops, 1000, 1001, 1012) is worth a quiet retry.
-      if (event.code >= 4000 && event.code < 5000) this.refused = true;
+      if (event.code === CLOSE_SIGNED_OUT || event.code === CLOSE_FORBIDDEN || event.code === CLOSE_BAD_REQUEST) {
+        this.end(event.code);
+        return;
+      }
+      if (event.code === CLOSE_TOO_SLOW) {
+        // not the page's fault (a slow line): a new socket and a fresh model, at once
+        this.backoff = 0;
+      } else if (event.code === CLOSE_TOO_MANY) {
+        this.refused = true;
+        this.backoff = BACKOFF_MAX;
+      } else if (event.code >= 4000 && event.code < 5000) this.refused = true;
       this.dropped();
     });
+  }
+
+  // closed for good: no reconnecting; the model stays on show, marked as no longer followed
+  /** @param {number} code */
+  end(code) {
+    this.ended = { code, reason: this.lastError, at: Date.now() };
+    this.socket = null;
+    if (this.retry !== null) clearTimeout(this.retry);
+    this.retry = null;
+    showEnded(code, this.lastError);
+    document.body.dataset.ended = String(code);
+    this.onConnection();
   }
 
   // the socket is gone (closed, or given up on): keep the model, mark it stale, try again
@@ -439,7 +514,7 @@ export class LiveSwarm {
     const soon = !this.refused && Date.now() - this.disconnectedAt < this.bound();
     const cap = soon ? BACKOFF_SOON : BACKOFF_MAX;
     const wait = Math.min(this.backoff, cap);
-    this.backoff = Math.min(this.backoff * 2, cap);
+    this.backoff = Math.min(Math.max(this.backoff * 2, BACKOFF_FIRST), cap);
     if (this.retry === null) this.retry = setTimeout(() => this.connect(), wait + Math.random() * 250);
   }
 
@@ -492,7 +567,13 @@ export class LiveSwarm {
         this.heartbeat(msg, now);
         break;
       case "error":
+        this.lastError = String(msg.error || "");
         console.warn("swarm socket:", msg.error);
+        break;
+      case "ping": // the server asks whether this page still reads what it sends
+        if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+          this.socket.send(JSON.stringify({ type: "pong", id: msg.id }));
+        }
         break;
       default:
         break;

@@ -10,9 +10,11 @@ const MAX_LINES = 5000; // in the page: older lines go, so a chatty task cannot 
  * @param {string} stream "stdout" | "stderr"
  * @param {string} ts
  * @param {string} text
+ * @param {number} [split] 1: a line longer than the server's bound, cut here and going on in the next
  */
-function line(stream, ts, text) {
-  return el("div", { class: `log-line ${stream}` }, el("span", { class: "ts" }, ts), el("span", { class: "text" }, text));
+function line(stream, ts, text, split = 0) {
+  return el("div", { class: `log-line ${stream}${split ? " split" : ""}` }, el("span", { class: "ts" }, ts),
+    el("span", { class: "text" }, text));
 }
 
 /**
@@ -112,7 +114,8 @@ function followLogs(panel, taskId) {
     const msg = JSON.parse(event.data);
     if (msg.type === "lines") {
       /** @type {HTMLElement[]} */
-      const rows = msg.lines.map((/** @type {[string, string, string]} */ [stream, ts, text]) => line(stream, ts, text));
+      const rows = msg.lines.map((/** @type {[string, string, string, number?]} */ [stream, ts, text, split]) =>
+        line(stream, ts, text, split));
       if (paused) {
         held.push(...rows);
         if (held.length > MAX_LINES) held = held.slice(-MAX_LINES);

@@ -877,6 +877,7 @@ const BANNERS = {
   reconnecting: "the connection to the dashboard is down",
   stale: "the dashboard has lost its connection to Docker",
   silent: "nothing has come from the dashboard",
+  ended: "this screen no longer follows the swarm",
 };
 
 /** @param {Connection} c */
@@ -910,7 +911,7 @@ function tick() {
   } else {
     setText("w-age", `data from ${hhmmss(c.since)}`);
     const why = model.status.state === "live" ? "no answer from Docker" : model.status.reason;
-    const reason = c.state === "stale" && why ? `: ${why}` : "";
+    const reason = c.state === "stale" && why ? `: ${why}` : c.state === "ended" ? `: ${c.reason}` : "";
     setText("w-banner-text", `${BANNERS[c.state]}${reason} since ${hhmmss(c.since)} (${ago(now - c.since)}). `
       + "This screen shows the last state it knew, which may be out of date.");
   }

@@ -171,13 +171,15 @@ async def test_it_cuts_a_tty_line_that_never_ends_so_memory_stays_bounded() -> N
         sent += len(chunk)
         for _ in range(3):
             await asyncio.sleep(0)
-    assert got[0] == out("y" * MAX_LINE_BYTES)
+    # cut at the bound and marked: the line goes on in the next piece
+    assert got[0] == LogLine(stream="stdout", ts="", text="y" * MAX_LINE_BYTES, split=True)
     content.feed_data(b"tail\n")
     content.feed_eof()
     async with asyncio.timeout(5):
         await consumer
     assert all(len(line.text) <= MAX_LINE_BYTES for line in got)
     assert "".join(line.text for line in got) == "y" * sent + "tail"
+    assert [line.split for line in got] == [True] * (len(got) - 1) + [False]  # the piece with the newline ends it
 
 
 async def test_it_cuts_a_long_line_on_a_character_boundary() -> None:
@@ -194,6 +196,7 @@ async def test_it_bounds_a_huge_multiplexed_frame_too() -> None:
     assert all(len(line.text) <= MAX_LINE_BYTES for line in lines)
     assert lines[0].ts == TS
     assert "".join(line.text for line in lines[:-1]) == "z" * (3 * MAX_LINE_BYTES)
+    assert [line.split for line in lines[:-1]] == [True] * (len(lines) - 2) + [False]
     assert lines[-1] == err("after", TS)
 
 

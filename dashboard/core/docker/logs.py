@@ -31,6 +31,8 @@ class LogLine:
     # the stream ended inside this line's frame: it is the last line, maybe incomplete (its text
     # empty when only part of a frame header came)
     cut: bool = False
+    # the line was longer than MAX_LINE_BYTES: this piece ends at that bound, the next goes on with it
+    split: bool = False
 
 
 class ByteStream(Protocol):
@@ -142,7 +144,7 @@ def _complete_lines(pending: bytearray, stream: str) -> list[LogLine]:
             start = newline + 1
         elif len(pending) - start > MAX_LINE_BYTES:
             end = _char_boundary(pending, start + MAX_LINE_BYTES)
-            lines.append(_log_line(stream, bytes(pending[start:end])))
+            lines.append(_log_line(stream, bytes(pending[start:end]), split=True))
             start = end
         else:
             break
@@ -158,9 +160,9 @@ def _char_boundary(data: bytearray, at: int) -> int:
     return at
 
 
-def _log_line(stream: str, raw: bytes, *, cut: bool = False) -> LogLine:
+def _log_line(stream: str, raw: bytes, *, cut: bool = False, split: bool = False) -> LogLine:
     text = raw.decode("utf-8", errors="replace").rstrip("\r")
     ts, sep, rest = text.partition(" ")
     if sep and len(ts) >= 20 and ts[4:5] == "-" and ts[10:11] == "T":
-        return LogLine(stream=stream, ts=ts, text=rest, cut=cut)
-    return LogLine(stream=stream, ts="", text=text, cut=cut)
+        return LogLine(stream=stream, ts=ts, text=rest, cut=cut, split=split)
+    return LogLine(stream=stream, ts="", text=text, cut=cut, split=split)
