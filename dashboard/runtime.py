@@ -52,7 +52,7 @@ def configs() -> list[SwarmConfig]:
 async def _to_group(swarm: Swarm, snapshot: Snapshot, patch: Patch) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        message = {"type": "patch", **patch_json(patch)}
+        message = {"type": "patch", "epoch": swarm.watcher.epoch, **patch_json(patch)}
         await layer.group_send(swarm.group, {"type": "swarm.patch", "text": json.dumps(message, separators=(",", ":"))})
 
 

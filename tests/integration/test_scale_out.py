@@ -28,6 +28,8 @@ class Page:
         self.dash = dash
         self.model: dict[str, dict[str, Any]] = {"nodes": {}, "services": {}, "tasks": {}}
         self.seq = -1
+        self.epoch = -1
+        self.foreign: list[str] = []  # patches of another model than the page holds
         self.snapshots = 0
         self.patches = 0
         self.gaps: list[str] = []
@@ -40,12 +42,17 @@ class Page:
             self.snapshots += 1
             self.model = {"nodes": {}, "services": {}, "tasks": {}}
             self._loading = True
+        if kind == "snapshot":
+            self.epoch = frame["epoch"]
         if kind in ("snapshot", "tasks"):
             for k in self.model:
                 self.model[k].update({item["id"]: item for item in frame[k]})
             self.seq = frame["seq"]
             self._loading = frame["more"]
         elif kind == "patch":
+            if frame["epoch"] != self.epoch:
+                self.foreign.append(f"epoch {frame['epoch']} seq {frame['seq']} on epoch {self.epoch}")
+                return
             self.patches += 1
             if frame["base_seq"] != self.seq:
                 self.gaps.append(f"{frame['base_seq']}->{frame['seq']} on {self.seq}")
@@ -124,7 +131,7 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
                 for page in pages:
                     await page_true(lab, page)
             for page in pages:
-                assert not page.gaps, page.gaps
+                assert not page.gaps and not page.foreign, (page.gaps, page.foreign)
                 assert page.snapshots == 1 and page.patches >= 3
             assert not metrics(other)["docker_requests"]
 
@@ -142,7 +149,8 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
             await page_true(lab, survivor, within=2.0 + 2.0)  # its first model, then true within 2 s
             assert metrics(other)["epoch"] == epoch + 1
             assert survivor.snapshots == before + 1, "a leader change costs a page one fresh model"
-            assert not survivor.gaps and not survivor.closed
+            assert survivor.epoch == epoch + 1
+            assert not survivor.gaps and not survivor.foreign and not survivor.closed
 
             await asyncio.to_thread(swarm.scale, name, 4)
             await docker_reaches(lab, lambda d: running(d, sid) == 4, what="4 running")
