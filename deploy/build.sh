@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# build.sh - build the Swarm Visualizer image (and the socket proxy's) from a small, clean context.
+# build.sh - build the Swarm Visualizer image (and the socket proxy's, and PostgreSQL's) from a small, clean context.
 #
 #   deploy/build.sh [--tag TAG] [--base-image IMAGE] [--wheelhouse DIR] [--extra "PKG ..."] [--proxy-tag TAG]
+#                   [--db-tag TAG] [--db-base-image IMAGE]
 #   deploy/build.sh --download-wheels DIR [--extra "PKG ..."]
 #
 # --tag          the image (default swarm-visualizer:latest)
-# --base-image   BASE_IMAGE of both Dockerfiles (default: theirs, an official python:3.11 slim image)
+# --base-image   BASE_IMAGE of the dashboard's and the proxy's Dockerfiles (default: an official python:3.11 slim image)
 # --wheelhouse   install the Python packages from DIR only, with no index (for builders without PyPI)
-# --extra        more pip requirements, e.g. "psycopg[binary]>=3.2" for DATABASE_URL=postgres://...
+# --extra        more pip requirements for the dashboard's image
 # --proxy-tag    also build deploy/Dockerfile.socket-proxy under this tag
+# --db-tag       also build deploy/Dockerfile.postgres (the stacks' database) under this tag
+# --db-base-image  its BASE_IMAGE (default: debian:bookworm-slim; a base with postgresql-15 needs no apt mirror)
 # --download-wheels DIR   fill DIR with the wheels for Linux x86_64 CPython 3.11 (needs PyPI), then exit
 #
 # The docker CLI comes from $DOCKER (default: docker on PATH) and talks to DOCKER_HOST as usual.
@@ -16,7 +19,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DOCKER=${DOCKER:-docker}
 PY=${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}
-tag=swarm-visualizer:latest base="" wheels="" extra="" proxy_tag="" download=""
+tag=swarm-visualizer:latest base="" wheels="" extra="" proxy_tag="" download="" db_tag="" db_base=""
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -26,8 +29,10 @@ while [ $# -gt 0 ]; do
     --wheelhouse) wheels=${2:?}; shift 2 ;;
     --extra) extra=${2:?}; shift 2 ;;
     --proxy-tag) proxy_tag=${2:?}; shift 2 ;;
+    --db-tag) db_tag=${2:?}; shift 2 ;;
+    --db-base-image) db_base=${2:?}; shift 2 ;;
     --download-wheels) download=${2:?}; shift 2 ;;
-    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -42,7 +47,8 @@ if [ -n "$download" ]; then
   done
   # shellcheck disable=SC2086
   "$PY" -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version 3.11 \
-    --implementation cp --abi cp311 $platforms -d "$download" -r "$ROOT/requirements.txt" $extra \
+    --implementation cp --abi cp311 $platforms -d "$download" -r "$ROOT/requirements.txt" \
+    -r "$ROOT/deploy/requirements-postgres.txt" $extra \
     "async-timeout>=4.0.3" ||
     die "pip download failed"
   exit 0
@@ -63,4 +69,10 @@ echo "$tag"
 if [ -n "$proxy_tag" ]; then
   "$DOCKER" build -q -f "$ctx/deploy/Dockerfile.socket-proxy" -t "$proxy_tag" "${args[@]}" "$ctx" >/dev/null
   echo "$proxy_tag"
+fi
+if [ -n "$db_tag" ]; then
+  db_args=()
+  [ -n "$db_base" ] && db_args+=(--build-arg "BASE_IMAGE=$db_base")
+  "$DOCKER" build -q -f "$ctx/deploy/Dockerfile.postgres" -t "$db_tag" "${db_args[@]}" "$ctx" >/dev/null
+  echo "$db_tag"
 fi

@@ -8,6 +8,8 @@ if [ "$#" -gt 0 ]; then
 fi
 # SQLite creates its file, not the folder around it
 if [ -n "${DATA_DIR:-}" ]; then mkdir -p "$DATA_DIR"; fi
+# a swarm has no depends_on: the stack's database may come up after this container (bounded wait)
+python deploy/wait_for_database.py
 python manage.py migrate --noinput -v 0
 python deploy/first_admin.py
 # no daphne access log: wall-screen URLs carry kiosk tokens; the app logs access itself, masked.

@@ -1,8 +1,9 @@
-"""What the deploy tests build: a Debian base image with Python, a wheelhouse, a Traefik binary.
+"""What the deploy tests build: Debian base images (one with Python, one with PostgreSQL), a wheelhouse,
+a Traefik binary.
 
-All three are cached between runs in CACHE (default /var/cache/swarm-visualizer, SV_DEPLOY_CACHE to
-change it), under a lock so two runs never build one twice. The base image is a debootstrap'd
-bookworm (its python3 is 3.11): no registry is needed.
+All are cached between runs in CACHE (default /var/cache/swarm-visualizer, SV_DEPLOY_CACHE to change
+it), under a lock so two runs never build one twice. The base images are debootstrap'd bookworm (its
+python3 is 3.11, its PostgreSQL 15): no registry is needed.
 """
 
 from __future__ import annotations
@@ -18,15 +19,40 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("SV_DEPLOY_CACHE", "/var/cache/swarm-visualizer"))
 BASE_TAG = "local/python-base:bookworm"
 BASE_PACKAGES = "python3,python3-venv,ca-certificates"
+# deploy/Dockerfile.postgres installs postgresql-15 itself unless its base has it: this base has it
+POSTGRES_BASE_TAG = "local/postgres-base:bookworm"
+POSTGRES_PACKAGES = "postgresql-15"
+# what an image never needs: package lists and caches, documentation, translations
+_TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+         "var/log")  # fmt: skip
+# Debian's own cluster (the image makes its own), locale sources (C.UTF-8 is built in), and PostgreSQL's JIT:
+# LLVM and z3, a third of the image, never loaded since deploy/postgres-entrypoint.sh runs the server with
+# jit=off. A smaller base is quicker to import and to copy to every lab node.
+_TRIM_POSTGRES = ("var/lib/postgresql", "etc/postgresql", "usr/share/i18n", "usr/lib/postgresql/15/lib/bitcode")
+_TRIM_POSTGRES_GLOBS = (
+    "usr/lib/x86_64-linux-gnu/libLLVM*",
+    "usr/lib/x86_64-linux-gnu/libz3.so*",
+    "usr/lib/postgresql/15/lib/llvmjit*",
+)
 BASE_MAX_AGE = 30 * 24 * 3600  # security updates: rebuild the base a month later
 TRAEFIK_VERSION = "3.7.15"
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class Images:
+    """The tags the deploy tests built: the dashboard, the socket proxy, PostgreSQL."""
+
+    app: str
+    proxy: str
+    db: str
 
 
 def missing_tools() -> str | None:
@@ -77,27 +103,42 @@ def _fresh(path: Path, max_age: float | None = None) -> bool:
 
 
 def base_tarball() -> tuple[Path, bool]:
-    """The base image's root file system as a tar for `docker import`; and whether it was cached."""
-    key = hashlib.sha256(f"bookworm {BASE_PACKAGES}".encode()).hexdigest()[:12]
-    tar = CACHE / f"python-base-bookworm-{key}.tar"
-    with locked("base"):
+    """The Python base image's root file system as a tar for `docker import`; and whether it was cached."""
+    return _debootstrap_tarball("python-base", "base", BASE_PACKAGES, _TRIM, ())
+
+
+def postgres_base_tarball() -> tuple[Path, bool]:
+    """The PostgreSQL base image's root file system (bookworm's postgresql-15); and whether it was cached."""
+    return _debootstrap_tarball(
+        "postgres-base", "postgres-base", POSTGRES_PACKAGES, _TRIM + _TRIM_POSTGRES, _TRIM_POSTGRES_GLOBS
+    )
+
+
+def _debootstrap_tarball(
+    name: str, lock: str, packages: str, trim: tuple[str, ...], globs: tuple[str, ...]
+) -> tuple[Path, bool]:
+    # what is trimmed is part of the key (none for the Python base, whose key predates trimming options)
+    key = hashlib.sha256(f"bookworm {packages}{f' {trim} {globs}' if globs else ''}".encode()).hexdigest()[:12]
+    tar = CACHE / f"{name}-bookworm-{key}.tar"
+    with locked(lock):
         if _fresh(tar, BASE_MAX_AGE):
             return tar, True
-        rootfs = CACHE / f"rootfs.{os.getpid()}"
+        rootfs = CACHE / f"rootfs-{name}.{os.getpid()}"
         try:
             subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(rootfs),
+                ["debootstrap", "--variant=minbase", f"--include={packages}", "bookworm", str(rootfs),
                  debian_mirror()],
                 check=True, capture_output=True, timeout=900,
             )  # fmt: skip
-            # what an image never needs: package lists and caches, documentation, translations
-            for sub in ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info",
-                        "usr/share/locale", "var/log"):  # fmt: skip
+            for sub in trim:
                 for entry in (rootfs / sub).glob("*"):
                     if entry.is_dir() and not entry.is_symlink():
                         shutil.rmtree(entry)
                     else:
                         entry.unlink()
+            for pattern in globs:
+                for entry in rootfs.glob(pattern):
+                    entry.unlink()
             partial = tar.with_suffix(".partial")
             subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], check=True,
                            capture_output=True, timeout=300)  # fmt: skip
@@ -118,8 +159,10 @@ def _remove_rootfs(rootfs: Path) -> None:
 
 
 def wheelhouse() -> tuple[Path, bool]:
-    """Wheels for requirements.txt (Linux x86_64, CPython 3.11), made by deploy/build.sh; and whether cached."""
-    key = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()[:12]
+    """Wheels for requirements.txt and the PostgreSQL driver (Linux x86_64, CPython 3.11), made by
+    deploy/build.sh; and whether cached."""
+    pins = (ROOT / "requirements.txt").read_bytes() + (ROOT / "deploy" / "requirements-postgres.txt").read_bytes()
+    key = hashlib.sha256(pins).hexdigest()[:12]
     target = CACHE / f"wheels-{key}"
     with locked("wheels"):
         if _fresh(target):

@@ -4,6 +4,10 @@ Signs in, reads /api/snapshot and opens the grid's websocket. Tests import it on
 and run it as a script inside a lab node's network namespace, where the lab's addresses are reachable:
 
     ip netns exec NETNS python3 probe.py http://198.51.100.11:8080/prefix USER   (password in PROBE_PASSWORD)
+    ip netns exec NETNS python3 probe.py --who http://198.51.100.11:8080         (checks in PROBE_WHO)
+
+The second form asks who gets in: PROBE_WHO is a JSON object, label -> ["user", name, password] or
+["kiosk", token]; the answer maps each label to what happened (see who_gets_in).
 
 It prints one JSON object; failures are reported in it, not raised, so the test can say what happened.
 """
@@ -41,8 +45,18 @@ class Session:
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.jar if c.name == name), None)
 
+    def cookie_header(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
     def login(self, user: str, password: str) -> str:
         """Sign in through the login form; returns the URL the form sent the browser to."""
+        final = self.post_login(user, password)
+        if self.cookie("sessionid") is None:
+            raise RuntimeError(f"signing in as {user!r} failed (ended at {final})")
+        return final
+
+    def post_login(self, user: str, password: str) -> str:
+        """Fill in and send the login form, whatever the answer; returns the URL it ended at."""
         _, _, body, url = self.get("/accounts/login/")
         match = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)
         if not match:
@@ -54,22 +68,25 @@ class Session:
             {"csrfmiddlewaretoken": match.group(1).decode(), "username": user, "password": password}
         ).encode()
         request = urllib.request.Request(target, data=form, headers={"Referer": url})  # noqa: S310 - http only
-        with self.opener.open(request, timeout=10) as r:
-            final = r.geturl()
-        if self.cookie("sessionid") is None:
-            raise RuntimeError(f"signing in as {user!r} failed (ended at {final})")
-        return str(final)
+        try:
+            with self.opener.open(request, timeout=10) as r:
+                return str(r.geturl())
+        except urllib.error.HTTPError as e:  # a refused sign-in may be a 4xx: the caller judges by what follows
+            return str(e.geturl())
 
 
-def first_ws_message(base: str, session_id: str, *, timeout: float = 15) -> dict[str, Any]:
+def first_ws_message(
+    base: str, session_id: str = "", *, cookies: str = "", query: str = "", timeout: float = 15
+) -> dict[str, Any]:
     """Open ``<base>/ws/swarm`` as the grid page does and return its first message."""
     url = urllib.parse.urlsplit(base.rstrip("/") + "/ws/swarm")
     host, port = url.hostname or "127.0.0.1", url.port or 80
     key = base64.b64encode(os.urandom(16)).decode()
+    cookie = cookies or f"sessionid={session_id}"
     head = (
-        f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{url.netloc}\r\n"
-        f"Cookie: sessionid={session_id}\r\n\r\n"
+        f"GET {url.path}{f'?{query}' if query else ''} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Origin: http://{url.netloc}\r\nCookie: {cookie}\r\n\r\n"
     )
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(head.encode())
@@ -125,5 +142,41 @@ def probe(base: str, user: str, password: str) -> dict[str, Any]:
     return out
 
 
+def signs_in(base: str, user: str, password: str) -> bool:
+    """Whether the login form lets ``user`` in: /api/snapshot answers afterwards, not the login page."""
+    session = Session(base)
+    session.post_login(user, password)
+    status, _, _, final = session.get("/api/snapshot")
+    return status == 200 and urllib.parse.urlsplit(final).path.endswith("/api/snapshot")
+
+
+def kiosk_gets_in(base: str, token: str) -> dict[str, str]:
+    """What a wall screen opening its kiosk URL gets: the grid or the login page, and a websocket or a refusal."""
+    session = Session(base)
+    status, _, _, final = session.get(f"/?kiosk={urllib.parse.quote(token)}")
+    path = urllib.parse.urlsplit(final).path
+    page = "login" if "/accounts/login/" in path else "grid" if status == 200 and path.endswith("/") else f"{status}"
+    try:
+        # the page's cookies (a kiosk session, if the token was exchanged for one) and the token itself
+        message = first_ws_message(base, cookies=session.cookie_header(), query=f"kiosk={urllib.parse.quote(token)}")
+        ws = str(message.get("type"))
+    except (RuntimeError, OSError):
+        ws = "refused"
+    return {"page": page, "ws": ws}
+
+
+def who_gets_in(base: str, checks: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, check in checks.items():
+        try:
+            out[label] = signs_in(base, check[1], check[2]) if check[0] == "user" else kiosk_gets_in(base, check[1])
+        except Exception as e:  # reported to the test, which says what happened
+            out[label] = f"{type(e).__name__}: {e}"
+    return out
+
+
 if __name__ == "__main__":
-    print(json.dumps(probe(sys.argv[1], sys.argv[2], os.environ["PROBE_PASSWORD"])))
+    if sys.argv[1] == "--who":
+        print(json.dumps(who_gets_in(sys.argv[2], json.loads(os.environ["PROBE_WHO"]))))
+    else:
+        print(json.dumps(probe(sys.argv[1], sys.argv[2], os.environ["PROBE_PASSWORD"])))
