@@ -14,7 +14,7 @@ from django.conf import settings
 
 from dashboard.core.docker import DEFAULT_SOCKET, DockerProblem, Endpoint
 from dashboard.core.model import Patch, Snapshot
-from dashboard.core.registry import DEFAULT, Registry, Swarm, SwarmConfig
+from dashboard.core.registry import DEFAULT, Registry, Shared, Swarm, SwarmConfig
 from dashboard.core.watch import WatchSettings
 from dashboard.live.wire import patch_json
 
@@ -43,6 +43,8 @@ def configs() -> list[SwarmConfig]:
             watch=watch_settings(),
             read_only=settings.DOCKER_READ_ONLY,
             problem=problem,
+            # with Redis, the processes of this deployment share one watcher and one model
+            shared=Shared(settings.REDIS_URL, settings.REDIS_NAMESPACE) if settings.REDIS_URL else None,
         )
     ]
 
@@ -50,14 +52,25 @@ def configs() -> list[SwarmConfig]:
 async def _to_group(swarm: Swarm, snapshot: Snapshot, patch: Patch) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        message = {"type": "patch", **patch_json(patch)}
+        message = {"type": "patch", "epoch": swarm.watcher.epoch, **patch_json(patch)}
         await layer.group_send(swarm.group, {"type": "swarm.patch", "text": json.dumps(message, separators=(",", ":"))})
+
+
+async def _new_model(swarm: Swarm, epoch: int, snapshot: Snapshot) -> None:
+    """A model loaded whole (the first one, a new leader's epoch, after a gap): every socket of this
+    process is sent it again, after whatever patches of the old one it still had to receive."""
+    from dashboard.live.views import hub_reset
+
+    layer = get_channel_layer()
+    if layer is not None:
+        for group in (swarm.group, *hub_reset(swarm, snapshot)):
+            await layer.group_send(group, {"type": "swarm.reset"})
 
 
 def registry() -> Registry:
     global _registry
     if _registry is None:
-        _registry = Registry(configs(), on_patch=_to_group)
+        _registry = Registry(configs(), on_patch=_to_group, on_model=_new_model)
     return _registry
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -101,6 +102,10 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_optional("REDIS_URL")
+# the keys of this deployment in Redis (the lease, the replicated model, the channel layer's)
+REDIS_NAMESPACE = env_str("REDIS_NAMESPACE", "sv")
+if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", REDIS_NAMESPACE):
+    raise ImproperlyConfigured("REDIS_NAMESPACE: 1 to 64 letters, digits, '.', '-' or '_'")
 # channels-redis waits for a socket's next message with a blocking pop of 5 s at a time; redis-py 8
 # reads every reply with a 5 s socket timeout by default, so that wait failed on an idle swarm and
 # every socket closed with 1011 (channels_redis#422). The read timeout must outlast the pop; it
@@ -117,7 +122,8 @@ CHANNEL_LAYERS = {
                         "socket_timeout": REDIS_SOCKET_TIMEOUT,
                         "socket_connect_timeout": 5.0,
                     }
-                ]
+                ],
+                "prefix": f"{REDIS_NAMESPACE}:asgi",
             },
         }
         if REDIS_URL

@@ -13,10 +13,14 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
 
 from dashboard.core.docker import DockerClient, DockerProblem, Endpoint
 from dashboard.core.model import Patch, Snapshot
+from dashboard.core.shared.lease import Keys, holder_id
+from dashboard.core.shared.replicated import Replicated, SharedSettings
 from dashboard.core.watch import Watcher, WatchSettings
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,19 @@ TICK_SECONDS = 1.0
 STALLED_AFTER_SECONDS = 30.0  # the event loop is called unresponsive when the ticker is this late
 
 OnPatch = Callable[["Swarm", Snapshot, Patch], Awaitable[None]]
+OnModel = Callable[["Swarm", int, Snapshot], Awaitable[None]]
+# what the views read: this process's own watcher, or its copy of the model a deployment shares
+Model = Watcher | Replicated
+REDIS_SOCKET_TIMEOUT = 15.0  # above a follower's blocking read (SharedSettings.block)
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """Processes of one deployment sharing Redis: one watcher per swarm among them (the lease holder)."""
+
+    redis_url: str
+    namespace: str = "sv"  # several deployments on one Redis keep apart by it
+    settings: SharedSettings = field(default_factory=SharedSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +54,48 @@ class SwarmConfig:
     watch: WatchSettings
     read_only: bool = False  # no call that writes to Docker (DOCKER_READ_ONLY)
     problem: DockerProblem | None = None  # why the endpoint cannot be used (a malformed DOCKER_HOST)
+    shared: Shared | None = None  # None: this process watches the swarm on its own
 
 
 class Swarm:
     """One swarm: its watcher (started on first use and kept running), the views' client."""
 
-    def __init__(self, config: SwarmConfig, on_patch: OnPatch | None = None) -> None:
+    def __init__(self, config: SwarmConfig, on_patch: OnPatch | None = None, on_model: OnModel | None = None) -> None:
         if not NAME.match(config.name):
             raise ValueError(f"swarm name {config.name!r}: lower-case letters, digits, - and _ only")
         self.config = config
         self.name = config.name
         # the default swarm keeps the group every socket used before there were several
         self.group = "swarm" if config.name == DEFAULT else f"swarm.{config.name}"
-        self.watcher = Watcher(self.new_client, config.watch)
         self._task: asyncio.Task[None] | None = None
         self._client: DockerClient | None = None
         self._logs_client: DockerClient | None = None
+        self._redis: Redis | None = None
+        self.watcher: Model
+        if config.shared is None:
+            self.watcher = Watcher(self.new_client, config.watch)
+        else:
+            holder = holder_id()
+            # each process fans its own copy of the model out to its own sockets: a group of its own
+            self.group = f"{self.group}.{holder.rsplit(':', 1)[-1]}"
+            self._redis = Redis.from_url(
+                config.shared.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT, socket_connect_timeout=5.0
+            )
+            self.watcher = Replicated(
+                self._redis,
+                Keys.of(config.name, config.shared.namespace),
+                holder,
+                lambda: Watcher(self.new_client, config.watch),
+                config.watch,
+                config.shared.settings,
+            )
+            if on_model is not None:
+                replicated = self.watcher
+
+                async def reset(epoch: int, snapshot: Snapshot) -> None:
+                    await on_model(self, epoch, snapshot)
+
+                replicated.subscribe_model(reset)
         if on_patch is not None:
 
             async def relay(snapshot: Snapshot, patch: Patch) -> None:
@@ -83,7 +126,7 @@ class Swarm:
     def client_requests(self) -> Counter[str]:
         return Counter(self._client.requests) if self._client is not None else Counter()
 
-    def start(self) -> Watcher:
+    def start(self) -> Model:
         """The watcher, its supervisor started if it is not running (from the serving event loop)."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
@@ -95,7 +138,7 @@ class Swarm:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def first_sync(self, timeout: float) -> Watcher:
+    async def first_sync(self, timeout: float) -> Model:
         """The watcher, after its first successful listing or ``timeout`` seconds, whichever comes first."""
         w = self.start()
         try:
@@ -120,9 +163,12 @@ class Swarm:
         for shared in clients:
             if shared is not None:
                 await shared.close()
+        redis, self._redis = self._redis, None
+        if redis is not None:
+            await redis.aclose()
 
 
-async def supervise(w: Watcher, backoff_max: float, *, _iterations: int | None = None) -> None:
+async def supervise(w: Model, backoff_max: float, *, _iterations: int | None = None) -> None:
     """Run the watcher for ever; if its loop dies (it handles Docker's failures itself, so this is
     a bug), publish that as an internal error and start it again after a growing pause."""
     backoff = 1.0
@@ -142,8 +188,10 @@ async def supervise(w: Watcher, backoff_max: float, *, _iterations: int | None =
 class Registry:
     """Every swarm of this process by name, and a ticker that proves the event loop turns."""
 
-    def __init__(self, configs: Iterable[SwarmConfig], on_patch: OnPatch | None = None) -> None:
-        self._swarms = {c.name: Swarm(c, on_patch) for c in configs}
+    def __init__(
+        self, configs: Iterable[SwarmConfig], on_patch: OnPatch | None = None, on_model: OnModel | None = None
+    ) -> None:
+        self._swarms = {c.name: Swarm(c, on_patch, on_model) for c in configs}
         if not self._swarms:
             raise ValueError("no swarm configured")
         self._ticker: asyncio.Task[None] | None = None
@@ -183,11 +231,15 @@ class Registry:
         for swarm in self._swarms.values():
             stuck, stalled = swarm.stuck()
             alive = alive and swarm.running and not stuck
-            body[swarm.name] = {
+            figures: dict[str, object] = {
                 "watcher": "running" if swarm.running else "stopped",
                 "docker": swarm.watcher.snapshot.status.state,
                 "watcher_stalled_seconds": round(stalled, 3),
             }
+            if isinstance(swarm.watcher, Replicated):  # shared: which process asks Docker, in which epoch
+                figures["lease"] = "held" if swarm.watcher.leader is not None else "elsewhere"
+                figures["epoch"] = swarm.watcher.epoch
+            body[swarm.name] = figures
         # the default swarm's figures at the top level too, as before there were several
         body.update(body[self.get().name])  # type: ignore[call-overload]
         body["status"] = "ok" if alive else "error"

@@ -5,6 +5,12 @@ Server to browser: ``snapshot`` (then ``tasks`` chunks while ``more`` is true), 
 server: ``resync`` (send me the whole model again, e.g. after a seq gap), ``ping``. A whole model
 at 20,000 tasks is megabytes of JSON; it travels in chunks so that no single frame is large.
 
+Every snapshot, chunk, patch and heartbeat carries an ``epoch``: which model its seq belongs to.
+Processes sharing Redis serve the model of the process that holds the watcher lease; a new holder
+builds a new model whose seqs start over, in a new epoch. A page applies patches of its own epoch
+only and asks for the model on any other (its server also sends it the new model unasked); one
+process on its own serves epoch 0.
+
 An idle swarm sends nothing, which a page cannot tell from a frozen server or a dead network: a
 socket that asks for it gets a ``heartbeat`` after every ``SWARM_HEARTBEAT_SECONDS`` without any
 other frame. It is read from the model in memory (no Docker request) and is a few dozen bytes. Its
@@ -49,6 +55,7 @@ from typing import Any, Literal, TypedDict
 class SnapshotMessage(TypedDict):
     type: Literal["snapshot"]
     seq: int
+    epoch: int  # which model the seq belongs to (see the module's notes)
     status: dict[str, Any]
     nodes: list[dict[str, Any]]
     services: list[dict[str, Any]]
@@ -64,6 +71,7 @@ class TasksMessage(TypedDict):
 
     type: Literal["tasks"]
     seq: int
+    epoch: int
     nodes: list[dict[str, Any]]
     services: list[dict[str, Any]]
     tasks: list[dict[str, Any]]
@@ -72,6 +80,7 @@ class TasksMessage(TypedDict):
 
 class PatchMessage(TypedDict):
     type: Literal["patch"]
+    epoch: int
     base_seq: int
     seq: int
     nodes: dict[str, Any]
@@ -92,6 +101,7 @@ class PongMessage(TypedDict):
 class HeartbeatMessage(TypedDict):
     type: Literal["heartbeat"]
     seq: int  # the seq of the server's model when it was sent
+    epoch: int
     state: str  # the server's connection to Docker (Status.state): "live", "reconnecting", ...
     every: float  # seconds: silence longer than a few of these means the socket is dead
     docker_age: float | None  # seconds since Docker last answered the watcher; None: never

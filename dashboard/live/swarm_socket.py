@@ -184,6 +184,7 @@ class SwarmConsumer(GuardedConsumer):
                     HeartbeatMessage(
                         type="heartbeat",
                         seq=snapshot.seq,
+                        epoch=watcher.epoch,
                         state=snapshot.status.state,
                         every=every,
                         docker_age=_age(watcher.docker_age()),
@@ -280,7 +281,7 @@ class SwarmConsumer(GuardedConsumer):
         """The model in frames that each stay far below daphne's 1 MB limit: nodes, services and
         tasks all travel in bounded chunks (500 nodes and 700 services alone are ~800 KB)."""
         watcher = await runtime.swarm().first_sync(timeout=5)
-        snapshot = watcher.snapshot
+        snapshot, epoch = watcher.snapshot, watcher.epoch  # together: the epoch of this very model
         whole = snapshot_json(snapshot, with_tasks=False)
         if self.view is None:
             parts = whole["nodes"], whole["services"], task_texts.of(snapshot.tasks)
@@ -297,6 +298,7 @@ class SwarmConsumer(GuardedConsumer):
         first = SnapshotMessage(
             type="snapshot",
             seq=whole["seq"],
+            epoch=epoch,
             status=whole["status"],
             nodes=part(nodes, 0),
             services=part(services, 0),
@@ -311,12 +313,18 @@ class SwarmConsumer(GuardedConsumer):
             chunk = TasksMessage(
                 type="tasks",
                 seq=whole["seq"],
+                epoch=epoch,
                 nodes=part(nodes, i),
                 services=part(services, i),
                 tasks=[],
                 more=i < frames - 1,
             )
             await self.send(text_data=_with_tasks(chunk, part(tasks, i)))
+
+    async def swarm_reset(self, event: dict[str, Any]) -> None:
+        """This process loaded the model whole (shared through Redis: a new leader's epoch, or a gap):
+        the page is sent it again, after every patch of the old one already queued for it."""
+        await self.send_snapshot()
 
     async def swarm_patch(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])

@@ -34,8 +34,7 @@ from channels.layers import get_channel_layer
 
 from dashboard.core.domain import Service, Task
 from dashboard.core.model import Patch, Snapshot
-from dashboard.core.registry import Swarm
-from dashboard.core.watch import Watcher
+from dashboard.core.registry import Model, Swarm
 from dashboard.live.wire import node_json, service_json, status_json, task_json
 
 log = logging.getLogger(__name__)
@@ -213,18 +212,19 @@ def _kind(upsert: Iterable[dict[str, Any]], removed: Iterable[str]) -> dict[str,
     return {"upsert": list(upsert), "removed": list(removed)}
 
 
-def _message(patch: Patch, nodes: dict[str, Any], services: dict[str, Any], tasks: dict[str, Any]) -> str:
-    message: dict[str, Any] = {"type": "patch", "base_seq": patch.base_seq, "seq": patch.seq,
+def _message(patch: Patch, epoch: int, nodes: dict[str, Any], services: dict[str, Any], tasks: dict[str, Any]) -> str:
+    message: dict[str, Any] = {"type": "patch", "epoch": epoch, "base_seq": patch.base_seq, "seq": patch.seq,
                                "nodes": nodes, "services": services, "tasks": tasks}  # fmt: skip
     if patch.status is not None:
         message["status"] = status_json(patch.status)
     return _dumps(message)
 
 
-def unfiltered_patch(patch: Patch, view: View) -> str:
+def unfiltered_patch(patch: Patch, view: View, epoch: int = 0) -> str:
     """A read-only view of the whole swarm: every change, each item cut to what is drawn."""
     return _message(
         patch,
+        epoch,
         _kind((node(node_json(n), view) for n in (*patch.nodes.added, *patch.nodes.changed)), patch.nodes.removed),
         _kind(
             (service(service_json(s), view) for s in (*patch.services.added, *patch.services.changed)),
@@ -234,7 +234,7 @@ def unfiltered_patch(patch: Patch, view: View) -> str:
     )
 
 
-def filtered_patch(old: Snapshot, new: Snapshot, patch: Patch, view: View, held: Counter[str]) -> str:
+def filtered_patch(old: Snapshot, new: Snapshot, patch: Patch, view: View, held: Counter[str], epoch: int = 0) -> str:
     """A filtered view's share of ``patch`` (``old`` -> ``new``); ``held`` (per node, the view's
     tasks on it, as of ``old``) is brought up to ``new``. Its cost follows the patch, except when a
     service enters or leaves the filter (its stack label changed): then its tasks come or go too."""
@@ -297,6 +297,7 @@ def filtered_patch(old: Snapshot, new: Snapshot, patch: Patch, view: View, held:
 
     return _message(
         patch,
+        epoch,
         _kind((node(node_json(n), view) for n in nodes_up), nodes_gone),
         _kind((service(service_json(s), view) for s in services_up), services_gone),
         _kind((task(task_json(t), view) for t in tasks_up), tasks_gone),
@@ -307,7 +308,8 @@ class Hub:
     """One watcher's views in use in this process: every patch becomes each view's text once,
     sent to the view's group. Subscribed to the watcher; views come and go with their sockets."""
 
-    def __init__(self, watcher: Watcher, group: str) -> None:
+    def __init__(self, watcher: Model, group: str) -> None:
+        self.model = watcher  # its epoch: which model the patches belong to
         self.group = group
         self.last = watcher.snapshot  # the model the next patch applies to
         self.users: Counter[View] = Counter()
@@ -338,11 +340,17 @@ class Hub:
         out = []
         for view in self.users:
             if view.filtered:
-                text = filtered_patch(old, snapshot, patch, view, self.held[view])
+                text = filtered_patch(old, snapshot, patch, view, self.held[view], self.model.epoch)
             else:
-                text = unfiltered_patch(patch, view)
+                text = unfiltered_patch(patch, view, self.model.epoch)
             out.append((group_of(self.group, view), text))
         return out
+
+    def reset(self, snapshot: Snapshot) -> list[str]:
+        """A model loaded whole replaces the last one (a new epoch): the groups of the views in use."""
+        self.last = snapshot
+        self.held = {view: node_counts(snapshot, view) for view in self.users if view.filtered}
+        return [group_of(self.group, view) for view in self.users]
 
     async def __call__(self, snapshot: Snapshot, patch: Patch) -> None:
         # every text is made before the first await: a patch published meanwhile finds the views as
@@ -355,7 +363,7 @@ class Hub:
             await layer.group_send(group, {"type": "swarm.patch", "text": text})
 
 
-_hubs: weakref.WeakKeyDictionary[Watcher, Hub] = weakref.WeakKeyDictionary()
+_hubs: weakref.WeakKeyDictionary[Model, Hub] = weakref.WeakKeyDictionary()
 
 
 def hub(swarm: Swarm) -> Hub:
@@ -364,3 +372,9 @@ def hub(swarm: Swarm) -> Hub:
         found = _hubs[swarm.watcher] = Hub(swarm.watcher, swarm.group)
         swarm.watcher.subscribe(found)
     return found
+
+
+def hub_reset(swarm: Swarm, snapshot: Snapshot) -> list[str]:
+    """After a model loaded whole: the view groups whose sockets must be sent it again."""
+    found = _hubs.get(swarm.watcher)
+    return found.reset(snapshot) if found is not None else []

@@ -6,6 +6,7 @@ from django.http import HttpRequest, JsonResponse
 
 from dashboard import runtime
 from dashboard.core.docker import logs as docker_logs
+from dashboard.core.shared.replicated import Replicated
 from dashboard.live.wire import snapshot_json
 
 
@@ -25,5 +26,8 @@ async def api_metrics(request: HttpRequest) -> JsonResponse:
             "events_seen": watcher.events_seen,
             "seq": watcher.snapshot.seq,
             "open_log_streams": docker_logs.open_streams,
+            # shared through Redis: does this process hold the lease (ask Docker), and the model's epoch
+            "leading": watcher.leader is not None if isinstance(watcher, Replicated) else True,
+            "epoch": watcher.epoch if isinstance(watcher, Replicated) else 0,
         }
     )

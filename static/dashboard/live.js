@@ -85,6 +85,7 @@ import { parseTime } from "./draw.js";
 /**
  * @typedef {object} Model
  * @property {number} seq
+ * @property {number | null} epoch which model the seq belongs to (a new leader's is another); null: none yet
  * @property {Status} status
  * @property {Map<string, SwarmNode>} nodes
  * @property {Map<string, Service>} services
@@ -95,7 +96,7 @@ import { parseTime } from "./draw.js";
  * What changed since the last frame: id -> the item as it was before (undefined: it is new).
  * @typedef {object} Changes
  * @property {boolean} full everything may have changed: render it all
- * @property {Omit<Model, "seq"> | null} previous the model a new snapshot replaced
+ * @property {Omit<Model, "seq" | "epoch"> | null} previous the model a new snapshot replaced
  * @property {Status | null} status the status before, when it changed
  * @property {Map<string, SwarmNode | undefined>} nodes
  * @property {Map<string, Service | undefined>} services
@@ -281,6 +282,7 @@ export class LiveSwarm {
     /** @type {Model} */
     this.model = {
       seq: initial ? initial.seq : 0,
+      epoch: null,
       status: initial ? initial.status : { state: "connecting", since: "", reason: "", kind: "" },
       nodes: new Map(),
       services: new Map(),
@@ -551,7 +553,7 @@ export class LiveSwarm {
         if (!msg.more) this.install();
         break;
       case "tasks":
-        if (!this.pending || this.pending.seq !== msg.seq) break;
+        if (!this.pending || this.pending.seq !== msg.seq || this.pending.epoch !== msg.epoch) break;
         for (const kind of ["nodes", "services", "tasks"]) for (const x of msg[kind] || []) this.pending[kind].push(x);
         if (!msg.more) this.install();
         break;
@@ -582,13 +584,16 @@ export class LiveSwarm {
 
   // a heartbeat may overtake a patch still in flight: ahead once is normal, ahead twice is a gap
   /**
-   * @param {{seq: number, every: number, docker_age: number | null}} msg
+   * @param {{seq: number, epoch: number, every: number, docker_age: number | null}} msg
    * @param {number} arrivedAt
    */
   heartbeat(msg, arrivedAt) {
     this.heartbeatMs = msg.every * 1000;
     this.heardFromDocker(msg.docker_age, arrivedAt);
     if (this.awaitingSnapshot) return;
+    // the server holds another model than this page's (a new leader's): a heartbeat carries no
+    // patch to wait for, so the page asks for the model now
+    if (msg.epoch !== this.model.epoch) { this.resync(); return; }
     const have = this.queue.length ? this.queue[this.queue.length - 1].seq : this.model.seq;
     if (msg.seq <= have) { this.behindSeq = null; return; }
     if (this.behindSeq !== null && this.model.seq < this.behindSeq) { this.resync(); return; }
@@ -606,6 +611,7 @@ export class LiveSwarm {
       this.changes.previous = { status: m.status, nodes: m.nodes, services: m.services, tasks: m.tasks };
     }
     m.seq = snap.seq;
+    m.epoch = snap.epoch;
     m.status = snap.status;
     m.nodes = new Map(snap.nodes.map((n) => [n.id, n]));
     m.services = new Map(snap.services.map((s) => [s.id, s]));
@@ -673,6 +679,9 @@ export class LiveSwarm {
     const m = this.model;
     const changes = this.changes;
     for (const p of this.queue.splice(0)) {
+      // a patch of another model (a new leader's epoch, or the last of an old one): seqs of two
+      // models say nothing of each other, so the page asks for the model, whatever the seq
+      if (p.epoch !== m.epoch) { this.resync(); break; }
       if (p.seq <= m.seq) continue; // older than the model we hold
       if (p.base_seq !== m.seq) { this.resync(); break; }
       record(changes.nodes, m.nodes, p.nodes);

@@ -43,7 +43,11 @@ def truth(lab: Lab) -> dict[str, Any]:
 
 def model(watcher: Watcher | Follower) -> dict[str, Any]:
     """The same view of the watcher's published snapshot, through its wire format."""
-    snap = snapshot_json(watcher.snapshot)
+    return model_of_json(snapshot_json(watcher.snapshot))
+
+
+def model_of_json(snap: dict[str, Any]) -> dict[str, Any]:
+    """The same view of a model in its wire format (/api/snapshot, or what a page holds)."""
     return {
         "nodes": {n["id"]: (n["state"], n["availability"], n["role"]) for n in snap["nodes"]},
         "services": {s["id"]: (s["name"], s["replicas"]) for s in snap["services"]},

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -17,7 +19,7 @@ from dashboard.core.model import Snapshot, Status, advance, diff
 from dashboard.core.shared.leader import lead
 from dashboard.core.shared.lease import Keys, Lease
 from dashboard.core.shared.replica import Change, Fenced, Follower, Publisher
-from dashboard.core.watch import Watcher
+from dashboard.core.watch import Watcher, WatchSettings
 from tests.integration.swarmtruth import docker_reaches, model_matches, running
 from tests.integration.test_watcher import PRODUCTION
 from tests.lab import Lab, Swarm
@@ -176,3 +178,58 @@ async def test_a_follower_past_a_trimmed_stream_or_a_bad_entry_reloads_a_keyfram
             await pub.keyframe(current)
         await until(lambda: follower.snapshot.seq == current.seq, 5, "a fresh keyframe after the bad entry")
         assert follower.snapshot == current
+
+
+async def test_a_follower_behind_the_leaders_seq_learns_it_from_a_beat(redis: aioredis.Redis) -> None:
+    """Patches after the keyframe were trimmed away on a quiet night: the next beat names the seq the
+    leader reached, and a follower that loaded the old keyframe asks for a new one instead of
+    passing its old model off as live."""
+    lease = Lease(redis, KEYS, "leader", ttl=30)
+    epoch = await lease.acquire()
+    assert epoch is not None
+    pub = Publisher(redis, KEYS, "leader", epoch)
+    current = _model(Snapshot(), 1)
+    await pub.keyframe(current)
+    for tasks in (2, 3, 4):
+        nxt = _model(current, tasks)
+        await pub.patch(nxt, diff(current, nxt), None)
+        current = nxt
+    log_key = f"{KEYS.prefix}log"
+    entries: Any = await redis.xrange(log_key)
+    patches = [entry_id for entry_id, fields in entries if fields[b"kind"] == b"p"]
+    await redis.xdel(log_key, *patches)  # trimmed: only the keyframe's marker and beats remain
+    await pub.beat(current.seq, time.time())
+    follower = Follower(redis, KEYS, block=0.2, retry=0.05)
+    async with running_all(follower.run()):
+        await asyncio.sleep(0.5)
+        assert follower.snapshot.seq != current.seq  # it knows it is behind: no fresh docker_age for it
+        if await pub.keyframe_wanted():  # what the leader does at its next beat
+            await pub.keyframe(current)
+        await until(lambda: follower.snapshot.seq == current.seq, 5, "the leader's seq")
+        assert follower.snapshot == current
+
+
+async def test_a_new_leader_that_cannot_reach_docker_leaves_the_model_alone(redis: aioredis.Redis) -> None:
+    lease = Lease(redis, KEYS, "first", ttl=30)
+    epoch = await lease.acquire()
+    assert epoch is not None
+    good = _model(Snapshot(), 3)
+    await Publisher(redis, KEYS, "first", epoch).keyframe(good)
+    await redis.delete(KEYS.lease)
+    second = Lease(redis, KEYS, "second", ttl=30)
+    epoch2 = await second.acquire()
+    assert epoch2 is not None
+    blind = Watcher(
+        lambda: DockerClient(Endpoint(host="unix:///nonexistent/docker.sock"), request_timeout=1),
+        WatchSettings(backoff_initial=0.05, backoff_max=0.2),
+    )
+    term = asyncio.ensure_future(lead(blind, Publisher(redis, KEYS, "second", epoch2), beat_every=0.2))
+    try:
+        await until(lambda: blind.snapshot.status.state in ("error", "reconnecting"), 10, "the watcher's failure")
+        await asyncio.sleep(1.0)
+        follower = Follower(redis, KEYS, block=0.2)
+        assert await follower.load_keyframe()
+        assert follower.snapshot == good and follower.epoch == epoch  # not replaced by an empty error model
+    finally:
+        term.cancel()
+        await asyncio.gather(term, return_exceptions=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from dashboard.core.docker import DockerClient, Endpoint
 from dashboard.core.shared.lease import Keys, Timing
 from dashboard.core.shared.replicated import Replicated, SharedSettings
-from dashboard.core.watch import Watcher
+from dashboard.core.watch import Watcher, WatchSettings
 from tests.integration.swarmtruth import docker_reaches, model_matches, running
 from tests.integration.test_replica import until
 from tests.integration.test_watcher import PRODUCTION
@@ -81,6 +81,36 @@ async def test_one_watcher_among_processes_and_a_takeover_when_its_holder_dies(
         for p in survivors:
             await model_matches(lab, p.follower)
         print(f"\ntakeover after the holder died: {took_over:.2f}s")
+    finally:
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+
+
+async def test_a_holder_that_cannot_reach_docker_hands_over_to_one_that_can(
+    lab: Lab, redis_clients: list[aioredis.Redis]
+) -> None:
+    """A manager whose socket is gone (its daemon down, a wrong mount) must not keep the swarm dark:
+    it gives the lease back once Docker has been silent for ``unreachable_after``, and stays away a
+    ttl, so that a process that can reach Docker leads."""
+    shared = SharedSettings(
+        timing=Timing(ttl=2.0, renew_every=0.5, retry_every=0.1), beat_every=0.5, block=1.0, unreachable_after=2.0
+    )
+    settings = WatchSettings(reconcile=8.0, backoff_initial=0.1, backoff_max=0.5)
+
+    def watcher_of(host: str) -> Callable[[], Watcher]:
+        return lambda: Watcher(lambda: DockerClient(Endpoint(host=host), request_timeout=1), settings)
+
+    blind = Replicated(redis_clients[0], KEYS, "blind", watcher_of("unix:///nonexistent/docker.sock"), settings, shared)
+    sighted = Replicated(redis_clients[1], KEYS, "sighted", watcher_of(lab.docker_host), settings, shared)
+    runs = [asyncio.create_task(blind.run())]
+    try:
+        await until(lambda: blind.leader is not None, 5, "the blind process leading")
+        runs.append(asyncio.create_task(sighted.run()))
+        await until(lambda: sighted.leader is not None, 12, "the process that can reach Docker leading")
+        await until(lambda: blind.snapshot.status.state == "live", 5, "a live model everywhere")
+        await model_matches(lab, blind.follower)
+        assert blind.leader is None
     finally:
         for run in runs:
             run.cancel()

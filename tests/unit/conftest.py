@@ -17,6 +17,7 @@ class StaticSwarm(Swarm):
     """A swarm whose watcher never runs: its model is whatever the test puts there."""
 
     def start(self) -> Watcher:
+        assert isinstance(self.watcher, Watcher)
         return self.watcher
 
     @property
@@ -30,6 +31,7 @@ def static_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[Watcher]:
     swarm = StaticSwarm(
         SwarmConfig(name="default", endpoint=Endpoint(host="unix:///nonexistent"), watch=WatchSettings())
     )
-    swarm.watcher.snapshot = Snapshot(seq=1, status=Status(state="live", since="2026-01-01T00:00:00Z"))
+    watcher = swarm.start()
+    watcher.snapshot = Snapshot(seq=1, status=Status(state="live", since="2026-01-01T00:00:00Z"))
     monkeypatch.setattr(runtime, "swarm", lambda name=None: swarm)
-    yield swarm.watcher
+    yield watcher

@@ -48,7 +48,7 @@ async def test_it_sends_a_heartbeat_after_every_quiet_spell_to_a_socket_that_ask
     static_model.docker_age = lambda: 4.26
     communicator, _ = await open_socket("?heartbeat=1")
     beats = [json.loads(await communicator.receive_from(timeout=2)) for _ in range(2)]
-    assert beats == [{"type": "heartbeat", "seq": 1, "state": "live", "every": 0.2, "docker_age": 4.3}] * 2
+    assert beats == [{"type": "heartbeat", "seq": 1, "epoch": 0, "state": "live", "every": 0.2, "docker_age": 4.3}] * 2
     assert len(json.dumps(beats[0], separators=(",", ":"))) < 100  # bytes, not kilobytes
     await communicator.disconnect()
 

@@ -130,3 +130,12 @@ async def test_a_leader_that_fails_ends_its_term_and_the_lease_is_given_back() -
 async def test_timing_leaves_room_for_a_failed_renewal() -> None:
     with pytest.raises(ValueError):
         Timing(ttl=2.0, renew_every=1.0)
+
+
+async def test_after_a_stall_it_leaves_the_lease_to_others_for_a_ttl() -> None:
+    lease, terms = ScriptedLease([]), Terms()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await hold(lease, terms.lead, TIMING, stalled=lambda: loop.time() - start >= 2.0, _terms=2)
+    (_, _, first_end), (_, second_start, _) = terms.log
+    assert first_end is not None and second_start - first_end >= TIMING.ttl

@@ -22,6 +22,7 @@ def registry_of(docker: FakeDocker) -> Registry:
     registry = Registry([config])
     swarm = registry.get()
     swarm.new_client = docker.client  # type: ignore[method-assign,assignment]
+    assert isinstance(swarm.watcher, Watcher)
     swarm.watcher._client_factory = docker.client  # type: ignore[assignment]
     return registry
 
@@ -85,6 +86,7 @@ async def test_it_watches_every_swarm_of_the_registry() -> None:
     for name in registry.names:
         swarm = registry.get(name)
         swarm.new_client = docker.client  # type: ignore[method-assign,assignment]
+        assert isinstance(swarm.watcher, Watcher)
         swarm.watcher._client_factory = docker.client  # type: ignore[assignment]
     try:
         await asyncio.sleep(5)

@@ -115,6 +115,7 @@ def test_it_sends_a_filtered_wall_only_its_services_tasks_and_the_nodes_holding_
 class FakeWatcher:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        self.epoch = 0
 
 
 def patch_texts(old: Snapshot, new: Snapshot, view: View) -> list[tuple[str, str]]:
@@ -213,7 +214,7 @@ def test_it_sends_an_empty_patch_with_its_seq_when_nothing_in_the_filter_changed
     [(group, text)] = patch_texts(before, after, SHOP)
     assert group == views.group_of("swarm", SHOP)
     empty: dict[str, list[Any]] = {"upsert": [], "removed": []}
-    assert json.loads(text) == {"type": "patch", "base_seq": 0, "seq": 1, "nodes": empty, "services": empty,
+    assert json.loads(text) == {"type": "patch", "epoch": 0, "base_seq": 0, "seq": 1, "nodes": empty, "services": empty,
                                 "tasks": empty}  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from dashboard.core.domain import Config, Node, Secret, Service, Task
+from dashboard.core.domain import Config, Node, Port, Secret, SecretRef, Service, Task
 from dashboard.core.model import KindPatch, Patch, Snapshot, Status
 
 Decoder = Callable[[Any], Any]
@@ -35,7 +35,8 @@ KINDS: tuple[tuple[str, type[Any]], ...] = (
 def _fingerprint() -> str:
     """Names and types of every field that travels: two processes agree on the format iff equal."""
     parts = []
-    classes: tuple[type[Any], ...] = (Status, *(cls for _, cls in KINDS))
+    # every dataclass that travels, nested ones included: a field changed anywhere changes FORMAT
+    classes: tuple[type[Any], ...] = (Status, Port, SecretRef, *(cls for _, cls in KINDS))
     for cls in classes:
         hints = typing.get_type_hints(cls)
         parts.append(f"{cls.__name__}(" + ",".join(f"{f.name}:{hints[f.name]}" for f in dataclasses.fields(cls)) + ")")

@@ -1,9 +1,11 @@
 """One term of leadership: run the watcher and publish its model through Redis.
 
-Nothing is published before the watcher's first answer from Docker: the term's keyframe is the
-first model worth showing, so that a leader change never flashes an empty "connecting" model on
-every page; then every patch follows it, in order, and a beat on an idle swarm says when Docker
-last answered. A write refused by the fence (the lease moved on) ends the term at once.
+Nothing is published before the watcher's first full answer from Docker: the term's keyframe is
+the first live model, so that a leader change never replaces every page's model with an empty one
+(a new leader that cannot reach Docker publishes nothing, and gives the lease back: see
+replicated.Replicated); only a deployment that has no model at all gets the error as its first.
+Then every patch follows it, in order, and a beat on an idle swarm says the seq reached and when
+Docker last answered. A write refused by the fence (the lease moved on) ends the term at once.
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ async def lead(watcher: Watcher, publisher: Publisher, *, beat_every: float) -> 
         async with writing:
             try:
                 if published is None:
-                    if snapshot.status.state == "connecting":
-                        return  # nothing worth showing yet: followers keep the last model they hold
+                    if snapshot.status.state != "live" and (
+                        snapshot.status.state == "connecting" or await publisher.has_keyframe()
+                    ):
+                        # nothing worth showing yet: followers keep the last model they hold, which
+                        # says more than this term's empty one (Docker not reached yet); only when
+                        # there is none at all is an error worth publishing as the model
+                        return
                     await publisher.keyframe(snapshot)
                 else:
                     await publisher.patch(snapshot, patch, _heard(watcher))
@@ -60,7 +67,7 @@ async def lead(watcher: Watcher, publisher: Publisher, *, beat_every: float) -> 
             try:
                 if await publisher.keyframe_wanted():
                     await publisher.keyframe(published)
-                await publisher.beat(_heard(watcher))
+                await publisher.beat(published.seq, _heard(watcher))
             except Fenced:
                 fenced.set()
             except Exception as e:  # Redis away: the next beat tries again

@@ -153,13 +153,20 @@ async def hold(
         log.warning("stopped leading %s (epoch %d): %s", lease.keys.prefix, epoch, why)
         with contextlib.suppress(Exception):  # it expires by itself when Redis cannot be told
             await lease.release()
-        await asyncio.sleep(timing.retry_every)  # another process's turn first
+        # another process's turn first; after a stall (this process could not watch) a long one, so
+        # that a process that can takes the lease before this one asks again
+        await asyncio.sleep(timing.ttl if why == STALLED else timing.retry_every)
+
+
+STALLED = "the leader stalled"
 
 
 async def _term(lease: Lease, lead: Lead, epoch: int, timing: Timing, stalled: Callable[[], bool]) -> str:
     """Run one term; why it ended."""
     clock = asyncio.get_running_loop().time  # the loop's clock: what its sleeps and timeouts follow
-    renewed_at = clock()
+    # the lease surely stands until ttl after a renewal was *sent* (Redis may apply it any time
+    # before the answer comes back); the leader stops a renewal's time before that
+    valid_until = clock() + timing.ttl
     leader = asyncio.ensure_future(lead(epoch))
     try:
         while True:
@@ -168,14 +175,18 @@ async def _term(lease: Lease, lead: Lead, epoch: int, timing: Timing, stalled: C
                 error = leader.exception()
                 return f"the leader failed: {error!r}" if error else "the leader returned"
             if stalled():
-                return "the leader stalled"
+                return STALLED
+            sent = clock()
+            left = valid_until - timing.renew_every - sent
+            if left <= 0:
+                return "the lease could not be renewed in time"
             try:
-                if not await asyncio.wait_for(lease.renew(), timeout=timing.renew_every):
+                if not await asyncio.wait_for(lease.renew(), timeout=min(timing.renew_every, left)):
                     return "the lease was lost"
-                renewed_at = clock()
+                valid_until = sent + timing.ttl
             except Exception as e:
                 # past this, the lease may have expired in Redis and another process be leading
-                if clock() - renewed_at >= timing.ttl - 2 * timing.renew_every:
+                if clock() >= valid_until - 2 * timing.renew_every:
                     return f"the lease could not be renewed in time ({e!r})"
     finally:
         leader.cancel()

@@ -4,8 +4,9 @@ Layout, per swarm (``Keys``): a stream ``…:log`` of entries, each with ``kind`
   k  a keyframe was written: its ``seq``; the model itself is in the hash ``…:keyframe``
      (``epoch``, ``seq``, ``id`` of this entry, ``model``: zlib-compressed codec JSON)
   p  a patch: ``base_seq``, ``seq``, ``data`` (codec JSON)
-  b  a beat: when Docker last answered the leader (``heard``, wall-clock seconds), written on an
-     idle swarm so that other processes can tell a live leader
+  b  a beat: the leader's ``seq`` and when Docker last answered it (``heard``, wall-clock
+     seconds), written on an idle swarm so that other processes can tell a live leader, and a
+     follower whose model is behind the leader's (the patches it missed trimmed away) can tell
 A follower that cannot follow on from the last keyframe sets ``…:want-keyframe``; the leader
 writes a new keyframe at its next beat.
 Every write is one Lua script that first checks that the writer still holds the lease: a leader
@@ -115,8 +116,12 @@ class Publisher:
         if self.since_keyframe >= self.keyframe_every:
             await self.keyframe(snapshot)
 
-    async def beat(self, heard: float | None) -> None:
-        await self._xadd("kind", "b", "epoch", self.epoch, "heard", _heard(heard))
+    async def beat(self, seq: int, heard: float | None) -> None:
+        """The leader's word on an idle swarm: the seq of its last patch, and Docker's last answer."""
+        await self._xadd("kind", "b", "epoch", self.epoch, "seq", seq, "heard", _heard(heard))
+
+    async def has_keyframe(self) -> bool:
+        return bool(await self.redis.exists(_keyframe_key(self.keys)))
 
     async def keyframe_wanted(self) -> bool:
         """Has a follower asked for a fresh keyframe (it could not follow on from the last one)?"""
@@ -210,6 +215,10 @@ class Follower:
             return int(_text(fields, "seq")) == self.snapshot.seq
         heard = _text(fields, "heard")
         if kind == "b":
+            # a beat names the leader's seq: a model behind it missed patches (the stream was trimmed
+            # past them while this process was away, or the keyframe it loaded is older than them)
+            if int(_text(fields, "seq")) != self.snapshot.seq:
+                return False
             self.heard = float(heard) if heard else None
             return True
         if kind != "p":

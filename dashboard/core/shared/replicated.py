@@ -43,6 +43,8 @@ class SharedSettings:
     beat_every: float = 1.0  # the leader's word on an idle swarm: followers judge Docker's age by it
     block: float = 5.0  # a follower's wait for the stream's next entry
     stalled_after: float = 30.0  # the leader gives the lease back when its watcher has not moved this long
+    # ... or has not heard from Docker this long (this process cannot reach it: maybe another can)
+    unreachable_after: float = 30.0
 
 
 class Replicated:
@@ -63,6 +65,7 @@ class Replicated:
         self._new_watcher = new_watcher
         self.leader: Watcher | None = None  # while this process leads
         self.terms = 0  # terms this process has led
+        self._term_started = 0.0
         self._subscribers: list[Subscriber] = []
         self._model_subscribers: list[ModelSubscriber] = []
         self._changed = asyncio.Condition()
@@ -154,6 +157,7 @@ class Replicated:
     async def _lead(self, epoch: int) -> None:
         watcher = self._new_watcher()
         self.leader = watcher
+        self._term_started = clock()
         self.terms += 1
         publisher = Publisher(self.redis, self.keys, self.holder, epoch)
 
@@ -172,7 +176,14 @@ class Replicated:
             self.leader = None
 
     def _leader_stalled(self) -> bool:
-        return self.leader is not None and self.leader.stalled_for() > self.shared.stalled_after
+        leader = self.leader
+        if leader is None:
+            return False
+        if leader.stalled_for() > self.shared.stalled_after:
+            return True
+        age = leader.docker_age()
+        unheard = clock() - self._term_started if age is None else age
+        return unheard > self.shared.unreachable_after
 
     async def run(self) -> None:
         """Follow the model for ever, and lead whenever this process holds the lease."""

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 
 class Watcher(Follower, Refresher):
+    # which model its seqs belong to: one process on its own has one; a replicated model counts a
+    # new one each time another process takes the watcher over (dashboard.core.shared)
+    epoch = 0
+
     def __init__(self, client_factory: Callable[[], DockerClient], settings: WatchSettings | None = None) -> None:
         self.settings = settings or WatchSettings()
         self._client_factory = client_factory

@@ -1,0 +1,161 @@
+"""Several dashboard processes on one Redis, as users run them: real daphne processes, a real
+redis-server, the real lab, websocket pages on each process.
+
+One process holds the lease and alone asks Docker; every process serves the same model; each page's
+patches follow each other; kill -9 the holder and another takes over within 5 s, its pages true
+again within 2 s after, at the cost of one fresh model each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bench.harness.daphne import Dashboard
+from tests.integration.swarmtruth import docker_reaches, model_of_json, running, truth
+from tests.lab import Lab, Swarm
+from tests.redisd import RedisServer
+
+
+class Page:
+    """What a page holds: the model from its snapshot and every patch, and every gap it saw."""
+
+    def __init__(self, dash: Dashboard) -> None:
+        self.dash = dash
+        self.model: dict[str, dict[str, Any]] = {"nodes": {}, "services": {}, "tasks": {}}
+        self.seq = -1
+        self.epoch = -1
+        self.foreign: list[str] = []  # patches of another model than the page holds
+        self.snapshots = 0
+        self.patches = 0
+        self.gaps: list[str] = []
+        self.closed = ""
+        self._loading = False
+
+    def frame(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "snapshot":
+            self.snapshots += 1
+            self.model = {"nodes": {}, "services": {}, "tasks": {}}
+            self._loading = True
+        if kind == "snapshot":
+            self.epoch = frame["epoch"]
+        if kind in ("snapshot", "tasks"):
+            for k in self.model:
+                self.model[k].update({item["id"]: item for item in frame[k]})
+            self.seq = frame["seq"]
+            self._loading = frame["more"]
+        elif kind == "patch":
+            if frame["epoch"] != self.epoch:
+                self.foreign.append(f"epoch {frame['epoch']} seq {frame['seq']} on epoch {self.epoch}")
+                return
+            self.patches += 1
+            if frame["base_seq"] != self.seq:
+                self.gaps.append(f"{frame['base_seq']}->{frame['seq']} on {self.seq}")
+            for k in self.model:
+                for item in frame[k]["upsert"]:
+                    self.model[k][item["id"]] = item
+                for gone in frame[k]["removed"]:
+                    self.model[k].pop(gone, None)
+            self.seq = frame["seq"]
+
+    def view(self) -> dict[str, Any]:
+        return model_of_json({k: list(v.values()) for k, v in self.model.items()})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        url = self.dash.url.replace("http://", "ws://") + "/ws/swarm?heartbeat=1"
+        headers = {"Cookie": self.dash.cookie, "Origin": self.dash.url}
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(url, headers=headers, max_msg_size=0) as ws:
+                reader = asyncio.ensure_future(ws.receive())
+                waiter = asyncio.ensure_future(stop.wait())
+                try:
+                    while True:
+                        done, _ = await asyncio.wait([reader, waiter], return_when=asyncio.FIRST_COMPLETED)
+                        if waiter in done:
+                            return
+                        msg = reader.result()
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            self.closed = f"{msg.type.name} {ws.close_code}"
+                            return
+                        self.frame(json.loads(msg.data))
+                        reader = asyncio.ensure_future(ws.receive())
+                finally:
+                    reader.cancel()
+                    waiter.cancel()
+
+
+async def page_true(lab: Lab, page: Page, within: float = 2.0) -> None:
+    t0 = time.monotonic()
+    while True:
+        docker = await asyncio.to_thread(truth, lab)
+        if not page._loading and page.view() == docker:
+            return
+        if time.monotonic() - t0 > within:
+            raise AssertionError(f"the page on {page.dash.url} differs from Docker after {within}s")
+        await asyncio.sleep(0.05)
+
+
+def metrics(dash: Dashboard) -> dict[str, Any]:
+    return dict(dash.get_json("/api/metrics"))
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
+    lab: Lab, swarm: Swarm, redis_server: RedisServer
+) -> None:
+    env = {"REDIS_URL": redis_server.url, "REDIS_NAMESPACE": f"t{time.monotonic_ns()}"}
+    with Dashboard(lab.docker_host, env=env) as one, Dashboard(lab.docker_host, env=env) as two:
+        dashes = [one, two]
+        pages = [Page(d) for d in dashes]
+        stop = asyncio.Event()
+        runs = [asyncio.create_task(p.run(stop)) for p in pages]
+        try:
+            for page in pages:
+                await page_true(lab, page, within=20)
+            leading = [metrics(d)["leading"] for d in dashes]
+            assert sorted(leading) == [False, True], leading
+            holder = dashes[leading.index(True)]
+            other = dashes[leading.index(False)]
+            assert not metrics(other)["docker_requests"], "a process without the lease asked Docker"
+
+            name = await asyncio.to_thread(swarm.create_service, "scale", replicas=3)
+            sid = await asyncio.to_thread(swarm.service_id, name)
+            for replicas in (3, 6, 2):
+                await asyncio.to_thread(swarm.scale, name, replicas)
+                await docker_reaches(lab, lambda d, r=replicas: running(d, sid) == r, what=f"{replicas} running")
+                for page in pages:
+                    await page_true(lab, page)
+            for page in pages:
+                assert not page.gaps and not page.foreign, (page.gaps, page.foreign)
+                assert page.snapshots == 1 and page.patches >= 3
+            assert not metrics(other)["docker_requests"]
+
+            # kill -9 the holder: no goodbye, its lease runs out
+            survivor = pages[dashes.index(other)]
+            before = survivor.snapshots
+            epoch = metrics(other)["epoch"]
+            assert holder.proc is not None
+            holder.proc.kill()
+            died = time.monotonic()
+            while not metrics(other)["leading"]:
+                assert time.monotonic() - died < 5.0, "no process took the lease over within 5 s"
+                await asyncio.sleep(0.05)
+            took_over = time.monotonic() - died
+            await page_true(lab, survivor, within=2.0 + 2.0)  # its first model, then true within 2 s
+            assert metrics(other)["epoch"] == epoch + 1
+            assert survivor.snapshots == before + 1, "a leader change costs a page one fresh model"
+            assert survivor.epoch == epoch + 1
+            assert not survivor.gaps and not survivor.foreign and not survivor.closed
+
+            await asyncio.to_thread(swarm.scale, name, 4)
+            await docker_reaches(lab, lambda d: running(d, sid) == 4, what="4 running")
+            await page_true(lab, survivor)
+            print(f"\ntakeover {took_over:.2f}s after kill -9")
+        finally:
+            stop.set()
+            await asyncio.gather(*runs, return_exceptions=True)
