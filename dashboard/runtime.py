@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard.core.docker import DEFAULT_SOCKET, DockerProblem, Endpoint
 from dashboard.core.model import Patch, Snapshot
 from dashboard.core.registry import DEFAULT, Registry, Shared, Swarm, SwarmConfig
 from dashboard.core.watch import WatchSettings
+from dashboard.live import fanout
 from dashboard.live.wire import patch_json
 
 _registry: Registry | None = None
@@ -50,10 +50,9 @@ def configs() -> list[SwarmConfig]:
 
 
 async def _to_group(swarm: Swarm, snapshot: Snapshot, patch: Patch) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        message = {"type": "patch", "epoch": swarm.watcher.epoch, **patch_json(patch)}
-        await layer.group_send(swarm.group, {"type": "swarm.patch", "text": json.dumps(message, separators=(",", ":"))})
+    """Each patch serialized once, handed to every socket of this process that shows the whole model."""
+    message = {"type": "patch", "epoch": swarm.watcher.epoch, **patch_json(patch)}
+    fanout.publish(swarm.group, json.dumps(message, separators=(",", ":")))
 
 
 async def _new_model(swarm: Swarm, epoch: int, snapshot: Snapshot) -> None:
@@ -61,10 +60,8 @@ async def _new_model(swarm: Swarm, epoch: int, snapshot: Snapshot) -> None:
     process is sent it again, after whatever patches of the old one it still had to receive."""
     from dashboard.live.views import hub_reset
 
-    layer = get_channel_layer()
-    if layer is not None:
-        for group in (swarm.group, *hub_reset(swarm, snapshot)):
-            await layer.group_send(group, {"type": "swarm.reset"})
+    for group in (swarm.group, *hub_reset(swarm, snapshot)):
+        fanout.reset(group)
 
 
 def registry() -> Registry:

@@ -6,16 +6,19 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.exceptions import ChannelFull
 from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.core.domain import Task
+from dashboard.core.model import Snapshot
+from dashboard.live import fanout
 from dashboard.live import views as live_views
 from dashboard.live.budget import Bucket
 from dashboard.live.guard import GuardedConsumer
@@ -24,7 +27,6 @@ from dashboard.live.protocol import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
     CLOSE_SIGNED_OUT,
-    CLOSE_TOO_SLOW,
     HEARTBEAT_PARAM,
     RESYNC_BURST,
     RESYNC_EVERY_SECONDS,
@@ -47,8 +49,6 @@ KIOSK_RECHECK_SECONDS = 3.0
 # weeks (a wall) joins its groups again this often, and on every resync.
 REJOIN_SECONDS = 3600.0
 ITEMS_PER_FRAME = 250  # nodes or services: each up to ~1 KB of JSON
-RESYNC_QUEUE_TRIES = 60
-RESYNC_QUEUE_RETRY_SECONDS = 0.5
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -106,13 +106,81 @@ def _session_kiosk(scope: dict[str, Any]) -> object:
     return session.get(access.SESSION_KEY) if session is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFrames:
+    """One model as a view's sockets are sent it: the first frame's parts (it also carries what
+    changes with every send: Docker's age) and every further frame as text."""
+
+    snapshot: Snapshot
+    epoch: int
+    seq: int
+    status: dict[str, Any]
+    first_nodes: list[Any]
+    first_services: list[Any]
+    first_tasks: list[str]
+    rest: tuple[str, ...]
+
+
+_frames: OrderedDict[object, ModelFrames] = OrderedDict()
+FRAMES_KEPT = 16  # views whose last model's frames are kept (the whole swarm's, and filtered walls')
+
+
+def model_frames(snapshot: Snapshot, epoch: int, view: live_views.View | None) -> ModelFrames:
+    """The frames of this model for this view: made at most once per model (a reconnect storm after a
+    restart sends one model to hundreds of sockets: one serialization, shared)."""
+    key = view
+    found = _frames.get(key)
+    if found is not None and found.snapshot is snapshot and found.epoch == epoch:
+        _frames.move_to_end(key)
+        return found
+    whole = snapshot_json(snapshot, with_tasks=False)
+    if view is None:
+        parts = whole["nodes"], whole["services"], task_texts.of(snapshot.tasks)
+    else:
+        parts = live_views.snapshot_parts(snapshot, whole, view)
+    nodes = _chunks(parts[0], ITEMS_PER_FRAME)
+    services = _chunks(parts[1], ITEMS_PER_FRAME)
+    tasks = _chunks(parts[2], TASKS_PER_FRAME)
+    count = max(len(nodes), len(services), len(tasks))
+
+    def part(chunks: list[list[Any]], i: int) -> list[Any]:
+        return chunks[i] if i < len(chunks) else []
+
+    rest = tuple(
+        _with_tasks(
+            TasksMessage(
+                type="tasks",
+                seq=whole["seq"],
+                epoch=epoch,
+                nodes=part(nodes, i),
+                services=part(services, i),
+                tasks=[],
+                more=i < count - 1,
+            ),
+            part(tasks, i),
+        )
+        for i in range(1, count)
+    )
+    made = ModelFrames(
+        snapshot, epoch, whole["seq"], whole["status"], part(nodes, 0), part(services, 0), part(tasks, 0), rest
+    )
+    _frames[key] = made
+    _frames.move_to_end(key)
+    while len(_frames) > FRAMES_KEPT:
+        _frames.popitem(last=False)
+    return made
+
+
 class SwarmConsumer(GuardedConsumer):
-    groups: list[str] = []
+    groups: list[str] = []  # the channel layer's: a kiosk token's (revocation)
+    patch_group = ""  # dashboard.live.fanout's: the patches of this socket's view
+    outbox: fanout.Outbox | None = None
     view: live_views.View | None = None  # None: the whole model (see dashboard.live.views)
     _recheck: asyncio.Task[None] | None = None
     _beat: asyncio.Task[None] | None = None
     _rejoin: asyncio.Task[None] | None = None
     _last_sent = 0.0  # time.monotonic() of the last frame sent
+    _model_sent = False  # the first model has gone out (a heartbeat before it would mean nothing)
     _resyncs: Bucket | None = None
     _resync_due: asyncio.Task[None] | None = None  # a resync put off until the budget allows it
 
@@ -141,9 +209,11 @@ class SwarmConsumer(GuardedConsumer):
             await self.accept()
             await self.end(CLOSE_BAD_REQUEST, str(e))
             return
-        self.groups = [
+        # patches come in process (dashboard.live.fanout); the channel layer carries the rest
+        self.patch_group = (
             runtime.swarm().group if self.view is None else live_views.hub(runtime.swarm()).acquire(self.view)
-        ]
+        )
+        self.groups = []
         if viewer.kiosk is not None:
             # revoking the token closes this socket: at once when revoked in this process (the
             # group), within KIOSK_RECHECK_SECONDS when revoked elsewhere (manage.py, another process)
@@ -151,11 +221,13 @@ class SwarmConsumer(GuardedConsumer):
             self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
         await self.accept()
         await self.guard(viewer.user)
-        # join before reading the model: a patch newer than it waits in the queue, an older one
-        # is dropped by the page (its seq is not past the model's)
         await self._join()
         self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
-        await self.send_snapshot()
+        # joined before the model is read: a patch newer than it waits in the outbox, an older one is
+        # dropped by the page (its seq is not past the model's)
+        self.outbox = fanout.Outbox(self._send_patch, self.send_snapshot)
+        fanout.join(self.patch_group, self.outbox)
+        self.outbox.start(with_model=True)
         if (query.get(HEARTBEAT_PARAM) or [""])[0] == "1":
             self._beat = asyncio.create_task(self._heartbeat(), name="swarm-socket-heartbeat")
 
@@ -177,7 +249,7 @@ class SwarmConsumer(GuardedConsumer):
         every = float(settings.SWARM_HEARTBEAT_SECONDS)
         while True:
             await asyncio.sleep(max(0.05, self._last_sent + every - time.monotonic()))
-            if time.monotonic() - self._last_sent >= every:
+            if self._model_sent and time.monotonic() - self._last_sent >= every:
                 watcher = runtime.swarm().watcher
                 snapshot = watcher.snapshot
                 await self.send_json(
@@ -209,8 +281,12 @@ class SwarmConsumer(GuardedConsumer):
         self._beat = self._rejoin = self._resync_due = None
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
-        if self.view is not None and self.groups:
-            live_views.hub(runtime.swarm()).release(self.view)
+        if self.outbox is not None:
+            fanout.leave(self.patch_group, self.outbox)
+            await self.outbox.stop()
+            self.outbox = None
+            if self.view is not None:
+                live_views.hub(runtime.swarm()).release(self.view)
 
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
         if self._recheck is not None and self._recheck is not asyncio.current_task():
@@ -256,78 +332,46 @@ class SwarmConsumer(GuardedConsumer):
                 )
             )
             return
-        # a page resyncs on a gap: patches it missed may mean this socket had left its groups
-        await self._join()
-        await self.send_snapshot()
+        if self.outbox is not None:
+            self.outbox.want_model()  # in order with the patches: the outbox sends it next
 
     async def _resync_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
-        # through the socket's own queue: the model must not interleave with a patch being sent
-        for _ in range(RESYNC_QUEUE_TRIES):
-            try:
-                await self.channel_layer.send(self.channel_name, {"type": "resync.due"})
-                return
-            except ChannelFull:  # patches wait for a client that reads slowly: it may catch up
-                await asyncio.sleep(RESYNC_QUEUE_RETRY_SECONDS)
-        # a page waits for this model: a socket that cannot even queue it is too slow to keep
         self._resync_due = None
-        await self.end(CLOSE_TOO_SLOW, "the model could not be queued for this socket")
-
-    async def resync_due(self, event: dict[str, Any]) -> None:
-        self._resync_due = None
-        await self._resync()
+        if self.outbox is not None:
+            self.outbox.want_model()  # in order with the patches
 
     async def send_snapshot(self) -> None:
         """The model in frames that each stay far below daphne's 1 MB limit: nodes, services and
-        tasks all travel in bounded chunks (500 nodes and 700 services alone are ~800 KB)."""
+        tasks all travel in bounded chunks (500 nodes and 700 services alone are ~800 KB). The
+        frames are made once per model and view, and shared by every socket sent that model."""
         watcher = await runtime.swarm().first_sync(timeout=5)
-        snapshot, epoch = watcher.snapshot, watcher.epoch  # together: the epoch of this very model
-        whole = snapshot_json(snapshot, with_tasks=False)
-        if self.view is None:
-            parts = whole["nodes"], whole["services"], task_texts.of(snapshot.tasks)
-        else:
-            parts = live_views.snapshot_parts(snapshot, whole, self.view)
-        nodes = _chunks(parts[0], ITEMS_PER_FRAME)
-        services = _chunks(parts[1], ITEMS_PER_FRAME)
-        tasks = _chunks(parts[2], TASKS_PER_FRAME)
-        frames = max(len(nodes), len(services), len(tasks))
-
-        def part(chunks: list[list[Any]], i: int) -> list[Any]:
-            return chunks[i] if i < len(chunks) else []
-
+        frames = model_frames(watcher.snapshot, watcher.epoch, self.view)  # together: one model, one epoch
         first = SnapshotMessage(
             type="snapshot",
-            seq=whole["seq"],
-            epoch=epoch,
-            status=whole["status"],
-            nodes=part(nodes, 0),
-            services=part(services, 0),
+            seq=frames.seq,
+            epoch=frames.epoch,
+            status=frames.status,
+            nodes=frames.first_nodes,
+            services=frames.first_services,
             tasks=[],
-            more=frames > 1,
+            more=bool(frames.rest),
             docker_age=_age(watcher.docker_age()),
             docker_every=_docker_every(),
             version=page_version(),
         )
-        await self.send(text_data=_with_tasks(first, part(tasks, 0)))
-        for i in range(1, frames):
-            chunk = TasksMessage(
-                type="tasks",
-                seq=whole["seq"],
-                epoch=epoch,
-                nodes=part(nodes, i),
-                services=part(services, i),
-                tasks=[],
-                more=i < frames - 1,
-            )
-            await self.send(text_data=_with_tasks(chunk, part(tasks, i)))
-
-    async def swarm_reset(self, event: dict[str, Any]) -> None:
-        """This process loaded the model whole (shared through Redis: a new leader's epoch, or a gap):
-        the page is sent it again, after every patch of the old one already queued for it."""
-        await self.send_snapshot()
+        await self.send(text_data=_with_tasks(first, frames.first_tasks))
+        for text in frames.rest:
+            await self.send(text_data=text)
+        self._model_sent = True
 
     async def swarm_patch(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=event["text"])
+        """A patch through the channel layer (none of the dashboard's own: they come in process)."""
+        if self.outbox is not None:
+            self.outbox.offer(str(event["text"]))
+
+    async def _send_patch(self, text: str) -> None:
+        await self.send(text_data=text)
 
     async def send_json(self, message: Any) -> None:
         await self.send(text_data=_dumps(message))

@@ -30,11 +30,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from channels.layers import get_channel_layer
-
 from dashboard.core.domain import Service, Task
 from dashboard.core.model import Patch, Snapshot
 from dashboard.core.registry import Model, Swarm
+from dashboard.live import fanout
 from dashboard.live.wire import node_json, service_json, status_json, task_json
 
 log = logging.getLogger(__name__)
@@ -353,14 +352,9 @@ class Hub:
         return [group_of(self.group, view) for view in self.users]
 
     async def __call__(self, snapshot: Snapshot, patch: Patch) -> None:
-        # every text is made before the first await: a patch published meanwhile finds the views as
-        # this one leaves them
-        texts = self.texts(snapshot, patch)
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        for group, text in texts:
-            await layer.group_send(group, {"type": "swarm.patch", "text": text})
+        # handed over without an await: a patch published next finds the views as this one leaves them
+        for group, text in self.texts(snapshot, patch):
+            fanout.publish(group, text)
 
 
 _hubs: weakref.WeakKeyDictionary[Model, Hub] = weakref.WeakKeyDictionary()

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from dashboard import runtime
+from dashboard.live import fanout, views
 from dashboard.live import swarm_socket as consumers
-from dashboard.live import views
 from dashboard.live.protocol import page_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,7 +101,7 @@ async def patch_reaches(communicator: WebsocketCommunicator, seq: int) -> bool:
     text = json.dumps({"type": "patch", "base_seq": seq - 1, "seq": seq})
     # an anonymous socket is in its read-only view's group (dashboard.live.views), not the swarm's
     group = views.group_of(runtime.swarm().group, views.View(read_only=True, labels=False, addresses=False))
-    await get_channel_layer().group_send(group, {"type": "swarm.patch", "text": text})
+    fanout.publish(group, text)
     try:
         return bool(json.loads(await communicator.receive_from(timeout=1))["seq"] == seq)
     except TimeoutError:
