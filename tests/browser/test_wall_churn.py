@@ -81,7 +81,9 @@ async def test_it_keeps_its_memory_flat_under_churn(browser: Any, tmp_path: Path
         token = token_of(dash)
         async with wall(browser, dash.url, (1280, 720), f"?kiosk={token}") as page:
             warm = await soak(page, seconds=24, every=6)
-            assert warm[-1].model_tasks > warm[0].model_tasks  # the history filled up meanwhile
+            # the history filled up (it may already be full at the first sample: the page came up
+            # after a few seconds of churn); more than the 10 tasks that run at once
+            assert warm[-1].model_tasks > 10
             samples = await soak(page, seconds=30, every=3)
     heaps = [s.heap for s in samples]
     dom = [s.dom_nodes for s in samples]
