@@ -49,7 +49,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class SnapshotMessage(TypedDict):
@@ -64,6 +64,9 @@ class SnapshotMessage(TypedDict):
     docker_age: float | None  # seconds since Docker last answered the watcher; None: never
     docker_every: float  # seconds: a healthy watcher hears from Docker at least this often
     version: str  # page_version(): a page served with another one reloads
+    # ?pack=1: this many binary frames follow, together one zlib stream of {"nodes", "services",
+    # "tasks"} (the lists above are then empty)
+    packed: NotRequired[int]
 
 
 class TasksMessage(TypedDict):
@@ -115,6 +118,7 @@ class PingMessage(TypedDict):
 
 
 HEARTBEAT_PARAM = "heartbeat"
+PACK_PARAM = "pack"
 
 
 CLIENT_TYPES = ("resync", "ping", "pong")

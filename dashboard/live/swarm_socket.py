@@ -6,9 +6,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,11 +13,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from dashboard import access, runtime
-from dashboard.core.domain import Task
-from dashboard.core.model import Snapshot
 from dashboard.live import fanout
 from dashboard.live import views as live_views
 from dashboard.live.budget import Bucket
+from dashboard.live.frames import model_frames, packed_frames, with_tasks
 from dashboard.live.guard import GuardedConsumer
 from dashboard.live.protocol import (
     CLIENT_TYPES,
@@ -28,17 +24,15 @@ from dashboard.live.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_SIGNED_OUT,
     HEARTBEAT_PARAM,
+    PACK_PARAM,
     RESYNC_BURST,
     RESYNC_EVERY_SECONDS,
-    TASKS_PER_FRAME,
     ErrorMessage,
     HeartbeatMessage,
     PongMessage,
     SnapshotMessage,
-    TasksMessage,
     page_version,
 )
-from dashboard.live.wire import snapshot_json, task_json
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +42,6 @@ KIOSK_RECHECK_SECONDS = 3.0
 # in-memory one drops a channel whose message waited over a minute: a socket that stays open for
 # weeks (a wall) joins its groups again this often, and on every resync.
 REJOIN_SECONDS = 3600.0
-ITEMS_PER_FRAME = 250  # nodes or services: each up to ~1 KB of JSON
-
-
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
 def _dumps(message: Any) -> str:
@@ -71,110 +60,17 @@ def _docker_every() -> float:
     return min(watch.reconcile, watch.liveness * 3 / 4)
 
 
-class TaskTexts:
-    """Each task's JSON text, kept while the task stays the same. A viewer that connects to a swarm
-    of 20,000 tasks then costs a pass over the tasks and a join, not 20,000 serializations (~0.4 s
-    of the event loop); the texts of tasks no longer in the model are dropped on the next pass."""
-
-    def __init__(self) -> None:
-        self._texts: dict[str, tuple[Task, str]] = {}
-
-    def of(self, tasks: Mapping[str, Task]) -> list[str]:
-        known = self._texts
-        kept: dict[str, tuple[Task, str]] = {}
-        for task_id, task in tasks.items():
-            hit = known.get(task_id)
-            if hit is None or (hit[0] is not task and hit[0] != task):
-                hit = (task, _dumps(task_json(task)))
-            kept[task_id] = hit
-        self._texts = kept
-        return [text for _, text in kept.values()]
-
-
-task_texts = TaskTexts()
-
-
-def _with_tasks(message: SnapshotMessage | TasksMessage, tasks: list[str]) -> str:
-    """The message as JSON text, its ``tasks`` list spliced in from texts already serialized."""
-    rest = {k: v for k, v in message.items() if k != "tasks"}
-    return f'{_dumps(rest)[:-1]},"tasks":[{",".join(tasks)}]}}'
-
-
 def _session_kiosk(scope: dict[str, Any]) -> object:
     """The kiosk token id the socket's session holds (its page's kiosk URL was exchanged for it)."""
     session = scope.get("session")
     return session.get(access.SESSION_KEY) if session is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class ModelFrames:
-    """One model as a view's sockets are sent it: the first frame's parts (it also carries what
-    changes with every send: Docker's age) and every further frame as text."""
-
-    snapshot: Snapshot
-    epoch: int
-    seq: int
-    status: dict[str, Any]
-    first_nodes: list[Any]
-    first_services: list[Any]
-    first_tasks: list[str]
-    rest: tuple[str, ...]
-
-
-_frames: OrderedDict[object, ModelFrames] = OrderedDict()
-FRAMES_KEPT = 16  # views whose last model's frames are kept (the whole swarm's, and filtered walls')
-
-
-def model_frames(snapshot: Snapshot, epoch: int, view: live_views.View | None) -> ModelFrames:
-    """The frames of this model for this view: made at most once per model (a reconnect storm after a
-    restart sends one model to hundreds of sockets: one serialization, shared)."""
-    key = view
-    found = _frames.get(key)
-    if found is not None and found.snapshot is snapshot and found.epoch == epoch:
-        _frames.move_to_end(key)
-        return found
-    whole = snapshot_json(snapshot, with_tasks=False)
-    if view is None:
-        parts = whole["nodes"], whole["services"], task_texts.of(snapshot.tasks)
-    else:
-        parts = live_views.snapshot_parts(snapshot, whole, view)
-    nodes = _chunks(parts[0], ITEMS_PER_FRAME)
-    services = _chunks(parts[1], ITEMS_PER_FRAME)
-    tasks = _chunks(parts[2], TASKS_PER_FRAME)
-    count = max(len(nodes), len(services), len(tasks))
-
-    def part(chunks: list[list[Any]], i: int) -> list[Any]:
-        return chunks[i] if i < len(chunks) else []
-
-    rest = tuple(
-        _with_tasks(
-            TasksMessage(
-                type="tasks",
-                seq=whole["seq"],
-                epoch=epoch,
-                nodes=part(nodes, i),
-                services=part(services, i),
-                tasks=[],
-                more=i < count - 1,
-            ),
-            part(tasks, i),
-        )
-        for i in range(1, count)
-    )
-    made = ModelFrames(
-        snapshot, epoch, whole["seq"], whole["status"], part(nodes, 0), part(services, 0), part(tasks, 0), rest
-    )
-    _frames[key] = made
-    _frames.move_to_end(key)
-    while len(_frames) > FRAMES_KEPT:
-        _frames.popitem(last=False)
-    return made
-
-
 class SwarmConsumer(GuardedConsumer):
     groups: list[str] = []  # the channel layer's: a kiosk token's (revocation)
     patch_group = ""  # dashboard.live.fanout's: the patches of this socket's view
     outbox: fanout.Outbox | None = None
+    packed = False  # the page asked for the model compressed (?pack=1)
     view: live_views.View | None = None  # None: the whole model (see dashboard.live.views)
     _recheck: asyncio.Task[None] | None = None
     _beat: asyncio.Task[None] | None = None
@@ -225,6 +121,7 @@ class SwarmConsumer(GuardedConsumer):
         self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
         # joined before the model is read: a patch newer than it waits in the outbox, an older one is
         # dropped by the page (its seq is not past the model's)
+        self.packed = (query.get(PACK_PARAM) or [""])[0] == "1"
         self.outbox = fanout.Outbox(self._send_patch, self.send_snapshot)
         fanout.join(self.patch_group, self.outbox)
         self.outbox.start(with_model=True)
@@ -347,6 +244,27 @@ class SwarmConsumer(GuardedConsumer):
         frames are made once per model and view, and shared by every socket sent that model."""
         watcher = await runtime.swarm().first_sync(timeout=5)
         frames = model_frames(watcher.snapshot, watcher.epoch, self.view)  # together: one model, one epoch
+        if self.packed:
+            parts = await packed_frames(frames, self.view)
+            header = SnapshotMessage(
+                type="snapshot",
+                seq=frames.seq,
+                epoch=frames.epoch,
+                status=frames.status,
+                nodes=[],
+                services=[],
+                tasks=[],
+                more=False,
+                docker_age=_age(watcher.docker_age()),
+                docker_every=_docker_every(),
+                version=page_version(),
+                packed=len(parts),
+            )
+            await self.send_json(header)
+            for part in parts:
+                await self.send(bytes_data=part)
+            self._model_sent = True
+            return
         first = SnapshotMessage(
             type="snapshot",
             seq=frames.seq,
@@ -360,7 +278,7 @@ class SwarmConsumer(GuardedConsumer):
             docker_every=_docker_every(),
             version=page_version(),
         )
-        await self.send(text_data=_with_tasks(first, frames.first_tasks))
+        await self.send(text_data=with_tasks(first, frames.first_tasks))
         for text in frames.rest:
             await self.send(text_data=text)
         self._model_sent = True

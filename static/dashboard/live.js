@@ -320,6 +320,12 @@ export class LiveSwarm {
     this.behindSeq = null; // a heartbeat's seq the model had not reached
     /** @type {any} */
     this.pending = null; // a snapshot being assembled from its chunks (the snapshot message, and when it arrived)
+    /** @type {{header: any, parts: Blob[]} | null} */
+    this.packing = null; // a packed model's header, and the binary parts received of it so far
+    /** @type {Promise<void> | null} */
+    this.unpacking = null; // a packed model being inflated: what arrives meanwhile waits in `held`
+    /** @type {MessageEvent[]} */
+    this.held = [];
     this.awaitingSnapshot = true;
     this.installed = false;
     /** @type {any[]} */
@@ -455,7 +461,9 @@ export class LiveSwarm {
     this.retry = null;
     if (this.ended) return;
     // a kiosk screen's token is in its session cookie, never in this URL (proxies log it)
-    const query = new URLSearchParams({ ...this.socketParams, heartbeat: "1" });
+    // pack=1: the model comes compressed (once per model on the server, for every page), a
+    // seventh of its JSON on the wire
+    const query = new URLSearchParams({ ...this.socketParams, heartbeat: "1", pack: "1" });
     const ws = new WebSocket(socketUrl(`ws/swarm?${query}`));
     this.socket = ws;
     this.openedAt = Date.now();
@@ -509,6 +517,8 @@ export class LiveSwarm {
     if (this.disconnectedAt === null) this.disconnectedAt = this.lastDataAt || Date.now();
     this.awaitingSnapshot = true;
     this.pending = null;
+    this.packing = null;
+    this.held.length = 0;
     this.queue.length = 0;
     this.behindSeq = null;
     this.onConnection();
@@ -544,10 +554,16 @@ export class LiveSwarm {
   onMessage(event) {
     const now = Date.now();
     this.lastHeardAt = this.lastDataAt = now;
+    if (this.unpacking) { this.held.push(event); return; } // after the model being inflated, in order
+    if (typeof event.data !== "string") { this.packedPart(event.data); return; }
     let msg;
     try { msg = JSON.parse(event.data); } catch { return; }
     switch (msg.type) {
       case "snapshot":
+        if (typeof msg.packed === "number" && msg.packed > 0) {
+          this.packing = { header: { ...msg, arrivedAt: now }, parts: [] };
+          break;
+        }
         this.pending = { ...msg, nodes: [...msg.nodes], services: [...msg.services], tasks: [...msg.tasks],
           arrivedAt: now };
         if (!msg.more) this.install();
@@ -598,6 +614,39 @@ export class LiveSwarm {
     if (msg.seq <= have) { this.behindSeq = null; return; }
     if (this.behindSeq !== null && this.model.seq < this.behindSeq) { this.resync(); return; }
     this.behindSeq = msg.seq;
+  }
+
+  /**
+   * One binary part of a packed model; the last one starts its inflating.
+   * @param {Blob} part
+   */
+  packedPart(part) {
+    const packing = this.packing;
+    if (!packing) return; // a part of a model given up on (a reconnect)
+    packing.parts.push(part);
+    if (packing.parts.length < packing.header.packed) return;
+    this.packing = null;
+    this.unpacking = this.unpack(packing.header, packing.parts);
+  }
+
+  /**
+   * Inflate a packed model (zlib) and install it; then what arrived meanwhile, in order.
+   * @param {any} header the snapshot message that announced it
+   * @param {Blob[]} parts
+   */
+  async unpack(header, parts) {
+    try {
+      const stream = new Blob(parts).stream().pipeThrough(new DecompressionStream("deflate"));
+      const body = JSON.parse(await new Response(stream).text());
+      this.pending = { ...header, nodes: body.nodes, services: body.services, tasks: body.tasks };
+      this.install();
+    } catch (error) {
+      console.warn("swarm: a packed model could not be read", error);
+      this.resync();
+    } finally {
+      this.unpacking = null;
+      for (const event of this.held.splice(0)) this.onMessage(event);
+    }
   }
 
   install() {

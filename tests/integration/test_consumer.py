@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -131,8 +132,8 @@ async def test_it_resends_the_model_in_chunks_when_asked_to_resync(
     name = await asyncio.to_thread(swarm.create_service, "many", replicas=5)
     await asyncio.to_thread(swarm.wait_running, name, 5)
     monkeypatch.setattr(messages, "TASKS_PER_FRAME", 2)
-    monkeypatch.setattr("dashboard.live.swarm_socket.TASKS_PER_FRAME", 2)
-    monkeypatch.setattr("dashboard.live.swarm_socket.ITEMS_PER_FRAME", 1)
+    monkeypatch.setattr("dashboard.live.frames.TASKS_PER_FRAME", 2)
+    monkeypatch.setattr("dashboard.live.frames.ITEMS_PER_FRAME", 1)
     communicator, connected, _ = await connect(ORIGIN, (b"cookie", await session_cookie()))
     assert connected
     whole = await snapshot(communicator)
@@ -169,3 +170,33 @@ async def test_it_tells_with_the_model_and_every_heartbeat_how_long_ago_docker_a
     # an idle swarm: Docker is heard from at the reconcile, every docker_every seconds
     assert all(0 <= age <= first["docker_every"] + 2 for age in ages), ages
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_sends_a_page_that_asks_the_same_model_packed(live_runtime: None, swarm: Swarm) -> None:
+    """?pack=1 (what the pages ask for): a header, then binary parts that inflate to the very model a
+    plain socket is sent, a fraction of its size."""
+    name = await asyncio.to_thread(swarm.create_service, "packed", replicas=4)
+    await asyncio.to_thread(swarm.wait_running, name, 4)
+    cookie = (b"cookie", await session_cookie())
+    plain, connected, _ = await connect(ORIGIN, cookie)
+    assert connected
+    packed = WebsocketCommunicator(application, "/ws/swarm?pack=1", headers=[ORIGIN, cookie])
+    assert (await packed.connect(timeout=10))[0]
+    whole = await snapshot(plain)
+    header = await reply(packed)
+    assert header["type"] == "snapshot" and header["packed"] >= 1
+    assert (header["nodes"], header["services"], header["tasks"], header["more"]) == ([], [], [], False)
+    parts = []
+    for _ in range(header["packed"]):
+        frame = await packed.receive_output(timeout=10)
+        assert frame["type"] == "websocket.send" and frame.get("bytes") is not None, frame
+        parts.append(frame["bytes"])
+    body = json.loads(zlib.decompress(b"".join(parts)))
+    if header["seq"] == whole["seq"]:
+        for kind in ("nodes", "services", "tasks"):
+            assert sorted(body[kind], key=lambda x: x["id"]) == sorted(whole[kind], key=lambda x: x["id"])
+    assert {t["id"] for t in body["tasks"]} >= {t["id"] for t in whole["tasks"] if t["desired_state"] == "running"}
+    assert sum(map(len, parts)) < len(json.dumps(body)) / 3
+    for communicator in (plain, packed):
+        await communicator.disconnect()
