@@ -10,13 +10,18 @@ import time
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
+from dashboard import access
 from dashboard.core import masking
 from dashboard.core.details import parse_detail
+from dashboard.core.domain import Config, Secret
 from dashboard.core.masking import DEFAULT_KEYS, MASK, mask, masked_labels
 from dashboard.core.masking_text import mask_output
+from dashboard.core.model import Snapshot, Status
 from dashboard.live import wire
-from dashboard.live.wire import service_json
+from dashboard.live.wire import labels_json, service_json
 from tests.unit.fakedocker import service
 
 S = "hunter2"
@@ -195,3 +200,37 @@ def test_the_task_panel_masks_the_last_health_checks_output() -> None:
         f"DB_PASSWORD={MASK} password: {MASK}",
         "OK",
     ]
+
+
+@pytest.fixture
+def labelled(static_model: Any) -> Any:
+    secret = Secret("sec1", "db", (("api_token", S), ("db.url", f"postgres://u:{S}@db/x"), ("team", "core")), "",
+                    "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")  # fmt: skip
+    config = Config("cfg1", "app.conf", (("app.config", f'{{"db_password": "{S}"}}'), ("env", "prod")),
+                    "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")  # fmt: skip
+    static_model.snapshot = Snapshot.build(
+        seq=1,
+        status=Status(state="live", since="2026-01-01T00:00:00Z"),
+        nodes=[],
+        services=[],
+        tasks=[],
+        secrets=[secret],
+        configs=[config],
+    )
+    return static_model
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_the_secrets_page_masks_secret_looking_labels_for_every_role(labelled: Any, role: str) -> None:
+    user = get_user_model().objects.create_user(username=role, password="a-long-password-1234")
+    access.set_role(user, role)
+    client = Client()
+    client.force_login(user)
+    for url in ("/secrets/", "/secrets/?fragment=tables"):
+        page = client.get(url)
+        text = page.content.decode()
+        assert page.status_code == 200 and S not in text, url
+        assert f"api_token={MASK}" in text and f"db.url=postgres://u:{MASK}@db/x" in text and "team=core" in text
+        assert "db_password&quot;: &quot;" + MASK in text and "env=prod" in text
+    assert labels_json((("api_token", S),)) == {"api_token": MASK}
