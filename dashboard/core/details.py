@@ -2,7 +2,8 @@
 
 Everything shown is read from the task's JSON as dashboard.core.masking masks it (env values,
 driver and log options, the healthcheck's command, secret-looking labels, arguments and
-constraints): clear values never reach a TaskDetail. A masked value carries the pointer that
+constraints; the last health check's output as a script's words are, with no reveal): clear
+values never reach a TaskDetail. A masked value carries the pointer that
 names it, for an operator's reveal - a separate, audited call (DockerClient.task_masked_value).
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from dashboard.core.domain import JSON, Task, as_dict, image_without_digest, parse_task
 from dashboard.core.masking import DEFAULT_KEYS, MASK, Masked, SecretKeys, mask, pointer_step
+from dashboard.core.masking_text import mask_output
 
 __all__ = ["MASK", "Mount", "Network", "Reference", "TaskDetail", "Value", "parse_detail"]
 
@@ -74,7 +76,7 @@ class TaskDetail:
     secrets: tuple[Reference, ...]
     configs: tuple[Reference, ...]
     health: str  # "healthy" / "unhealthy" / "starting", "" when Docker has none for us
-    health_output: str  # the last check's output
+    health_output: str  # the last check's output, masked as a script is (no reveal: Docker keeps it only a while)
     history: tuple[Task, ...]  # earlier attempts of the same slot, newest first
     container_on_this_node: bool
 
@@ -212,7 +214,8 @@ def parse_detail(
         secrets=_references(container_spec.get("Secrets"), "SecretName"),
         configs=_references(container_spec.get("Configs"), "ConfigName"),
         health=str(health.get("Status", "")),
-        health_output=last_output.strip()[-2000:],
+        # masked before it is cut, so a cut never splits "--password x" from its value; no reveal
+        health_output=mask_output(last_output, keys).strip()[-2000:],
         history=history,
         container_on_this_node=container is not None,
     )

@@ -10,12 +10,12 @@
 - a healthcheck's command (``Healthcheck.Test``) but its form (``CMD``, ``CMD-SHELL``, ``NONE``):
   the form says what kind of check runs and holds nothing, the rest is a command line like any
   other, and a ``curl -u user:pw`` in it cannot be told from a harmless one;
-- label values whose key looks secret (``traefik...basicauth.users``, ``db.password``);
-- in command lines (``Command``, ``Args``, ``Cmd``, ``Entrypoint``), also inside an argument that
-  is a shell script: the value of a flag that looks secret (``--password=x``, ``--password x``,
-  ``--db-token=x``; the next word unless it is a flag itself), ``KEY=value`` where KEY looks
-  secret, and in a URL the password of its user info (``postgres://user:pw@host``) and the value
-  of a query parameter that looks secret (``?api_key=x``), as in label values;
+- label values whose key looks secret (``traefik...basicauth.users``, ``db.password``), and in
+  any other label value what dashboard.core.masking_text finds secret in a text (a URL's
+  password, ``password=x`` among other pairs, ``Authorization: Bearer x``, JSON's secret keys);
+- in command lines (``Path``, ``Command``, ``Args``, ``Cmd``, ``Entrypoint``, one line from the
+  first to the last), argument by argument, and inside an argument that a shell's ``-c`` makes a
+  script: the values of flags that look secret, and the rest of dashboard.core.masking_text;
 - placement constraints on a label whose key looks secret (``node.labels.db_password==x``).
 
 Each masked value is named by a JSON Pointer (RFC 6901) to the string that holds it in the
@@ -39,29 +39,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-MASK = "••••••"
+from dashboard.core.masking_text import MASK as MASK  # the one mask, for everyone importing the rule
+from dashboard.core.masking_text import Line, mask_argument, mask_script, mask_text
 
 # "key" and "auth" as whole words only (not keyboard, author)
 DEFAULT_PATTERNS = (
     "*password*", "*passwd*", "*passphrase*", "pass", "pwd", "*secret*", "*token*", "*credential*",
     "auth", "*basicauth*", "*digestauth*", "*oauth*", "authorization", "key", "*apikey*", "*privatekey*",
     "private", "dsn", "*connection*string*", "jwt", "*bearer*",
+    # words ending in pass or auth (redis' requirepass and masterauth, dbpass), but not bypass or compass
+    "*[!ym]pass", "*auth",
 )  # fmt: skip
 
 MAX_DEPTH = 64  # Docker's JSON is about 8 deep: anything deeper is masked whole, never walked
 _PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]{1,100}")
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_COMMANDS = frozenset({"Command", "Args", "Cmd", "Entrypoint"})
+_COMMANDS = frozenset({"Path", "Entrypoint", "Cmd", "Command", "Args"})
 _HEALTH_FORMS = frozenset({"NONE", "CMD", "CMD-SHELL"})
 _DRIVERS = frozenset({"DriverConfig", "LogDriver", "DriverConfiguration", "DriverState", "Driver"})
-# a value ends where a shell's ; & or | would end it, so that "--password=x;" keeps its ";"
-_FLAG_VALUE = re.compile(r"(-{1,2}([A-Za-z][\w.-]*)=)([^;&|]+)(.*)", re.S)
-_ASSIGN = re.compile(r"(([A-Za-z_][\w.-]*)=)([^;&|]+)(.*)", re.S)
-_FLAG = re.compile(r"-{1,2}([A-Za-z][\w.-]*)")
-_USERINFO = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
-_QUERY = re.compile(r"([?&;]([\w.-]+)=)([^&#;\s]+)")
 _CONSTRAINT = re.compile(r"\s*(?:node|engine)\.labels\.([^\s=!]+)\s*(?:==|!=)\s*")
-_TOKEN = re.compile(r"\S+")
 
 
 def parse_patterns(items: Iterable[str]) -> tuple[str, ...]:
@@ -86,7 +82,7 @@ class SecretKeys:
         hit = self._seen.get(key)
         if hit is None:
             hit = self._match(key)
-            if len(self._seen) < 10_000:
+            if len(self._seen) < 10_000 and len(key) <= 200:
                 self._seen[key] = hit
         return hit
 
@@ -117,9 +113,14 @@ def mask(document: Any, keys: SecretKeys = DEFAULT_KEYS) -> Masked:
     return Masked(_Walk(keys, clear).value(document, "", "", 0), clear)
 
 
+def masked_label(key: str, value: str, keys: SecretKeys = DEFAULT_KEYS) -> str:
+    """A label's value as every viewer sees it (a node's, a service's, a secret's, a config's)."""
+    return MASK if keys(key) else mask_text(value, keys)
+
+
 def masked_labels(labels: Iterable[tuple[str, str]], keys: SecretKeys = DEFAULT_KEYS) -> dict[str, str]:
     """A node's or service's labels as the sockets carry them: secret-looking values masked."""
-    return {k: MASK if keys(k) else _in_text(v, keys) for k, v in labels}
+    return {k: masked_label(k, v, keys) for k, v in labels}
 
 
 def pointer_step(key: str) -> str:
@@ -139,14 +140,6 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _in_text(text: str, keys: SecretKeys) -> str:
-    """``text`` with the password of a URL's user info and secret-looking query values masked."""
-    if "://" not in text:
-        return text
-    text = _USERINFO.sub(lambda m: m[1] + MASK + m[3], text)
-    return _QUERY.sub(lambda m: m[1] + MASK if keys(m[2]) else m[0], text)
-
-
 class _Walk:
     def __init__(self, keys: SecretKeys, clear: dict[str, str]) -> None:
         self.keys = keys
@@ -164,7 +157,7 @@ class _Walk:
         if not isinstance(value, dict):
             return value  # str, int, float, bool, None: immutable
         out: dict[str, Any] = {}
-        pending = False  # a secret-looking flag ended the Command: Args starts with its value
+        line = Line()  # Command then Args: one command line (a flag at the end of one, its value in the next)
         for key, v in value.items():
             p = pointer + pointer_step(str(key))
             if v is None:
@@ -178,7 +171,7 @@ class _Walk:
             elif key == "Test" and parent == "Healthcheck":
                 out[key] = self.healthcheck(v, p)
             elif key in _COMMANDS:
-                out[key], pending = self.command(v, p, pending)
+                out[key] = self.command(v, p, line)
             elif key == "Constraints" and isinstance(v, list):
                 out[key] = [self.constraint(c, f"{p}/{i}") for i, c in enumerate(v)]
             else:
@@ -209,7 +202,7 @@ class _Walk:
     def label(self, key: str, value: Any, pointer: str, depth: int) -> Any:
         if self.keys(key):
             return self.hide(value, pointer)
-        if isinstance(value, str) and (masked := _in_text(value, self.keys)) != value:
+        if isinstance(value, str) and (masked := mask_text(value, self.keys)) != value:
             self.clear[pointer] = value
             return masked
         return self.value(value, pointer, "", depth + 1)
@@ -222,24 +215,25 @@ class _Walk:
             for i, item in enumerate(test)
         ]
 
-    def command(self, command: Any, pointer: str, pending: bool) -> tuple[Any, bool]:
-        if isinstance(command, str):  # not Docker's shape, but a shell line all the same
-            masked, pending = _command_line(command, self.keys, pending)
+    def command(self, command: Any, pointer: str, line: Line) -> Any:
+        if isinstance(command, str):  # Path's shape; any other with blanks is a shell line
+            script = " " in command.strip()
+            masked = mask_script(command, self.keys) if script else mask_argument(command, self.keys, line)
             if masked != command:
                 self.clear[pointer] = command
-            return masked, pending
+            return masked
         if not isinstance(command, list):
-            return self.value(command, pointer, "", 1), pending
+            return self.value(command, pointer, "", 1)
         out = []
         for i, arg in enumerate(command):
             if not isinstance(arg, str):
                 out.append(self.hide(arg, f"{pointer}/{i}"))
                 continue
-            masked, pending = _command_line(arg, self.keys, pending)
+            masked = mask_argument(arg, self.keys, line)
             if masked != arg:
                 self.clear[f"{pointer}/{i}"] = arg
             out.append(masked)
-        return out, pending
+        return out
 
     def constraint(self, constraint: Any, pointer: str) -> Any:
         if not isinstance(constraint, str):
@@ -249,27 +243,3 @@ class _Walk:
             return constraint
         self.clear[pointer] = constraint
         return constraint[: m.end()] + MASK
-
-
-def _command_line(arg: str, keys: SecretKeys, pending: bool) -> tuple[str, bool]:
-    """One argument with its secret words masked, and whether its last word is a flag whose value
-    comes next (``--password`` then ``hunter2``, in this argument or the next)."""
-    out, at = [], 0
-    for m in _TOKEN.finditer(arg):
-        word = m[0]
-        out.append(arg[at : m.start()])
-        at = m.end()
-        if pending and not word.startswith("-"):
-            out.append(MASK)
-            pending = False
-            continue
-        pending = False
-        if (flag := _FLAG_VALUE.fullmatch(word) or _ASSIGN.fullmatch(word)) and keys(flag[2]):
-            out.append(flag[1] + MASK + flag[4])
-        elif (bare := _FLAG.fullmatch(word)) and keys(bare[1]):
-            out.append(word)
-            pending = True
-        else:
-            out.append(_in_text(word, keys))
-    out.append(arg[at:])
-    return "".join(out), pending

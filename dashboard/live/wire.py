@@ -1,30 +1,45 @@
 """The model as it travels: JSON for /api/snapshot and the websocket, and each service's colour.
 
 Labels travel with their secret-looking values masked (dashboard.core.masking, SECRET_PATTERNS),
-as every viewer sees them; only tasks come by the thousand, and they carry no labels.
+as every viewer sees them; only tasks come by the thousand, and they carry no labels. The same
+labels come back with every snapshot, resync and patch: each masked value is remembered (a bounded
+LRU, by the rule and the label), so that a large value is masked once, not once per frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.core.domain import Config, Labels, Node, Secret, Service, Task
-from dashboard.core.masking import DEFAULT_PATTERNS, masked_labels, rule
+from dashboard.core.masking import DEFAULT_PATTERNS, SecretKeys, masked_label, rule
 from dashboard.core.model import KindPatch, Patch, Snapshot, Status, counts
+
+CACHED_LABELS = 4096  # labels remembered masked, if their value is at most CACHED_LABEL_CHARS long
+CACHED_LABEL_CHARS = 4096  # so at most 2 * 16 M characters held
+
+
+@functools.lru_cache(maxsize=CACHED_LABELS)
+def _cached_label(keys: SecretKeys, key: str, value: str) -> str:
+    return masked_label(key, value, keys)
 
 
 def labels_json(labels: Labels) -> dict[str, str]:
+    """Labels as every viewer sees them, secret-looking values masked (the secrets page's too)."""
     if not labels:
         return {}
     try:
         patterns = settings.SECRET_PATTERNS
     except (ImproperlyConfigured, AttributeError):  # the benchmarks use the wire without Django's settings
         patterns = DEFAULT_PATTERNS
-    return masked_labels(labels, rule(patterns))
+    keys = rule(patterns)
+    return {
+        k: _cached_label(keys, k, v) if len(v) <= CACHED_LABEL_CHARS else masked_label(k, v, keys) for k, v in labels
+    }
 
 
 def node_json(node: Node) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Viewers read the lists, operators write, and only operators read a config's data (audited). A
 secret's value goes from the request to Docker and nowhere else: never into the database, a log
 line, a message, an error or a page (the forms never show it again). Every write is in the audit
-log, without the value.
+log, without the value. Labels are listed as the grid shows them, secret-looking values masked for
+every role: there is no reveal here (an operator reads a config's labels in clear on its page,
+audited with its data).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dashboard import access, runtime
 from dashboard.core.docker import DockerAPIError, DockerProblem
 from dashboard.core.domain import Secret, Service
 from dashboard.core.model import Snapshot, counts
+from dashboard.live.wire import labels_json
 from dashboard.models import AuditEntry
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
@@ -122,7 +125,8 @@ async def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
                 {"service": s, "running": service_counts[s.id][0], "desired": service_counts[s.id][1]}
                 for s in users_of(snapshot, item.id, kind)
             ]
-            out.append({"item": item, "users": users})
+            # labels as the grid shows them: secret-looking values masked for everyone, operators too
+            out.append({"item": item, "users": users, "labels": list(labels_json(item.labels).items())})
         return out
 
     return {

@@ -4,7 +4,8 @@ and placement hold secrets shows none of them to a viewer - panel, task page, in
 download, /api/snapshot, the grid and the socket's model - and an operator reveals each, on the
 record (the audit log names the value's path, never the value).
 
-Before: only env values were masked; the rest was shown in clear to every viewer.
+Before: only env values were masked; the rest was shown in clear to every viewer. Then (review):
+redis' ``--requirepass x``, a URL whose password holds ``@`` and the health check's output were.
 """
 
 from __future__ import annotations
@@ -26,18 +27,21 @@ from dashboard.core.masking import MASK
 from dashboard.models import AuditEntry
 from tests.integration.test_consumer import snapshot
 from tests.integration.test_logs_lab import download, one_task, runtime_on
-from tests.lab import Lab, Swarm
+from tests.lab import Lab, Swarm, wait_until
 from visualizer.asgi import application
 
 MARK = "hunter2"  # in every secret below, and nowhere else
 ORIGIN = (b"origin", b"http://localhost")
+HEALTH_CMD = f"echo connected --password out-{MARK}; test -n health-{MARK}"
 NODE_LABEL = ("db_password", f"node-{MARK}")
 SECRETS = {  # JSON Pointer into the task's inspect JSON -> what an operator's reveal gives
     "/Spec/ContainerSpec/Env/0": f"DB_PASSWORD=env-{MARK}",
     "/Spec/ContainerSpec/Labels/api_key": f"clabel-{MARK}",
     "/Spec/ContainerSpec/Args/4": f"--password=arg-{MARK}",
     "/Spec/ContainerSpec/Args/6": f"flag-{MARK}",
-    "/Spec/ContainerSpec/Healthcheck/Test/1": f"test -n health-{MARK}",
+    "/Spec/ContainerSpec/Args/9": f"redis-{MARK}",
+    "/Spec/ContainerSpec/Args/10": f"--cache=redis://:p@{MARK}@cache:6379",
+    "/Spec/ContainerSpec/Healthcheck/Test/1": HEALTH_CMD,
     "/Spec/LogDriver/Options/labels": f"logopt-{MARK}",
     "/Spec/ContainerSpec/Mounts/0/VolumeOptions/DriverConfig/Options/device": f"dev-{MARK}",
     "/Spec/Placement/Constraints/0": f"node.labels.db_password=={NODE_LABEL[1]}",
@@ -65,18 +69,31 @@ def secretive_service(swarm: Swarm) -> str:
     volume = swarm.name("vol")
     return swarm.create_service(
         "secretive",
-        command=("sh", "-c", "sleep 100000", "sh", f"--password=arg-{MARK}", "--token", f"flag-{MARK}", "-v"),
+        command=("sh", "-c", "sleep 100000", "sh", f"--password=arg-{MARK}", "--token", f"flag-{MARK}", "-v",
+                 "--requirepass", f"redis-{MARK}", f"--cache=redis://:p@{MARK}@cache:6379"),
         extra=(
             "--env", f"DB_PASSWORD=env-{MARK}", "--env", "MODE=plain",
             "--label", f"db.password=svclabel-{MARK}", "--label", "tier=plain",
             "--container-label", f"api_key=clabel-{MARK}", "--container-label", "role=plain",
-            "--health-cmd", f"test -n health-{MARK}", "--health-interval", "1s",
+            "--health-cmd", HEALTH_CMD, "--health-interval", "1s",
             "--log-driver", "json-file", "--log-opt", f"labels=logopt-{MARK}",
             "--mount", f"type=volume,source={volume},target=/data,volume-driver=local,volume-opt=type=tmpfs,"
             f"volume-opt=device=dev-{MARK},volume-opt=o=size=1m",
             "--constraint", f"node.labels.db_password=={NODE_LABEL[1]}",
         ),
     )  # fmt: skip
+
+
+def checked_once(swarm: Swarm, task_id: str) -> None:
+    """Until the container's health check has run once (it runs every second), so its output shows."""
+
+    def container() -> str:
+        task = swarm.lab.api(f"/tasks/{task_id}")
+        return str(task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID", ""))
+
+    container_id = wait_until(container, timeout=30, what="the task's container")
+    log = ("inspect", "--format", "{{json .State.Health.Log}}", container_id)
+    wait_until(lambda: swarm.lab.docker(*log) not in ("", "[]", "null"), timeout=30, what="a health check's output")
 
 
 @database_sync_to_async
@@ -128,6 +145,7 @@ async def test_it_masks_every_secret_of_a_task_for_viewers_and_reveals_each_to_o
 ) -> None:
     name = await asyncio.to_thread(secretive_service, swarm)
     task_id = await one_task(swarm, name, "running")
+    await asyncio.to_thread(checked_once, swarm, task_id)
 
     viewer = await signed_in("mask-viewer", "viewer")
     bodies: dict[str, str] = {}
@@ -146,7 +164,10 @@ async def test_it_masks_every_secret_of_a_task_for_viewers_and_reveals_each_to_o
     spec = inspect["Spec"]["ContainerSpec"]
     assert spec["Env"] == [f"DB_PASSWORD={MASK}", f"MODE={MASK}"]  # every env value, secret-looking or not
     assert spec["Labels"] == {"api_key": MASK, "role": "plain"}
-    assert spec["Args"][4:7] == [f"--password={MASK}", "--token", MASK]
+    assert spec["Args"][4:] == [f"--password={MASK}", "--token", MASK, "-v", "--requirepass", MASK,
+                                f"--cache=redis://:{MASK}@cache:6379"]  # fmt: skip
+    # the last check's output, on the panel of a task on the node the dashboard talks to: no reveal
+    assert f"connected --password {MASK}" in bodies[f"/tasks/{task_id}/panel?part=details"]
     assert spec["Healthcheck"]["Test"] == ["CMD-SHELL", MASK]
     assert inspect["Spec"]["LogDriver"]["Options"] == {"labels": MASK}
     assert inspect["Spec"]["Placement"]["Constraints"] == [f"node.labels.db_password=={MASK}"]
