@@ -10,22 +10,28 @@ dropped), however many patches came meanwhile.
 
 Sending the model is the costly step (megabytes at 20,000 tasks); at most ``MODEL_SENDS_AT_ONCE``
 sockets of the process send one at a time, so that a reconnect storm after a restart (every wall at
-once) is paced and holds a bounded amount of memory in flight.
+once) is paced and holds a bounded amount of memory in flight; a send keeps its place for
+MODEL_SLOT_SECONDS at most, so that slow readers cannot hold every place.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
 QUEUE_FRAMES = 500  # patches waiting for one socket before it is sent the model instead
 QUEUE_BYTES = 4 * 1024 * 1024
 MODEL_SENDS_AT_ONCE = 8
+
+# a model send holds its place this long at most: a client that reads slowly (or asks again and
+# again) goes on outside the pacer, on its own connection's backpressure, and never holds back others
+MODEL_SLOT_SECONDS = 2.0
 
 _model_sends: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
@@ -37,6 +43,27 @@ def _pacer() -> asyncio.Semaphore:
     if found is None:
         found = _model_sends[loop] = asyncio.Semaphore(MODEL_SENDS_AT_ONCE)
     return found
+
+
+@contextlib.asynccontextmanager
+async def _slot() -> AsyncIterator[None]:
+    """A place among the models in flight, given back when the send ends or MODEL_SLOT_SECONDS pass."""
+    pacer = _pacer()
+    await pacer.acquire()
+    held = True
+
+    def give_back() -> None:
+        nonlocal held
+        if held:
+            held = False
+            pacer.release()
+
+    timer = asyncio.get_running_loop().call_later(MODEL_SLOT_SECONDS, give_back)
+    try:
+        yield
+    finally:
+        timer.cancel()
+        give_back()
 
 
 class Outbox:
@@ -90,7 +117,7 @@ class Outbox:
             while self._model_due or self._queue:
                 if self._model_due:
                     self._model_due = False
-                    async with _pacer():
+                    async with _slot():
                         await self._send_model()
                     continue
                 text = self._queue.popleft()

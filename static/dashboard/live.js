@@ -661,6 +661,10 @@ export class LiveSwarm {
     }
     m.seq = snap.seq;
     m.epoch = snap.epoch;
+    // patches of the model this one replaces (an old epoch's last ones) would only cost a resync
+    const kept = this.queue.filter((p) => p.epoch === snap.epoch);
+    this.queue.length = 0;
+    this.queue.push(...kept);
     m.status = snap.status;
     m.nodes = new Map(snap.nodes.map((n) => [n.id, n]));
     m.services = new Map(snap.services.map((s) => [s.id, s]));

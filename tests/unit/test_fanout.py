@@ -126,3 +126,23 @@ async def test_a_new_epoch_sends_every_socket_of_the_group_the_model_again() -> 
             fanout.leave(group, s.outbox)
             await s.outbox.stop()
     assert fanout.publish("g", "x") == 0  # left: nothing holds the sockets any more
+
+
+async def test_slow_readers_cannot_hold_back_everyone_elses_model() -> None:
+    """Eight sockets whose model takes a minute to go out (a client that barely reads, or asks again
+    and again) give their places back: a ninth gets its model within a slot's time."""
+    slow = [Socket(delay=60.0) for _ in range(fanout.MODEL_SENDS_AT_ONCE)]
+    for s in slow:
+        s.outbox.start(with_model=True)
+    await asyncio.sleep(0.1)
+    fresh = Socket()
+    fresh.outbox.start(with_model=True)
+    try:
+        for _ in range(int((fanout.MODEL_SLOT_SECONDS + 1) / 0.05)):
+            if fresh.sent:
+                break
+            await asyncio.sleep(0.05)
+        assert fresh.sent == ["MODEL"]
+    finally:
+        for s in (*slow, fresh):
+            await s.outbox.stop()

@@ -139,3 +139,20 @@ async def test_after_a_stall_it_leaves_the_lease_to_others_for_a_ttl() -> None:
     await hold(lease, terms.lead, TIMING, stalled=lambda: loop.time() - start >= 2.0, _terms=2)
     (_, _, first_end), (_, second_start, _) = terms.log
     assert first_end is not None and second_start - first_end >= TIMING.ttl
+
+
+async def test_a_slow_acquire_counts_from_when_the_lease_was_asked_for() -> None:
+    """Redis answered the acquire late: the lease may have been set at once, so its ttl runs from
+    the question; with every renewal failing, leading ends before that ttl is over."""
+
+    class SlowAcquire(ScriptedLease):
+        async def acquire(self) -> int | None:
+            self.asked = asyncio.get_running_loop().time()
+            await asyncio.sleep(2.5)
+            return await super().acquire()
+
+    gone = ConnectionError("gone")
+    lease, terms = SlowAcquire([gone] * 10), Terms()
+    await hold(lease, terms.lead, TIMING, _terms=1)
+    ((_, _, ended),) = terms.log
+    assert ended is not None and ended < lease.asked + TIMING.ttl

@@ -139,6 +139,7 @@ async def hold(
     terms led, for tests."""
     terms = 0
     while _terms is None or terms < _terms:
+        asked = asyncio.get_running_loop().time()  # the lease stands ttl from when it was asked for
         try:
             epoch = await lease.acquire()
         except Exception as e:  # Redis down: nobody can lead; ask again
@@ -149,7 +150,7 @@ async def hold(
             continue
         terms += 1
         log.info("leading %s in epoch %d as %s", lease.keys.prefix, epoch, lease.holder)
-        why = await _term(lease, lead, epoch, timing, stalled)
+        why = await _term(lease, lead, epoch, timing, stalled, asked)
         log.warning("stopped leading %s (epoch %d): %s", lease.keys.prefix, epoch, why)
         with contextlib.suppress(Exception):  # it expires by itself when Redis cannot be told
             await lease.release()
@@ -161,12 +162,14 @@ async def hold(
 STALLED = "the leader stalled"
 
 
-async def _term(lease: Lease, lead: Lead, epoch: int, timing: Timing, stalled: Callable[[], bool]) -> str:
+async def _term(
+    lease: Lease, lead: Lead, epoch: int, timing: Timing, stalled: Callable[[], bool], asked: float
+) -> str:
     """Run one term; why it ended."""
     clock = asyncio.get_running_loop().time  # the loop's clock: what its sleeps and timeouts follow
-    # the lease surely stands until ttl after a renewal was *sent* (Redis may apply it any time
-    # before the answer comes back); the leader stops a renewal's time before that
-    valid_until = clock() + timing.ttl
+    # the lease surely stands until ttl after it was *asked* for or a renewal *sent* (Redis may apply
+    # either any time before the answer comes back); the leader stops a renewal's time before that
+    valid_until = asked + timing.ttl
     leader = asyncio.ensure_future(lead(epoch))
     try:
         while True:
