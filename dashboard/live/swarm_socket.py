@@ -16,6 +16,7 @@ from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.core.domain import Task
+from dashboard.live import hub as live_hub
 from dashboard.live import views as live_views
 from dashboard.live.budget import Bucket
 from dashboard.live.guard import GuardedConsumer
@@ -24,6 +25,7 @@ from dashboard.live.protocol import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
     CLOSE_SIGNED_OUT,
+    CLOSE_TOO_MANY,
     CLOSE_TOO_SLOW,
     HEARTBEAT_PARAM,
     RESYNC_BURST,
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 
 KIOSK_RECHECK_SECONDS = 3.0
+CLOSE_INTERNAL = 1011  # RFC 6455: the server failed; a page reconnects after its backoff
 # Both channel layers forget a group member after ``group_expiry`` (24 h by default) and the
 # in-memory one drops a channel whose message waited over a minute: a socket that stays open for
 # weeks (a wall) joins its groups again this often, and on every resync.
@@ -102,12 +105,13 @@ def _with_tasks(message: SnapshotMessage | TasksMessage, tasks: list[str]) -> st
 
 def _session_kiosk(scope: dict[str, Any]) -> object:
     """The kiosk token id the socket's session holds (its page's kiosk URL was exchanged for it)."""
-    session = scope.get("session")
-    return session.get(access.SESSION_KEY) if session is not None else None
+    return access.kiosk_id_of(scope.get("session"))
 
 
 class SwarmConsumer(GuardedConsumer):
-    groups: list[str] = []
+    # not Channels' ``groups``: Channels leaves those before it calls disconnect, and a layer that
+    # fails there (Redis away) would skip disconnect and leak the view and the tasks
+    _groups: list[str] = []
     view: live_views.View | None = None  # None: the whole model (see dashboard.live.views)
     _recheck: asyncio.Task[None] | None = None
     _beat: asyncio.Task[None] | None = None
@@ -141,19 +145,34 @@ class SwarmConsumer(GuardedConsumer):
             await self.accept()
             await self.end(CLOSE_BAD_REQUEST, str(e))
             return
-        self.groups = [
-            runtime.swarm().group if self.view is None else live_views.hub(runtime.swarm()).acquire(self.view)
-        ]
+        try:
+            group = runtime.swarm().group if self.view is None else live_hub.hub(runtime.swarm()).acquire(self.view)
+        except live_hub.TooManyViews as e:
+            self.view = None  # not acquired: nothing to release
+            await self.accept()
+            await self.end(CLOSE_TOO_MANY, str(e))
+            return
+        self._groups = [group]
         if viewer.kiosk is not None:
             # revoking the token closes this socket: at once when revoked in this process (the
             # group), within KIOSK_RECHECK_SECONDS when revoked elsewhere (manage.py, another process)
-            self.groups.append(access.token_group(viewer.kiosk.pk))
+            self._groups.append(access.token_group(viewer.kiosk.pk))
+        try:
+            await self.accept()
+            await self.guard(viewer.user)
+            # join before reading the model: a patch newer than it waits in the queue, an older one
+            # is dropped by the page (its seq is not past the model's)
+            await self._join()
+        except Exception:
+            # Channels calls disconnect only for a socket whose connect returned: let go here of
+            # what this one holds (its view, its guard's checks), or they would outlive it
+            log.warning("a swarm socket could not join its groups: closing it", exc_info=True)
+            await self._let_go()
+            await self.close(code=CLOSE_INTERNAL)
+            return
+        # only now, once nothing above can fail: disconnect is sure to stop them
+        if viewer.kiosk is not None:
             self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
-        await self.accept()
-        await self.guard(viewer.user)
-        # join before reading the model: a patch newer than it waits in the queue, an older one
-        # is dropped by the page (its seq is not past the model's)
-        await self._join()
         self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
         await self.send_snapshot()
         if (query.get(HEARTBEAT_PARAM) or [""])[0] == "1":
@@ -161,7 +180,7 @@ class SwarmConsumer(GuardedConsumer):
 
     async def _join(self) -> None:
         """Join (again: it renews the membership's expiry) every group of this socket."""
-        for group in self.groups:
+        for group in self._groups:
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def _rejoin_every(self, period: float) -> None:
@@ -198,18 +217,28 @@ class SwarmConsumer(GuardedConsumer):
                 return
 
     async def disconnect(self, code: int) -> None:
+        await self._let_go()
+
+    async def _let_go(self) -> None:
+        """Stop this socket's tasks, give back its view, leave its groups; once only (a socket
+        closed by a failed connect is told of its disconnect afterwards)."""
         if self._recheck is not None:
             self._recheck.cancel()
-        await self.unguard()
+            self._recheck = None
         for task in (self._beat, self._rejoin, self._resync_due):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         self._beat = self._rejoin = self._resync_due = None
-        for group in self.groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if self.view is not None and self.groups:
-            live_views.hub(runtime.swarm()).release(self.view)
+        groups, self._groups = self._groups, []
+        if self.view is not None and groups:
+            live_hub.hub(runtime.swarm()).release(self.view)
+        try:
+            await self.unguard()
+            for group in groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception:  # the layer down: its groups forget this channel after group_expiry
+            log.warning("a swarm socket could not leave its groups", exc_info=True)
 
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
         if self._recheck is not None and self._recheck is not asyncio.current_task():
@@ -285,7 +314,7 @@ class SwarmConsumer(GuardedConsumer):
         if self.view is None:
             parts = whole["nodes"], whole["services"], task_texts.of(snapshot.tasks)
         else:
-            parts = live_views.snapshot_parts(snapshot, whole, self.view)
+            parts = live_hub.hub(runtime.swarm()).parts(snapshot, whole, self.view)
         nodes = _chunks(parts[0], ITEMS_PER_FRAME)
         services = _chunks(parts[1], ITEMS_PER_FRAME)
         tasks = _chunks(parts[2], TASKS_PER_FRAME)
@@ -297,7 +326,7 @@ class SwarmConsumer(GuardedConsumer):
         first = SnapshotMessage(
             type="snapshot",
             seq=whole["seq"],
-            status=whole["status"],
+            status=live_views.status_for(snapshot.status, self.view),
             nodes=part(nodes, 0),
             services=part(services, 0),
             tasks=[],
