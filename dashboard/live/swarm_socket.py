@@ -163,18 +163,18 @@ class SwarmConsumer(GuardedConsumer):
             # join before reading the model: a patch newer than it waits in the queue, an older one
             # is dropped by the page (its seq is not past the model's)
             await self._join()
+            # only once joined: a socket whose join failed must leave nothing running
+            if viewer.kiosk is not None:
+                self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
+            self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
+            await self.send_snapshot()
         except Exception:
             # Channels calls disconnect only for a socket whose connect returned: let go here of
-            # what this one holds (its view, its guard's checks), or they would outlive it
-            log.warning("a swarm socket could not join its groups: closing it", exc_info=True)
+            # what this one holds (its view, its tasks, its guard's checks), or they would outlive it
+            log.warning("a swarm socket could not start (its groups, the model): closing it", exc_info=True)
             await self._let_go()
             await self.close(code=CLOSE_INTERNAL)
             return
-        # only now, once nothing above can fail: disconnect is sure to stop them
-        if viewer.kiosk is not None:
-            self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
-        self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
-        await self.send_snapshot()
         if (query.get(HEARTBEAT_PARAM) or [""])[0] == "1":
             self._beat = asyncio.create_task(self._heartbeat(), name="swarm-socket-heartbeat")
 
@@ -239,6 +239,8 @@ class SwarmConsumer(GuardedConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
         except Exception:  # the layer down: its groups forget this channel after group_expiry
             log.warning("a swarm socket could not leave its groups", exc_info=True)
+            if self._flow is not None:
+                self._flow.stop()  # unguard stopped short of it: Twisted would not close the connection
 
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
         if self._recheck is not None and self._recheck is not asyncio.current_task():

@@ -62,10 +62,6 @@ async def open_socket(
     return socket, json.loads(await socket.receive_from(timeout=5))
 
 
-def rechecks() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if t.get_name() == "kiosk-recheck" and not t.done()]
-
-
 def hub() -> live_hub.Hub:
     return live_hub.hub(runtime.swarm())
 
@@ -123,13 +119,22 @@ async def test_sockets_of_one_view_at_one_seq_cost_one_projection(
     assert calls == {"node_counts": 1, "snapshot_parts": 1}  # one pass over the tasks, for all four
 
 
-class LayerDown(Exception):
+class Broken(Exception):
     pass
 
 
-@override_settings(ANONYMOUS_READ_ONLY=True)
-async def test_a_socket_whose_groups_cannot_be_joined_leaves_nothing_behind(
-    model: Any, opened: list[WebsocketCommunicator], monkeypatch: pytest.MonkeyPatch
+def socket_tasks() -> list[str]:
+    """The background tasks of swarm sockets still running (a kiosk's recheck polls the database every 3 s)."""
+    return sorted(
+        t.get_name()
+        for t in asyncio.all_tasks()
+        if t.get_name() in ("kiosk-recheck", "swarm-socket-rejoin", "socket-session-recheck") and not t.done()
+    )
+
+
+@pytest.mark.parametrize("failing", ["the channel layer", "the model"])
+async def test_a_socket_that_cannot_start_leaves_nothing_behind(
+    failing: str, model: Any, opened: list[WebsocketCommunicator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, clear = await database_sync_to_async(access.create_token)("hall", created_by="root")
     kiosk = Client()
@@ -138,12 +143,16 @@ async def test_a_socket_whose_groups_cannot_be_joined_leaves_nothing_behind(
     cookie = kiosk.cookies["sessionid"].value
     held, _ = await open_socket(opened, "?stack=shop", cookie)  # another screen of the same view
     [view] = hub().users
-    layer = get_channel_layer()
+    before = socket_tasks()
+    assert before == ["kiosk-recheck", "swarm-socket-rejoin"]
 
-    async def group_add(group: str, channel: str) -> None:
-        raise LayerDown("the channel layer is away")
+    async def fail(*args: Any, **kwargs: Any) -> Any:
+        raise Broken(f"{failing} is away")
 
-    monkeypatch.setattr(layer, "group_add", group_add)
+    if failing == "the channel layer":
+        monkeypatch.setattr(get_channel_layer(), "group_add", fail)
+    else:
+        monkeypatch.setattr(type(runtime.swarm()), "first_sync", fail)
     from visualizer.asgi import application
 
     failed = WebsocketCommunicator(
@@ -154,15 +163,14 @@ async def test_a_socket_whose_groups_cannot_be_joined_leaves_nothing_behind(
     assert connected
     try:
         ended: object = await failed.receive_output(timeout=5)
-    except LayerDown as e:  # before: the consumer died with the error, its view and its recheck left behind
+    except Broken as e:  # before: the consumer died with the error, its view and its tasks left behind
         ended = e
     assert hub().users == {view: 1}  # only the other screen's
-    # only the other screen's token recheck polls the database (every 3 s, for as long as it lives)
-    assert len(rechecks()) == 1
+    assert socket_tasks() == before  # only the other screen's
     assert ended == {"type": "websocket.close", "code": 1011}
     await failed.disconnect()  # Channels tells the consumer of its disconnect: nothing is given back twice
     opened.remove(failed)
     assert hub().users == {view: 1}
     await held.disconnect()
     opened.remove(held)
-    assert not hub().users and not rechecks()
+    assert not hub().users and not socket_tasks()
