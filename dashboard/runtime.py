@@ -58,7 +58,7 @@ async def _to_group(swarm: Swarm, snapshot: Snapshot, patch: Patch) -> None:
 async def _new_model(swarm: Swarm, epoch: int, snapshot: Snapshot) -> None:
     """A model loaded whole (the first one, a new leader's epoch, after a gap): every socket of this
     process is sent it again, after whatever patches of the old one it still had to receive."""
-    from dashboard.live.views import hub_reset
+    from dashboard.live.hub import hub_reset
 
     for group in (swarm.group, *hub_reset(swarm, snapshot)):
         fanout.reset(group)

@@ -179,6 +179,9 @@ KIOSK_SHOW_ADDRESSES = env_bool("KIOSK_SHOW_ADDRESSES", False)
 # a kiosk URL is exchanged for a session cookie of this lifetime (renewed at every page load, never
 # past the token's own expiry)
 KIOSK_SESSION_DAYS = env_int("KIOSK_SESSION_DAYS", 90, minimum=1)
+# Each distinct wall filter (?stack=, ?service=) in use costs a pass over the tasks and its share of
+# every patch: read-only screens may hold this many at once per process; one more is refused (4429).
+KIOSK_FILTERS_PER_PROCESS = env_int("KIOSK_FILTERS_PER_PROCESS", 32, minimum=1)
 # opt-in, off by default: sign in the user a reverse proxy names in this header, only for
 # requests from these addresses/networks
 PROXY_USER_HEADER = env_str("PROXY_USER_HEADER", "")

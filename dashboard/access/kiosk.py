@@ -4,6 +4,11 @@ optionally expiring.
 A kiosk URL (``/?kiosk=sv_…``, ``/wall/?kiosk=sv_…``) is exchanged on first use for the token's
 id in a session cookie, and the page redirects to the same URL without the token: later requests,
 the page's websocket, proxies' access logs and Referer headers never carry it again.
+
+A session is a kiosk's or a user's, never both: signing in drops the kiosk token and its long
+lifetime from the session (``on_logged_in``), or the sign-in would last KIOSK_SESSION_DAYS and turn
+back into a kiosk screen once the account is deactivated; and a session that names a user is never
+read as a kiosk's (``kiosk_id_of``), whatever it holds.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.contrib.auth import SESSION_KEY as USER_SESSION_KEY
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -94,3 +101,21 @@ def token_is_live(token_id: int) -> bool:
 def token_group(token_id: int) -> str:
     """The Channels group of a token's live sockets: revoking it closes them."""
     return f"kiosk-{token_id}"
+
+
+def kiosk_id_of(session: Any) -> object:
+    """The kiosk token id a session holds; None in a session that names a user (signed in, or
+    signed in once: a deactivated user's session is no kiosk's)."""
+    if session is None or session.get(USER_SESSION_KEY) is not None:
+        return None
+    return session.get(SESSION_KEY)
+
+
+def on_logged_in(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    """A sign-in in a kiosk screen's browser: the session becomes the user's alone, with a sign-in's
+    lifetime (SESSION_HOURS), not the kiosk's. Django's login() gives the session a new key but
+    keeps its data."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session.pop(SESSION_KEY, None)
+        session.set_expiry(None)  # also after a dead token's id was dropped, its lifetime kept

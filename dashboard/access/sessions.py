@@ -163,10 +163,13 @@ def on_groups_changed(
 
 
 def connect_signals() -> None:
-    from django.contrib.auth.signals import user_logged_out
+    from django.contrib.auth.signals import user_logged_in, user_logged_out
     from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
+    from dashboard.access.kiosk import on_logged_in
+
     model = get_user_model()
+    user_logged_in.connect(on_logged_in, dispatch_uid="kiosk-session-login")
     user_logged_out.connect(on_logged_out, dispatch_uid="sockets-logout")
     pre_save.connect(on_user_pre_save, sender=model, dispatch_uid="sockets-user-pre-save")
     post_save.connect(on_user_saved, sender=model, dispatch_uid="sockets-user-saved")

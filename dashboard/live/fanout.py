@@ -46,7 +46,7 @@ def _pacer() -> asyncio.Semaphore:
 
 
 @contextlib.asynccontextmanager
-async def _slot() -> AsyncIterator[None]:
+async def slot() -> AsyncIterator[None]:
     """A place among the models in flight, given back when the send ends or MODEL_SLOT_SECONDS pass."""
     pacer = _pacer()
     await pacer.acquire()
@@ -117,7 +117,7 @@ class Outbox:
             while self._model_due or self._queue:
                 if self._model_due:
                     self._model_due = False
-                    async with _slot():
+                    async with slot():
                         await self._send_model()
                     continue
                 text = self._queue.popleft()

@@ -8,7 +8,7 @@ import asyncio
 import json
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +84,12 @@ _frames: OrderedDict[object, ModelFrames] = OrderedDict()
 FRAMES_KEPT = 16  # views whose last model's frames are kept (the whole swarm's, and filtered walls')
 
 
-def model_frames(snapshot: Snapshot, epoch: int, view: live_views.View | None) -> ModelFrames:
+def model_frames(
+    snapshot: Snapshot,
+    epoch: int,
+    view: live_views.View | None,
+    view_parts: Callable[[dict[str, Any]], live_views.Parts] | None = None,
+) -> ModelFrames:
     """The frames of this model for this view: made at most once per model (a reconnect storm after a
     restart sends one model to hundreds of sockets: one serialization, shared)."""
     key = (view, ITEMS_PER_FRAME, TASKS_PER_FRAME)
@@ -96,7 +101,8 @@ def model_frames(snapshot: Snapshot, epoch: int, view: live_views.View | None) -
     if view is None:
         parts = whole["nodes"], whole["services"], task_texts.of(snapshot.tasks)
     else:
-        parts = live_views.snapshot_parts(snapshot, whole, view)
+        # the view's share: through its hub when it has one (what it knows of the view already)
+        parts = view_parts(whole) if view_parts is not None else live_views.snapshot_parts(snapshot, whole, view)
     nodes = _chunks(parts[0], ITEMS_PER_FRAME)
     services = _chunks(parts[1], ITEMS_PER_FRAME)
     tasks = _chunks(parts[2], TASKS_PER_FRAME)
@@ -120,8 +126,9 @@ def model_frames(snapshot: Snapshot, epoch: int, view: live_views.View | None) -
         )
         for i in range(1, count)
     )
+    status = live_views.status_for(snapshot.status, view)  # a read-only screen's reason is generic
     made = ModelFrames(
-        snapshot, epoch, whole["seq"], whole["status"], part(nodes, 0), part(services, 0), part(tasks, 0), rest,
+        snapshot, epoch, whole["seq"], status, part(nodes, 0), part(services, 0), part(tasks, 0), rest,
         list(parts[0]), list(parts[1]), list(parts[2]),
     )  # fmt: skip
     _frames[key] = made

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from dashboard import access, runtime
 from dashboard.live import fanout
+from dashboard.live import hub as live_hub
 from dashboard.live import views as live_views
 from dashboard.live.budget import Bucket
 from dashboard.live.frames import model_frames, packed_frames, with_tasks
@@ -23,6 +24,7 @@ from dashboard.live.protocol import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
     CLOSE_SIGNED_OUT,
+    CLOSE_TOO_MANY,
     HEARTBEAT_PARAM,
     PACK_PARAM,
     RESYNC_BURST,
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 
 KIOSK_RECHECK_SECONDS = 3.0
+CLOSE_INTERNAL = 1011  # RFC 6455: the server failed; a page reconnects after its backoff
 # Both channel layers forget a group member after ``group_expiry`` (24 h by default) and the
 # in-memory one drops a channel whose message waited over a minute: a socket that stays open for
 # weeks (a wall) joins its groups again this often, and on every resync.
@@ -62,13 +65,15 @@ def _docker_every() -> float:
 
 def _session_kiosk(scope: dict[str, Any]) -> object:
     """The kiosk token id the socket's session holds (its page's kiosk URL was exchanged for it)."""
-    session = scope.get("session")
-    return session.get(access.SESSION_KEY) if session is not None else None
+    return access.kiosk_id_of(scope.get("session"))
 
 
 class SwarmConsumer(GuardedConsumer):
-    groups: list[str] = []  # the channel layer's: a kiosk token's (revocation)
-    patch_group = ""  # dashboard.live.fanout's: the patches of this socket's view
+    # the channel layer's groups (a kiosk token's: revocation), not Channels' ``groups``: Channels
+    # leaves those before it calls disconnect, and a layer that fails there (Redis away) would skip
+    # disconnect and leak the view and the tasks
+    _groups: list[str] = []
+    patch_group = ""  # dashboard.live.fanout's: the patches of this socket's view ("": none held)
     outbox: fanout.Outbox | None = None
     packed = False  # the page asked for the model compressed (?pack=1)
     view: live_views.View | None = None  # None: the whole model (see dashboard.live.views)
@@ -105,32 +110,46 @@ class SwarmConsumer(GuardedConsumer):
             await self.accept()
             await self.end(CLOSE_BAD_REQUEST, str(e))
             return
-        # patches come in process (dashboard.live.fanout); the channel layer carries the rest
-        self.patch_group = (
-            runtime.swarm().group if self.view is None else live_views.hub(runtime.swarm()).acquire(self.view)
-        )
-        self.groups = []
-        if viewer.kiosk is not None:
-            # revoking the token closes this socket: at once when revoked in this process (the
-            # group), within KIOSK_RECHECK_SECONDS when revoked elsewhere (manage.py, another process)
-            self.groups.append(access.token_group(viewer.kiosk.pk))
-            self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
-        await self.accept()
-        await self.guard(viewer.user)
-        await self._join()
-        self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
-        # joined before the model is read: a patch newer than it waits in the outbox, an older one is
-        # dropped by the page (its seq is not past the model's)
+        try:
+            group = runtime.swarm().group if self.view is None else live_hub.hub(runtime.swarm()).acquire(self.view)
+        except live_hub.TooManyViews as e:
+            self.view = None  # not acquired: nothing to release
+            await self.accept()
+            await self.end(CLOSE_TOO_MANY, str(e))
+            return
+        self.patch_group = group  # patches come in process (dashboard.live.fanout)
+        self._groups = [access.token_group(viewer.kiosk.pk)] if viewer.kiosk is not None else []
         self.packed = (query.get(PACK_PARAM) or [""])[0] == "1"
-        self.outbox = fanout.Outbox(self._send_patch, self.send_snapshot)
-        fanout.join(self.patch_group, self.outbox)
-        self.outbox.start(with_model=True)
+        try:
+            await self.accept()
+            await self.guard(viewer.user)
+            await self._join()
+            # only once joined: a socket whose join failed must leave nothing running
+            if viewer.kiosk is not None:
+                # revoking the token closes this socket: at once when revoked in this process (the
+                # group), within KIOSK_RECHECK_SECONDS when revoked elsewhere (manage.py, another process)
+                self._recheck = asyncio.create_task(self._recheck_token(viewer.kiosk.pk), name="kiosk-recheck")
+            self._rejoin = asyncio.create_task(self._rejoin_every(REJOIN_SECONDS), name="swarm-socket-rejoin")
+            # in the fan-out before the model is read: a patch newer than it waits in the outbox, an
+            # older one is dropped by the page (its seq is not past the model's)
+            self.outbox = fanout.Outbox(self._send_patch, self.send_snapshot)
+            fanout.join(self.patch_group, self.outbox)
+            async with fanout.slot():
+                await self.send_snapshot()
+            self.outbox.start(with_model=False)
+        except Exception:
+            # Channels calls disconnect only for a socket whose connect returned: let go here of
+            # what this one holds (its view, its tasks, its guard's checks), or they would outlive it
+            log.warning("a swarm socket could not start (its groups, the model): closing it", exc_info=True)
+            await self._let_go()
+            await self.close(code=CLOSE_INTERNAL)
+            return
         if (query.get(HEARTBEAT_PARAM) or [""])[0] == "1":
             self._beat = asyncio.create_task(self._heartbeat(), name="swarm-socket-heartbeat")
 
     async def _join(self) -> None:
         """Join (again: it renews the membership's expiry) every group of this socket."""
-        for group in self.groups:
+        for group in self._groups:
             await self.channel_layer.group_add(group, self.channel_name)
 
     async def _rejoin_every(self, period: float) -> None:
@@ -168,22 +187,35 @@ class SwarmConsumer(GuardedConsumer):
                 return
 
     async def disconnect(self, code: int) -> None:
+        await self._let_go()
+
+    async def _let_go(self) -> None:
+        """Stop this socket's tasks, give back its view, leave its groups; once only (a socket
+        closed by a failed connect is told of its disconnect afterwards)."""
         if self._recheck is not None:
             self._recheck.cancel()
-        await self.unguard()
+            self._recheck = None
         for task in (self._beat, self._rejoin, self._resync_due):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         self._beat = self._rejoin = self._resync_due = None
-        for group in self.groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if self.outbox is not None:
-            fanout.leave(self.patch_group, self.outbox)
-            await self.outbox.stop()
-            self.outbox = None
-            if self.view is not None:
-                live_views.hub(runtime.swarm()).release(self.view)
+        groups, self._groups = self._groups, []
+        held, self.patch_group = self.patch_group, ""
+        outbox, self.outbox = self.outbox, None
+        if outbox is not None:
+            fanout.leave(held, outbox)
+            await outbox.stop()
+        if self.view is not None and held:
+            live_hub.hub(runtime.swarm()).release(self.view)
+        try:
+            await self.unguard()
+            for group in groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception:  # the layer down: its groups forget this channel after group_expiry
+            log.warning("a swarm socket could not leave its groups", exc_info=True)
+            if self._flow is not None:
+                self._flow.stop()  # unguard stopped short of it: Twisted would not close the connection
 
     async def kiosk_revoked(self, event: dict[str, Any]) -> None:
         if self._recheck is not None and self._recheck is not asyncio.current_task():
@@ -243,7 +275,13 @@ class SwarmConsumer(GuardedConsumer):
         tasks all travel in bounded chunks (500 nodes and 700 services alone are ~800 KB). The
         frames are made once per model and view, and shared by every socket sent that model."""
         watcher = await runtime.swarm().first_sync(timeout=5)
-        frames = model_frames(watcher.snapshot, watcher.epoch, self.view)  # together: one model, one epoch
+        snapshot, epoch, view = watcher.snapshot, watcher.epoch, self.view  # together: one model, one epoch
+        frames = model_frames(
+            snapshot,
+            epoch,
+            view,
+            None if view is None else lambda whole: live_hub.hub(runtime.swarm()).parts(snapshot, whole, view),
+        )
         if self.packed:
             parts = await packed_frames(frames, self.view)
             header = SnapshotMessage(

@@ -12,11 +12,12 @@ before. Two things make a socket's *view* narrower, and both are applied here, o
   Docker keeps). A service's name or id matches ``service``, its stack ``stack``; both given, both
   must match (as static/dashboard/wall.js decides).
 
-Patches are projected once per patch and view, not per socket: a ``Hub`` per watcher keeps the
-model a patch applies to and the state of each view in use, turns every patch into each view's
-text, and sends it to that view's group, which its sockets join instead of the swarm's. A patch
-with nothing for a view still goes out, empty, with its seq: a page checks that every patch starts
-where the one before ended (``base_seq``) and asks for the whole model when one does not.
+Read-only viewers are also told *that* Docker is out of reach, not *why*: the watcher's reason
+may name the Docker endpoint (its address, DOCKER_CERT_PATH); they get a sentence per error kind.
+
+Patches are projected once per patch and view, not per socket, by a hub (dashboard.live.hub). A
+patch with nothing for a view still goes out, empty, with its seq: a page checks that every patch
+starts where the one before ended (``base_seq``) and asks for the whole model when one does not.
 """
 
 from __future__ import annotations
@@ -24,16 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from dashboard.core.domain import Service, Task
-from dashboard.core.model import Patch, Snapshot
-from dashboard.core.registry import Model, Swarm
-from dashboard.live import fanout
+from dashboard.core.model import Patch, Snapshot, Status
 from dashboard.live.wire import node_json, service_json, status_json, task_json
 
 log = logging.getLogger(__name__)
@@ -48,6 +46,19 @@ TASK_FIELDS = (
     "id", "service_id", "slot", "node_id", "desired_state", "state", "docker_state", "orphaned", "message", "error",
     "exit_code", "image", "created_at", "updated_at", "status_at",
 )  # fmt: skip
+# What a read-only screen is told of why Docker is out of reach, by the error's kind
+# (dashboard.core.docker.errors); the watcher's own words may name the endpoint or a file.
+PUBLIC_REASONS = {
+    "unreachable": "the dashboard cannot reach Docker",
+    "stalled": "the dashboard's connection to Docker stopped moving",
+    "tls": "the dashboard's TLS connection to Docker fails",
+    "not_in_swarm": "the Docker daemon the dashboard watches is not in a swarm",
+    "worker": "the Docker node the dashboard watches is not a swarm manager",
+    "version": "the dashboard and Docker share no API version",
+    "api": "Docker refused the dashboard's request",
+    "internal": "internal error in the dashboard",
+}
+PUBLIC_REASON = "the dashboard has lost Docker"
 FILTER_PARAMS = ("stack", "service")
 MAX_FILTER_NAMES = 100
 MAX_FILTER_NAME = 255
@@ -106,6 +117,14 @@ def view_for(read_only: bool, query: Mapping[str, list[str]], *, labels: bool, a
     if not read_only:
         return View(read_only=False, stacks=stacks, services=services) if stacks or services else None
     return View(read_only=True, labels=labels, addresses=addresses, stacks=stacks, services=services)
+
+
+def status_for(status: Status, view: View | None) -> dict[str, Any]:
+    """The status as this view is sent it: a read-only screen's reason is generic, by kind."""
+    data = status_json(status)
+    if view is not None and view.read_only and status.reason:
+        data["reason"] = PUBLIC_REASONS.get(status.kind, PUBLIC_REASON)
+    return data
 
 
 def group_of(swarm_group: str, view: View) -> str:
@@ -179,16 +198,18 @@ def node_counts(snapshot: Snapshot, view: View) -> Counter[str]:
     return Counter(t.node_id for t in snapshot.tasks.values() if view.matches(services.get(t.service_id)))
 
 
-def snapshot_parts(
-    snapshot: Snapshot, whole: dict[str, Any], view: View
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+Parts = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
+
+
+def snapshot_parts(snapshot: Snapshot, whole: dict[str, Any], view: View, held: Counter[str] | None = None) -> Parts:
     """The nodes, services and task texts a socket of this view is sent of the model; ``whole`` is
-    ``wire.snapshot_json(snapshot, with_tasks=False)``."""
+    ``wire.snapshot_json(snapshot, with_tasks=False)``; ``held``, the view's ``node_counts`` when
+    known already."""
     nodes, services = whole["nodes"], whole["services"]
     keep: Callable[[Task], bool] | None = None
     if view.filtered:
         shown = {s.id for s in snapshot.services.values() if view.matches(s)}
-        held = node_counts(snapshot, view)
+        held = node_counts(snapshot, view) if held is None else held
         nodes = [n for n in nodes if held.get(n["id"], 0) > 0]
         services = [s for s in services if s["id"] in shown]
         keep = lambda t: t.service_id in shown  # noqa: E731
@@ -211,11 +232,13 @@ def _kind(upsert: Iterable[dict[str, Any]], removed: Iterable[str]) -> dict[str,
     return {"upsert": list(upsert), "removed": list(removed)}
 
 
-def _message(patch: Patch, epoch: int, nodes: dict[str, Any], services: dict[str, Any], tasks: dict[str, Any]) -> str:
+def _message(
+    patch: Patch, view: View, epoch: int, nodes: dict[str, Any], services: dict[str, Any], tasks: dict[str, Any]
+) -> str:
     message: dict[str, Any] = {"type": "patch", "epoch": epoch, "base_seq": patch.base_seq, "seq": patch.seq,
                                "nodes": nodes, "services": services, "tasks": tasks}  # fmt: skip
     if patch.status is not None:
-        message["status"] = status_json(patch.status)
+        message["status"] = status_for(patch.status, view)
     return _dumps(message)
 
 
@@ -223,6 +246,7 @@ def unfiltered_patch(patch: Patch, view: View, epoch: int = 0) -> str:
     """A read-only view of the whole swarm: every change, each item cut to what is drawn."""
     return _message(
         patch,
+        view,
         epoch,
         _kind((node(node_json(n), view) for n in (*patch.nodes.added, *patch.nodes.changed)), patch.nodes.removed),
         _kind(
@@ -296,79 +320,9 @@ def filtered_patch(old: Snapshot, new: Snapshot, patch: Patch, view: View, held:
 
     return _message(
         patch,
+        view,
         epoch,
         _kind((node(node_json(n), view) for n in nodes_up), nodes_gone),
         _kind((service(service_json(s), view) for s in services_up), services_gone),
         _kind((task(task_json(t), view) for t in tasks_up), tasks_gone),
     )
-
-
-class Hub:
-    """One watcher's views in use in this process: every patch becomes each view's text once,
-    sent to the view's group. Subscribed to the watcher; views come and go with their sockets."""
-
-    def __init__(self, watcher: Model, group: str) -> None:
-        self.model = watcher  # its epoch: which model the patches belong to
-        self.group = group
-        self.last = watcher.snapshot  # the model the next patch applies to
-        self.users: Counter[View] = Counter()
-        self.held: dict[View, Counter[str]] = {}
-
-    def acquire(self, view: View) -> str:
-        """A socket of this view joins: its group, to join before it reads the model."""
-        if self.users[view] == 0 and view.filtered:
-            self.held[view] = node_counts(self.last, view)
-        self.users[view] += 1
-        return group_of(self.group, view)
-
-    def release(self, view: View) -> None:
-        self.users[view] -= 1
-        if self.users[view] <= 0:
-            del self.users[view]
-            self.held.pop(view, None)
-
-    def texts(self, snapshot: Snapshot, patch: Patch) -> list[tuple[str, str]]:
-        """Each view's (group, text) for this patch; none when it does not follow the last one
-        (patches published out of order): the pages then see a seq gap and ask for the model."""
-        old, self.last = self.last, snapshot
-        if patch.base_seq != old.seq or patch.seq != snapshot.seq:
-            if patch.seq > old.seq:
-                log.warning("views: patch %d does not follow %d; their pages resync", patch.seq, old.seq)
-            self.held = {view: node_counts(snapshot, view) for view in self.users if view.filtered}
-            return []
-        out = []
-        for view in self.users:
-            if view.filtered:
-                text = filtered_patch(old, snapshot, patch, view, self.held[view], self.model.epoch)
-            else:
-                text = unfiltered_patch(patch, view, self.model.epoch)
-            out.append((group_of(self.group, view), text))
-        return out
-
-    def reset(self, snapshot: Snapshot) -> list[str]:
-        """A model loaded whole replaces the last one (a new epoch): the groups of the views in use."""
-        self.last = snapshot
-        self.held = {view: node_counts(snapshot, view) for view in self.users if view.filtered}
-        return [group_of(self.group, view) for view in self.users]
-
-    async def __call__(self, snapshot: Snapshot, patch: Patch) -> None:
-        # handed over without an await: a patch published next finds the views as this one leaves them
-        for group, text in self.texts(snapshot, patch):
-            fanout.publish(group, text)
-
-
-_hubs: weakref.WeakKeyDictionary[Model, Hub] = weakref.WeakKeyDictionary()
-
-
-def hub(swarm: Swarm) -> Hub:
-    found = _hubs.get(swarm.watcher)
-    if found is None:
-        found = _hubs[swarm.watcher] = Hub(swarm.watcher, swarm.group)
-        swarm.watcher.subscribe(found)
-    return found
-
-
-def hub_reset(swarm: Swarm, snapshot: Snapshot) -> list[str]:
-    """After a model loaded whole: the view groups whose sockets must be sent it again."""
-    found = _hubs.get(swarm.watcher)
-    return found.reset(snapshot) if found is not None else []

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY as USER_SESSION_KEY
+from django.contrib.auth import alogout
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -17,7 +19,6 @@ from dashboard import access, runtime
 from dashboard.core.model import counts
 from dashboard.live import views
 from dashboard.live.protocol import page_version
-from dashboard.live.wire import status_json
 from dashboard.models import KioskToken
 from dashboard.pages import render as grid_render
 
@@ -41,35 +42,38 @@ async def _keep_session(request: HttpRequest, token: KioskToken) -> None:
 async def exchange_kiosk_url(request: HttpRequest) -> HttpResponse | None:
     """A kiosk URL: its token goes into the session (a cookie from now on), and the page redirects
     to the same URL without it, so that no later request, access log line or Referer carries it.
-    None when this URL names no token."""
+    A signed-in user keeps their session and looks as themself: the token is not used, so that
+    no link can turn a user's browser into a kiosk screen. None when this URL names no token."""
     clear = request.GET.get(access.KIOSK_PARAM)
     if clear is None:
         return None
     clean = without_kiosk(request)
     user = await request.auser()
-    if not (user.is_authenticated and user.is_active):  # a signed-in user keeps looking as themself
-        token = await sync_to_async(access.use_token)(
-            clear, remote_addr=access.remote_addr(request), where=request.path
-        )
-        if token is None:
-            return redirect_to_login(clean)  # a dead token does not travel on to the login page
-        await request.session.acycle_key()  # no session planted beforehand gets the token
-        await request.session.aset(access.SESSION_KEY, token.pk)
-        await _keep_session(request, token)
+    if user.is_authenticated and user.is_active:
+        return HttpResponseRedirect(clean)
+    token = await sync_to_async(access.use_token)(clear, remote_addr=access.remote_addr(request), where=request.path)
+    if token is None:
+        return redirect_to_login(clean)  # a dead token does not travel on to the login page
+    if await request.session.aget(USER_SESSION_KEY) is not None:
+        await alogout(request)  # a sign-in that has ended (deactivated, new password): a session is one or the other
+    await request.session.acycle_key()  # no session planted beforehand gets the token; its other data stays
+    await request.session.aset(access.SESSION_KEY, token.pk)
+    await _keep_session(request, token)
     return HttpResponseRedirect(clean)
 
 
 async def read_only_viewer(request: HttpRequest) -> access.Viewer | None:
     """For the grid and the wall: a signed-in user, a kiosk session, or anonymous when allowed."""
     user = await request.auser()
-    kiosk_id = await request.session.aget(access.SESSION_KEY)
+    kiosk_id = await sync_to_async(access.kiosk_id_of)(request.session)
     viewer = await sync_to_async(access.viewer_for)(
         user, None, remote_addr=access.remote_addr(request), where=request.path, kiosk_id=kiosk_id
     )
     if viewer is not None and viewer.kiosk is not None:
         await _keep_session(request, viewer.kiosk)
     elif viewer is None and kiosk_id is not None:
-        await request.session.apop(access.SESSION_KEY)  # revoked or expired: forget it
+        await request.session.apop(access.SESSION_KEY)  # revoked or expired: forget it, and its lifetime
+        await request.session.aset_expiry(None)
     return viewer
 
 
@@ -88,7 +92,8 @@ async def grid(request: HttpRequest) -> HttpResponse:
     if viewer is None:
         return redirect_to_login(request.get_full_path())
     watcher = await runtime.swarm().first_sync(timeout=5)
-    snapshot = views.page_snapshot(watcher.snapshot, read_only_view(viewer))
+    view = read_only_view(viewer)
+    snapshot = views.page_snapshot(watcher.snapshot, view)
     history = request.GET.get("history") == "1"
     failed_window = timedelta(minutes=settings.SWARM_FAILED_TASKS_MINUTES)
     service_counts = counts(snapshot).values()
@@ -110,7 +115,7 @@ async def grid(request: HttpRequest) -> HttpResponse:
         # the model itself comes once, over the websocket; the page shows the HTML meanwhile
         "initial": {
             "seq": snapshot.seq,
-            "status": status_json(snapshot.status),
+            "status": views.status_for(snapshot.status, view),
             "failedWindowMinutes": settings.SWARM_FAILED_TASKS_MINUTES,
             # the page tells a dead line from an idle swarm, and judges Docker's last answer, by this
             "heartbeatSeconds": settings.SWARM_HEARTBEAT_SECONDS,

@@ -348,4 +348,6 @@ async def config_page(request: HttpRequest, config_id: str) -> HttpResponse:
         except UnicodeDecodeError:
             text, binary = data[:4096].hex(" "), True
         context.update(text=text, binary=binary, size=len(data))
-    return render(request, "dashboard/config.html", context)
+    response = render(request, "dashboard/config.html", context)
+    response["Cache-Control"] = "no-store"  # an operator's page holds the data: no cache may keep it
+    return response

@@ -5,6 +5,7 @@ token is refused and its screen goes dark."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -82,8 +83,10 @@ async def test_it_refuses_an_expired_token_and_darkens_its_screen(browser: Any, 
             "from dashboard.models import KioskToken; "
             f"KioskToken.objects.filter(name='{name}').update(expires_at=timezone.now() - timedelta(seconds=1))",
         )  # fmt: skip
-        await page.wait_for_selector('#conn[data-conn="reconnecting"]', timeout=8000)  # closed at the recheck
-        assert await page.is_visible("#banner")
+        # closed at the recheck (4403): the page stops following the swarm for good and says why
+        await page.wait_for_selector('#socket-ended[data-code="4403"]', timeout=8000)
+        assert "expired" in await page.inner_text("#socket-ended")
+        assert await page.get_attribute("#conn", "data-conn") == "stale"
         await page.reload()
         assert "/accounts/login/" in page.url
         stranger = await browser.new_context()
@@ -92,5 +95,32 @@ async def test_it_refuses_an_expired_token_and_darkens_its_screen(browser: Any, 
         assert token not in response.headers["location"]
         await stranger.close()
         assert "expired" in dashboard.manage("kiosk", "list")
+    finally:
+        await context.close()
+
+
+async def test_a_sign_in_on_a_kiosk_screen_lasts_a_sign_in_and_ends_with_the_account(
+    browser: Any, dashboard: Dashboard
+) -> None:
+    _, token = kiosk_token(dashboard)
+    user, password = f"desk-{uuid.uuid4().hex[:6]}", "desk-pass-12345678"
+    dashboard.manage("adduser", user, "--role", "viewer", extra={"ADDUSER_PASSWORD": password})
+    context = await browser.new_context(bypass_csp=True)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{dashboard.url}/?kiosk={token}")
+        await page.wait_for_function("window.swarmReady === true", timeout=15000)
+        await page.goto(f"{dashboard.url}/accounts/login/")
+        await page.fill("#id_username", user)
+        await page.fill("#id_password", password)
+        await page.click("button[type=submit]")
+        await page.wait_for_function("window.swarmReady === true", timeout=15000)
+        [cookie] = [c for c in await context.cookies() if c["name"] == "sessionid"]
+        lasts = cookie["expires"] - time.time()
+        assert 11 * 3600 < lasts <= 12 * 3600 + 60  # SESSION_HOURS, not the kiosk's 90 days
+        dashboard.manage("shell", "-c", f"from django.contrib.auth.models import User; "
+                         f"User.objects.filter(username='{user}').update(is_active=False)")  # fmt: skip
+        await page.reload()
+        assert "/accounts/login/" in page.url  # signed out, not a kiosk screen again
     finally:
         await context.close()

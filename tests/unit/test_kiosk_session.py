@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
@@ -204,3 +205,119 @@ async def test_it_sends_labels_and_addresses_to_read_only_screens_when_allowed(m
     first = await communicator.receive_from(timeout=5)
     assert "basicauth" in first and "10.77.0.5" in first
     await communicator.disconnect()
+
+
+# --- a session is a kiosk's or a user's, never both ------------------------------------------------
+
+
+def test_signing_in_on_a_kiosk_screen_gives_a_sign_ins_session_not_the_kiosks(model: Any) -> None:
+    _, clear = access.create_token("hall", created_by="root")
+    user = get_user_model().objects.create_user(username="vera", password=PASSWORD)
+    client = Client()
+    exchange(client, f"/?kiosk={clear}")
+    signed_in = client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+    assert signed_in.status_code == 302
+    assert access.SESSION_KEY not in client.session
+    assert int(client.cookies["sessionid"]["max-age"]) == 12 * 3600  # SESSION_HOURS, not 90 days
+    assert client.session.get_expiry_age() == 12 * 3600
+    user.is_active = False
+    user.save()
+    # the deactivated user's browser is signed out, not a kiosk screen again
+    page = client.get("/")
+    assert page.status_code == 302 and "/accounts/login/" in page["Location"]
+
+
+def test_a_kiosk_link_does_not_touch_a_signed_in_users_session(model: Any) -> None:
+    token, clear = access.create_token("hall", created_by="root")
+    get_user_model().objects.create_user(username="vera", password=PASSWORD)
+    client = Client()
+    client.login(username="vera", password=PASSWORD)
+    before = client.cookies["sessionid"].value
+    assert exchange(client, f"/wall/?kiosk={clear}&stack=shop") == "/wall/?stack=shop"
+    assert client.cookies["sessionid"].value == before  # the same session, still vera's
+    assert access.SESSION_KEY not in client.session and client.session.get_expiry_age() == 12 * 3600
+    token.refresh_from_db()
+    assert token.last_used_at is None  # the token was not used
+    assert not AuditEntry.objects.filter(action="token.use").exists()
+
+
+def test_a_kiosk_link_opened_after_a_sign_in_ended_makes_a_kiosk_session_without_the_user(model: Any) -> None:
+    _, clear = access.create_token("hall", created_by="root")
+    user = get_user_model().objects.create_user(username="vera", password=PASSWORD)
+    client = Client()
+    client.login(username="vera", password=PASSWORD)
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    exchange(client, f"/?kiosk={clear}")
+    assert "_auth_user_id" not in client.session and access.SESSION_KEY in client.session
+    page = client.get("/")
+    assert page.status_code == 200 and "basicauth" not in page.content.decode()  # a kiosk's grid
+
+
+def test_a_session_that_names_a_user_is_never_read_as_a_kiosks(model: Any) -> None:
+    """Sessions from before sign-in dropped the kiosk token may hold both."""
+    token, _ = access.create_token("hall", created_by="root")
+    user = get_user_model().objects.create_user(username="vera", password=PASSWORD)
+    client = Client()
+    client.login(username="vera", password=PASSWORD)
+    session = client.session
+    session[access.SESSION_KEY] = token.pk
+    session.save()
+    assert client.get("/").status_code == 200
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    page = client.get("/")
+    assert page.status_code == 302 and "/accounts/login/" in page["Location"]
+
+
+def test_the_exchange_keeps_a_signed_out_browsers_other_session_data(model: Any) -> None:
+    _, clear = access.create_token("hall", created_by="root")
+    client = Client()
+    session = client.session
+    session["wall_note"] = "kept"
+    session.save()
+    client.cookies["sessionid"] = str(session.session_key)
+    exchange(client, f"/?kiosk={clear}")
+    assert client.cookies["sessionid"].value != session.session_key
+    assert client.session["wall_note"] == "kept"
+
+
+# --- why Docker is out of reach: the endpoint for users, a sentence for read-only screens ----------
+
+ENDPOINT_REASON = (
+    "TLS handshake with tcp://10.9.8.7:2376 failed (CERTIFICATE_VERIFY_FAILED); check DOCKER_CERT_PATH "
+    "holds a client certificate the daemon accepts"
+)
+
+
+@pytest.fixture
+def lost(model: Any) -> Any:
+    model.snapshot = dataclasses.replace(
+        model.snapshot, status=Status(state="error", since="2026-01-01T00:00:00Z", reason=ENDPOINT_REASON, kind="tls")
+    )
+    return model
+
+
+async def test_read_only_screens_are_told_docker_is_lost_but_not_where_it_is(lost: Any) -> None:
+    _, clear = await database_sync_to_async(access.create_token)("hall", created_by="root")
+    kiosk = Client()
+    await database_sync_to_async(exchange)(kiosk, f"/?kiosk={clear}")
+    page = (await database_sync_to_async(kiosk.get)("/")).content.decode()
+    assert "10.9.8.7" not in page and "DOCKER_CERT_PATH" not in page
+    assert "TLS connection to Docker fails" in page
+    for query in ("", "?stack=shop"):
+        communicator = await kiosk_socket(kiosk.cookies["sessionid"].value, query)
+        first = json.loads(await communicator.receive_from(timeout=5))
+        assert first["status"]["reason"] == "the dashboard's TLS connection to Docker fails"
+        assert first["status"]["state"] == "error" and first["status"]["kind"] == "tls"
+        await communicator.disconnect()
+    user = await database_sync_to_async(signed_in)("viewer")
+    assert ENDPOINT_REASON in (await database_sync_to_async(user.get)("/")).content.decode().replace("&#x27;", "'")
+    communicator = await kiosk_socket(user.cookies["sessionid"].value)
+    assert json.loads(await communicator.receive_from(timeout=5))["status"]["reason"] == ENDPOINT_REASON
+    await communicator.disconnect()
+
+
+def test_a_configs_data_is_never_stored_by_a_cache(model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(type(runtime.swarm()), "client", property(lambda self: FakeClient()))
+    for role in ("operator", "viewer"):
+        page = signed_in(role).get("/configs/cfg1/")
+        assert page.status_code == 200 and "no-store" in page["Cache-Control"], role

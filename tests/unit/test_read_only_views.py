@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from dashboard.core.domain import Node, SecretRef, Service, Task
 from dashboard.core.model import Patch, Snapshot, Status, advance
 from dashboard.live import views
-from dashboard.live.views import Hub, View
+from dashboard.live.hub import Hub
+from dashboard.live.views import View
 from dashboard.live.wire import snapshot_json
 from tests.unit.strategies import nodes, statuses
 
@@ -281,3 +282,22 @@ def test_it_rebuilds_on_the_page_what_a_new_page_would_get_after_any_changes(
     view: View, models: list[Snapshot]
 ) -> None:
     stream(view, models)
+
+
+def test_it_tells_read_only_screens_that_docker_is_lost_not_where_it_is() -> None:
+    reason = "cannot reach Docker at tcp://10.9.8.7:2376: Connection refused; is the daemon listening there?"
+    live = snap(1, [node("n1")], [service("s1", "web", "shop")], [])
+    lost = dataclasses.replace(live, status=Status(state="reconnecting", reason=reason, kind="unreachable"))
+    signed_in_wall = View(read_only=False, stacks=frozenset({"shop"}))
+    for view in (KIOSK, SHOP, signed_in_wall):
+        [(_, text)] = patch_texts(live, lost, view)
+        status = json.loads(text)["status"]
+        assert status["state"] == "reconnecting" and status["kind"] == "unreachable"
+        if view.read_only:
+            assert status["reason"] == "the dashboard cannot reach Docker" and "10.9.8.7" not in text
+        else:
+            assert status["reason"] == reason
+    assert views.status_for(lost.status, None)["reason"] == reason  # a signed-in user's whole model
+    odd = Status(state="error", reason="at /etc/docker/certs: something new", kind="brand_new")
+    assert views.status_for(odd, KIOSK)["reason"] == "the dashboard has lost Docker"
+    assert views.status_for(Status(state="connecting"), KIOSK)["reason"] == ""

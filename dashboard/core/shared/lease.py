@@ -162,9 +162,7 @@ async def hold(
 STALLED = "the leader stalled"
 
 
-async def _term(
-    lease: Lease, lead: Lead, epoch: int, timing: Timing, stalled: Callable[[], bool], asked: float
-) -> str:
+async def _term(lease: Lease, lead: Lead, epoch: int, timing: Timing, stalled: Callable[[], bool], asked: float) -> str:
     """Run one term; why it ended."""
     clock = asyncio.get_running_loop().time  # the loop's clock: what its sleeps and timeouts follow
     # the lease surely stands until ttl after it was *asked* for or a renewal *sent* (Redis may apply
