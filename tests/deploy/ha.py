@@ -32,7 +32,7 @@ class HAStack(Stack):
 
     def __init__(self, lab: Lab, swarm: Swarm, images: Images) -> None:
         super().__init__(lab, swarm, images, "stack.ha.yml")
-        password = secrets.token_hex(24)
+        self.redis_password = password = secrets.token_hex(24)
         self.variables |= {
             "REDIS_IMAGE": images.redis,
             "REDIS_PASSWORD_SECRET": swarm.create_secret("viz-redis-password", password.encode()),
@@ -78,6 +78,27 @@ class HAStack(Stack):
         except AssertionError as e:
             raise AssertionError(f"{e}\n{self.diagnosis()}") from None
         return list(found)
+
+    def redis_exposure(self) -> list[str]:
+        """Where Redis's password shows outside its secret: the container's environment, command and
+        arguments, its processes' command lines (`docker top`), its published ports."""
+        assert self.db_node is not None
+        container = self.container(self.db_node, "redis")
+        spec = json.loads(self.lab.docker("inspect", container, node=self.db_node))[0]
+        found = [
+            where
+            for where, text in [
+                ("environment", json.dumps(spec["Config"]["Env"])),
+                ("command", json.dumps([spec["Path"], *spec["Args"]])),
+                ("processes", self.lab.docker("top", container, node=self.db_node)),
+            ]
+            if self.redis_password in text
+        ]
+        # an exposed port has no binding (None) unless it is published
+        published = {port: to for port, to in (spec["NetworkSettings"]["Ports"] or {}).items() if to}
+        if published:
+            found.append(f"published ports {published}")
+        return found
 
     def base(self, node: int) -> str:
         return f"http://{self.env[f'IP_N{node}']}:{self.port}"

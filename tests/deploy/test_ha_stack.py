@@ -58,6 +58,10 @@ async def test_it_keeps_pages_following_docker_when_the_lease_holders_node_is_dr
     )
     third = stack.db_node
     assert third is not None and third not in replicas
+    # Redis's healthcheck passes (redis-cli with the password from the secret), and that password is
+    # nowhere but in the secret: not in the environment, not on a command line
+    assert await asyncio.to_thread(stack.wait_healthy, stack.service("redis"), timeout=30) == third
+    assert await asyncio.to_thread(stack.redis_exposure) == []
     service = await asyncio.to_thread(swarm3.create_service, "ha", replicas=2)
     sid = await asyncio.to_thread(swarm3.service_id, service)
 
