@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# build.sh - build the Swarm Visualizer image (and the socket proxy's, and PostgreSQL's) from a small, clean context.
+# build.sh - build the Swarm Visualizer image (and the socket proxy's, PostgreSQL's, Redis's) from a small, clean context.
 #
 #   deploy/build.sh [--tag TAG] [--base-image IMAGE] [--wheelhouse DIR] [--extra "PKG ..."] [--proxy-tag TAG]
-#                   [--db-tag TAG] [--db-base-image IMAGE]
+#                   [--db-tag TAG] [--db-base-image IMAGE] [--redis-tag TAG] [--redis-base-image IMAGE]
 #   deploy/build.sh --download-wheels DIR [--extra "PKG ..."]
 #
 # --tag          the image (default swarm-visualizer:latest)
@@ -12,6 +12,8 @@
 # --proxy-tag    also build deploy/Dockerfile.socket-proxy under this tag
 # --db-tag       also build deploy/Dockerfile.postgres (the stacks' database) under this tag
 # --db-base-image  its BASE_IMAGE (default: debian:bookworm-slim; a base with postgresql-15 needs no apt mirror)
+# --redis-tag    also build deploy/Dockerfile.redis (deploy/stack.ha.yml's Redis) under this tag
+# --redis-base-image  its BASE_IMAGE (default: debian:bookworm-slim; a base with redis-server needs no apt mirror)
 # --download-wheels DIR   fill DIR with the wheels for Linux x86_64 CPython 3.11 (needs PyPI), then exit
 #
 # The docker CLI comes from $DOCKER (default: docker on PATH) and talks to DOCKER_HOST as usual.
@@ -20,6 +22,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DOCKER=${DOCKER:-docker}
 PY=${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}
 tag=swarm-visualizer:latest base="" wheels="" extra="" proxy_tag="" download="" db_tag="" db_base=""
+redis_tag="" redis_base=""
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -31,8 +34,10 @@ while [ $# -gt 0 ]; do
     --proxy-tag) proxy_tag=${2:?}; shift 2 ;;
     --db-tag) db_tag=${2:?}; shift 2 ;;
     --db-base-image) db_base=${2:?}; shift 2 ;;
+    --redis-tag) redis_tag=${2:?}; shift 2 ;;
+    --redis-base-image) redis_base=${2:?}; shift 2 ;;
     --download-wheels) download=${2:?}; shift 2 ;;
-    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -75,4 +80,10 @@ if [ -n "$db_tag" ]; then
   [ -n "$db_base" ] && db_args+=(--build-arg "BASE_IMAGE=$db_base")
   "$DOCKER" build -q -f "$ctx/deploy/Dockerfile.postgres" -t "$db_tag" "${db_args[@]}" "$ctx" >/dev/null
   echo "$db_tag"
+fi
+if [ -n "$redis_tag" ]; then
+  redis_args=()
+  [ -n "$redis_base" ] && redis_args+=(--build-arg "BASE_IMAGE=$redis_base")
+  "$DOCKER" build -q -f "$ctx/deploy/Dockerfile.redis" -t "$redis_tag" "${redis_args[@]}" "$ctx" >/dev/null
+  echo "$redis_tag"
 fi

@@ -35,11 +35,13 @@ def require(why: str | None) -> None:
 
 @pytest.fixture(scope="session")
 def stack_images(lab3: Lab) -> Images:
-    """The dashboard's, the socket proxy's and PostgreSQL's images, built on node 1 and loaded on every other node."""
+    """The dashboard's, the socket proxy's, PostgreSQL's and Redis's images, built on node 1 and loaded on every
+    other node."""
     require(images.missing_tools())
     for what, make, tag in [
         ("base image", images.base_tarball, images.BASE_TAG),
         ("PostgreSQL base image", images.postgres_base_tarball, images.POSTGRES_BASE_TAG),
+        ("Redis base image", images.redis_base_tarball, images.REDIS_BASE_TAG),
     ]:
         t0 = time.monotonic()
         tar, cached = make()
@@ -54,21 +56,22 @@ def stack_images(lab3: Lab) -> Images:
     # a unique tag per build: redeploying a tag the nodes already hold would replace nothing
     build = uuid.uuid4().hex[:8]
     app, proxy = f"swarm-visualizer:t{build}", f"swarm-visualizer-socket-proxy:t{build}"
-    db = f"swarm-visualizer-postgres:t{build}"
+    db, redis = f"swarm-visualizer-postgres:t{build}", f"swarm-visualizer-redis:t{build}"
     t0 = time.monotonic()
     proc = subprocess.run(
         [str(images.ROOT / "deploy" / "build.sh"), "--tag", app, "--proxy-tag", proxy, "--base-image", images.BASE_TAG,
-         "--wheelhouse", str(wheels), "--db-tag", db, "--db-base-image", images.POSTGRES_BASE_TAG],
+         "--wheelhouse", str(wheels), "--db-tag", db, "--db-base-image", images.POSTGRES_BASE_TAG,
+         "--redis-tag", redis, "--redis-base-image", images.REDIS_BASE_TAG],
         capture_output=True, text=True, timeout=900,
         env={**os.environ, "DOCKER": DOCKER, "DOCKER_HOST": lab3.docker_host, "DOCKER_BUILDKIT": "0"},
     )  # fmt: skip
     if proc.returncode != 0:
         pytest.fail(f"deploy/build.sh failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    record("image build (dashboard, socket proxy, PostgreSQL)", t0)
+    record("image build (dashboard, socket proxy, PostgreSQL, Redis)", t0)
 
     t0 = time.monotonic()
     saved = f"{lab3.base}/deploy-images-{build}.tar"
-    lab3.docker("save", "-o", saved, app, proxy, db, timeout=300)
+    lab3.docker("save", "-o", saved, app, proxy, db, redis, timeout=300)
     others = [
         subprocess.Popen([DOCKER, "-H", f"unix://{lab3.sock(n)}", "load", "-q", "-i", saved], stdout=subprocess.DEVNULL)
         for n in range(2, lab3.nodes + 1)
@@ -82,7 +85,9 @@ def stack_images(lab3: Lab) -> Images:
     TIMINGS["image size"] = f"{size / 1e6:.0f} MB (base {base / 1e6:.0f} MB + {(size - base) / 1e6:.0f} MB)"
     db_size = int(lab3.docker("image", "inspect", "--format", "{{.Size}}", db))
     TIMINGS["PostgreSQL image size"] = f"{db_size / 1e6:.0f} MB"
-    return Images(app, proxy, db)
+    redis_size = int(lab3.docker("image", "inspect", "--format", "{{.Size}}", redis))
+    TIMINGS["Redis image size"] = f"{redis_size / 1e6:.0f} MB"
+    return Images(app, proxy, db, redis)
 
 
 @pytest.fixture

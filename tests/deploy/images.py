@@ -1,5 +1,5 @@
-"""What the deploy tests build: Debian base images (one with Python, one with PostgreSQL), a wheelhouse,
-a Traefik binary.
+"""What the deploy tests build: Debian base images (one with Python, one with PostgreSQL, one with
+Redis), a wheelhouse, a Traefik binary.
 
 All are cached between runs in CACHE (default /var/cache/swarm-visualizer, SV_DEPLOY_CACHE to change
 it), under a lock so two runs never build one twice. The base images are debootstrap'd bookworm (its
@@ -29,6 +29,9 @@ BASE_PACKAGES = "python3,python3-venv,ca-certificates"
 # deploy/Dockerfile.postgres installs postgresql-15 itself unless its base has it: this base has it
 POSTGRES_BASE_TAG = "local/postgres-base:bookworm"
 POSTGRES_PACKAGES = "postgresql-15"
+# deploy/Dockerfile.redis likewise: this base has redis-server
+REDIS_BASE_TAG = "local/redis-base:bookworm"
+REDIS_PACKAGES = "redis-server"
 # what an image never needs: package lists and caches, documentation, translations
 _TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
          "var/log")  # fmt: skip
@@ -48,11 +51,12 @@ FALLBACK_MIRROR = "http://deb.debian.org/debian"
 
 @dataclass(frozen=True)
 class Images:
-    """The tags the deploy tests built: the dashboard, the socket proxy, PostgreSQL."""
+    """The tags the deploy tests built: the dashboard, the socket proxy, PostgreSQL, Redis."""
 
     app: str
     proxy: str
     db: str
+    redis: str
 
 
 def missing_tools() -> str | None:
@@ -112,6 +116,12 @@ def postgres_base_tarball() -> tuple[Path, bool]:
     return _debootstrap_tarball(
         "postgres-base", "postgres-base", POSTGRES_PACKAGES, _TRIM + _TRIM_POSTGRES, _TRIM_POSTGRES_GLOBS
     )
+
+
+def redis_base_tarball() -> tuple[Path, bool]:
+    """The Redis base image's root file system (bookworm's redis-server); and whether it was cached."""
+    # Debian's own configuration goes too: deploy/redis-entrypoint.sh writes the one it runs with
+    return _debootstrap_tarball("redis-base", "redis-base", REDIS_PACKAGES, (*_TRIM, "etc/redis", "var/lib/redis"), ())
 
 
 def _debootstrap_tarball(
