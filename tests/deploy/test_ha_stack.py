@@ -94,7 +94,8 @@ async def test_it_keeps_pages_following_docker_when_the_lease_holders_node_is_dr
             await asyncio.sleep(0.2)
         took_over = time.monotonic() - t0
         record("HA lease takeover after draining the holder's node", t0, f"n{holder} -> n{other}")
-        assert (await relay.get_json(stack.base(other), "/api/metrics", cookie))["epoch"] == epoch + 1
+        new_epoch = (await relay.get_json(stack.base(other), "/api/metrics", cookie))["epoch"]
+        assert new_epoch > epoch
 
         # the drained replica comes back on the third manager, and does not lead
         moved = await asyncio.to_thread(stack.wait_replicas, timeout=150)
@@ -109,7 +110,7 @@ async def test_it_keeps_pages_following_docker_when_the_lease_holders_node_is_dr
         followed = await page_true(lab3, page, within=2.0)
 
         assert not page.closed, f"the page on the surviving replica closed: {page.closed}"
-        assert page.snapshots == [epoch, epoch + 1], "a leader change costs a page exactly one fresh model"
+        assert page.snapshots == [epoch, new_epoch], "a leader change costs a page exactly one fresh model"
         assert not page.gaps and not page.foreign, (page.gaps, page.foreign)
         assert page.patches >= 1
         print(f"\nlease taken over {took_over:.1f}s after the drain; page true {followed:.2f}s after Docker")

@@ -136,7 +136,7 @@ async def test_a_new_epoch_replaces_the_model_and_the_old_leader_is_fenced_out(r
         await redis.delete(KEYS.lease)
         new = Lease(redis, KEYS, "new", ttl=30)
         second = await new.acquire()
-        assert second == first + 1
+        assert second is not None and second > first
         fresh = _model(Snapshot(), 5)  # the new leader's watcher counts from the start again
         await Publisher(redis, KEYS, "new", second).keyframe(fresh)
         await until(lambda: follower.epoch == second, 5, "the new epoch")

@@ -71,7 +71,8 @@ async def test_one_watcher_among_processes_and_a_takeover_when_its_holder_dies(
         await until(lambda: any(p.leader is not None for p in survivors), 8, "a new holder")
         took_over = time.monotonic() - died
         assert took_over <= 5.0, f"takeover took {took_over:.1f}s"
-        await until(lambda: all(p.epoch == epoch + 1 for p in survivors), 5, "the new epoch everywhere")
+        await until(lambda: all(p.epoch > epoch for p in survivors), 5, "the new epoch everywhere")
+        assert len({p.epoch for p in survivors}) == 1
         for p in survivors:
             await model_matches(lab, p.follower)  # true again within 2 s
         assert sum(1 for p in survivors if p.leader is not None) == 1

@@ -25,10 +25,19 @@ from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
-# SET NX: the lease is free; INCR: the epoch of the new holder, in the same atomic step
+# SET NX: the lease is free; then the epoch of the new holder, in the same atomic step: one past the
+# last, and never below Redis's clock in milliseconds, so that a Redis restarted empty (its counter
+# gone) can never hand out an epoch that pages still hold
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local epoch = redis.call('INCR', KEYS[2])
+  local now = redis.call('TIME')
+  local floor = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  if epoch < floor then
+    redis.call('SET', KEYS[2], floor)
+    epoch = floor
+  end
+  return epoch
 end
 return 0
 """
