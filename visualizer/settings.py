@@ -251,6 +251,12 @@ if LOG_SOCKETS_PER_PROCESS > 90:
         "LOG_SOCKETS_PER_PROCESS must be at most 90: the log client's pool holds 100 connections"
     )
 
+# Task log downloads (dashboard.pages.downloads): daphne holds what a client has not read yet, so a
+# download is cut at this many bytes, and only so many run at once.
+LOG_DOWNLOAD_MAX_BYTES = env_int("LOG_DOWNLOAD_MAX_BYTES", 32 * 1024 * 1024, minimum=64 * 1024)
+LOG_DOWNLOADS_PER_USER = env_int("LOG_DOWNLOADS_PER_USER", 2, minimum=1)
+LOG_DOWNLOADS_PER_PROCESS = env_int("LOG_DOWNLOADS_PER_PROCESS", 16, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
