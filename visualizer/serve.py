@@ -16,10 +16,18 @@ with a 413:
 
 The bodies of all requests in progress share a budget of BODIES_IN_FLIGHT times the cap (32 MiB by
 default): clients that each send most of a body and then stall cannot add up to more memory than
-that. A body that would pass the budget is refused the same way, with a 503 and Retry-After.
+that. A body that would pass the budget is refused the same way, with a 503 and Retry-After. Small
+bodies (SMALL_BODY, 64 KiB: every sign-in form) never count against it, so that clients filling the
+budget cannot keep anyone from signing in; they cost memory per connection, as the connection does.
+
+Every body must arrive whole within REQUEST_BODY_SECONDS of its headers, else a 408 and the connection
+closes: twisted's idle timeout starts again on every byte, so without this a client sending a byte
+now and then would hold its share of the budget for ever.
 
 Websockets are untouched: their handshake is a GET without a body, their messages have daphne's
-own limits (--websocket-max-message-size).
+own limits (--websocket-max-message-size). A handshake that carries a body is refused with a 400
+before the body is read: daphne hands the connection to the websocket protocol with the body, and
+the request that held it never finishes.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ logger = logging.getLogger("visualizer.serve")
 
 LINGER_SECONDS = 2.0
 BODIES_IN_FLIGHT = 16
+SMALL_BODY = 64 * 1024
 
 
 def _too_large(limit: int) -> bytes:
@@ -53,6 +62,17 @@ def _busy() -> bytes:
         "too many request bodies are in progress on this server: try again in a moment.",
         "Retry-After: 5\r\n",
     )
+
+
+def _too_slow(seconds: float) -> bytes:
+    return _answer(
+        "408 Request Timeout",
+        f"the request body did not arrive within {seconds:g} seconds (REQUEST_BODY_SECONDS).",
+    )
+
+
+def _upgrade_with_body() -> bytes:
+    return _answer("400 Bad Request", "a websocket handshake carries no request body.")
 
 
 def _answer(status: str, text: str, extra: str = "") -> bytes:
@@ -72,12 +92,15 @@ class CappedRequest(WebRequest):  # type: ignore[misc]  # daphne is untyped
     """daphne's request, with its body in memory and at most ``limit`` bytes of it."""
 
     limit = 2 * 1024 * 1024
+    body_seconds = 30.0
     # the bytes of body every request of this process holds right now (the reactor is one thread)
     held_in_process = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._held = 0
+        self._size = 0  # bytes of body received
+        self._held = 0  # of which counted against the process's budget
         self._refused = False
+        self._deadline: Any = None
         super().__init__(*args, **kwargs)
         # twisted would parse a form body into request.args, a second copy that daphne never reads
         self._parsePOSTFormSubmission = False
@@ -85,25 +108,44 @@ class CappedRequest(WebRequest):  # type: ignore[misc]  # daphne is untyped
     def gotLength(self, length: int | None) -> None:
         # twisted.web would pick a temporary file for a body of 100,000 bytes or more, or of unknown length
         self.content = io.BytesIO()
-        if length is not None and length > self.limit:
+        if length == 0:  # no body (twisted says None for a chunked one)
+            return
+        if self.requestHeaders.hasHeader(b"upgrade"):
+            self._refuse(_upgrade_with_body(), "a body on an Upgrade request")
+        elif length is not None and length > self.limit:
             self._refuse(_too_large(self.limit), f"Content-Length {length}")
+        else:
+            self._deadline = self.channel.callLater(self.body_seconds, self._late)
 
     def handleContentChunk(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._held + len(data) > self.limit:
+        size = self._size + len(data)
+        if size > self.limit:
             self._refuse(_too_large(self.limit), "a chunked body")
             return
-        if CappedRequest.held_in_process + len(data) > BODIES_IN_FLIGHT * self.limit:
-            self._refuse(_busy(), "the bodies in progress")
-            return
-        self._held += len(data)
-        CappedRequest.held_in_process += len(data)
+        if size > SMALL_BODY:
+            more = size - self._held
+            if CappedRequest.held_in_process + more > BODIES_IN_FLIGHT * self.limit:
+                self._refuse(_busy(), "the bodies in progress")
+                return
+            self._held = size
+            CappedRequest.held_in_process += more
+        self._size = size
         self.content.write(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        self._stop_deadline()  # the body is in
         if not self._refused:
             super().requestReceived(command, path, version)
+
+    def process(self) -> Any:
+        try:
+            return super().process()
+        finally:
+            if self.transport is None:
+                # daphne handed the connection to the websocket protocol: finish and connectionLost never run
+                self._release()
 
     # a body counts against the budget until its response is finished or its connection is gone
     def finish(self) -> None:
@@ -116,16 +158,28 @@ class CappedRequest(WebRequest):  # type: ignore[misc]  # daphne is untyped
         try:
             super().connectionLost(reason)
         finally:
+            self._stop_deadline()
             self._release()
 
     def _release(self) -> None:
         CappedRequest.held_in_process -= self._held
         self._held = 0
 
+    def _late(self) -> None:
+        self._deadline = None
+        if not self._refused:
+            self._refuse(_too_slow(self.body_seconds), f"{self._size} bytes of body in {self.body_seconds:g} s")
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
     def _refuse(self, answer: bytes, what: str) -> None:
         """Answer and close, reading no more of this connection than it takes for the client to see it."""
         self._refused = True
         self.content = io.BytesIO()
+        self._stop_deadline()
         self._release()
         channel, transport = self.channel, self.transport
         # no "100 Continue" for a body that will not be read (twisted sends it after gotLength)
@@ -174,6 +228,7 @@ class CommandLine(CommandLineInterface):  # type: ignore[misc]  # daphne is unty
         from django.conf import settings
 
         CappedRequest.limit = settings.MAX_REQUEST_BYTES
+        CappedRequest.body_seconds = settings.REQUEST_BODY_SECONDS
         return application
 
 

@@ -196,6 +196,8 @@ SECRET_MAX_BYTES = 500 * 1024  # Docker's own limit
 # The largest request body the server (visualizer.serve) reads: larger ones get a 413 before they are
 # buffered. At least twice the largest secret, so that one always fits with its form around it.
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=2 * SECRET_MAX_BYTES)
+# a request body must arrive whole this long after its headers, else 408 (visualizer.serve)
+REQUEST_BODY_SECONDS = env_float("REQUEST_BODY_SECONDS", 30.0, minimum=1.0)
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 # Django's ASGI handler spools a body above this size to a temporary file, and the memory upload
 # handler drops a file from a request above it: no body the server lets through may be larger
@@ -251,6 +253,12 @@ if LOG_SOCKETS_PER_PROCESS > 90:
     raise ImproperlyConfigured(
         "LOG_SOCKETS_PER_PROCESS must be at most 90: the log client's pool holds 100 connections"
     )
+
+# Task log downloads (dashboard.pages.downloads): daphne holds what a client has not read yet, so a
+# download is cut at this many bytes, and only so many run at once.
+LOG_DOWNLOAD_MAX_BYTES = env_int("LOG_DOWNLOAD_MAX_BYTES", 32 * 1024 * 1024, minimum=64 * 1024)
+LOG_DOWNLOADS_PER_USER = env_int("LOG_DOWNLOADS_PER_USER", 2, minimum=1)
+LOG_DOWNLOADS_PER_PROCESS = env_int("LOG_DOWNLOADS_PER_PROCESS", 16, minimum=1)
 
 LOGGING = {
     "version": 1,

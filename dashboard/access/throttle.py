@@ -8,6 +8,7 @@ time in different processes are all counted.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,8 +22,16 @@ from dashboard.models import LoginFailure
 CLEAN_BATCH = 100
 
 
+def account_name(username: str) -> str:
+    """The name as sign-in sees it, folded: the form strips it and normalises it to NFKC (UsernameField)
+    before the backend looks it up, so " admin", "\uff41dmin" and "\uff21\uff24min" all try the account
+    admin, and count as that name (case folded as well: one count however the name is capitalised)."""
+    folded = unicodedata.normalize("NFKC", username.strip()).casefold()
+    return unicodedata.normalize("NFKC", folded)  # casefold can leave a string that NFKC changes again
+
+
 def _key(username: str, address: str) -> dict[str, str]:
-    return {"address": address[:64], "username": username.lower()[:150]}
+    return {"address": address[:64], "username": account_name(username)[:150]}
 
 
 def locked(username: str, address: str) -> bool:

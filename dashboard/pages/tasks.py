@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -23,10 +24,11 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import access, runtime
 from dashboard.core.details import TaskDetail
 from dashboard.core.docker import DockerAPIError, DockerProblem, LogsUnavailable
-from dashboard.core.docker.logs import CUT_NOTICE
+from dashboard.core.docker.logs import CUT_NOTICE, LogLine
 from dashboard.core.domain import Task, valid_id
 from dashboard.core.masking import SecretKeys, rule, valid_pointer
 from dashboard.core.model import FINAL_STATES
+from dashboard.pages import downloads
 from dashboard.pages.render import STATE_ICONS, image_tag, task_state
 
 LOG_DOWNLOAD_LINES = 10000
@@ -159,19 +161,33 @@ async def task_reveal(request: HttpRequest, task_id: str) -> JsonResponse:
 async def task_logs_download(request: HttpRequest, task_id: str) -> HttpResponseBase:
     if not valid_id(task_id):
         return HttpResponse("no such task", status=404, content_type="text/plain")
+    slot = downloads.take(request.user.get_username())
+    if isinstance(slot, str):
+        return HttpResponse(slot, status=429, content_type="text/plain; charset=utf-8", headers={"Retry-After": "5"})
     client = runtime.swarm().client
+    limit = settings.LOG_DOWNLOAD_MAX_BYTES
 
     async def lines() -> AsyncIterator[bytes]:
         # whatever happens to the stream, the file ends: what arrived, then a last line saying why not more
-        received, cut = 0, False
+        received, sent, cut = 0, 0, False
         try:
-            async for line in client.task_logs(task_id, follow=False, tail=LOG_DOWNLOAD_LINES):
-                if line.cut:
-                    cut = True
-                    if not line.text:
-                        continue
-                received += 1
-                yield f"{line.ts} {line.stream} {line.text}\n".encode()
+            # an async generator: closed on the way out, a cut download leaves no Docker stream open
+            logs = cast("AsyncGenerator[LogLine]", client.task_logs(task_id, follow=False, tail=LOG_DOWNLOAD_LINES))
+            async with aclosing(logs) as stream:
+                async for line in stream:
+                    if line.cut:
+                        cut = True
+                        if not line.text:
+                            continue
+                    data = f"{line.ts} {line.stream} {line.text}\n".encode()
+                    if sent + len(data) > limit:
+                        # daphne holds what the client has not read yet: a download is held to a size
+                        cut_at = f"# cut at {sent} bytes after {received} line(s): LOG_DOWNLOAD_MAX_BYTES is {limit}"
+                        yield f"{cut_at}\n".encode()
+                        return
+                    received += 1
+                    sent += len(data)
+                    yield data
         except LogsUnavailable as e:
             yield f"# {e}\n".encode()
         except DockerProblem as e:
@@ -183,9 +199,12 @@ async def task_logs_download(request: HttpRequest, task_id: str) -> HttpResponse
         else:
             if cut:
                 yield f"# {CUT_NOTICE}\n".encode()
+        finally:
+            slot.release()  # done, failed, or cancelled (the client went away)
 
     response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="task-{task_id[:12]}.log"'
+    slot.tie_to(response)
     return response
 
 

@@ -10,6 +10,7 @@ never show them.
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import os
 import re
@@ -184,8 +185,12 @@ def test_it_holds_stalled_bodies_to_a_budget_for_the_whole_process(served: Serve
             s.setblocking(False)
             with pytest.raises(BlockingIOError):
                 s.recv(1)  # still waiting for the rest of its body: nothing refused
-        busy = send_body(served.port, 64 * 1024, chunked=False)
+        busy = send_body(served.port, 256 * 1024, chunked=False)
         assert busy.status == 503 and b"try again" in busy.body
+        # a small body (a sign-in form) does not count against the budget: a full one keeps no one out
+        for chunked in (False, True):
+            form = send_body(served.port, 64 * 1024, chunked=chunked)
+            assert form.status == 403 and b"CSRF" in form.body, (chunked, form.status, form.body[:200])
         rss_full = rss(served.pid)
         assert served.usage()[1] == 0 and served.opens() == []
         with urllib.request.urlopen(f"{served.url}/livez", timeout=10) as r:  # noqa: S310 - loopback
@@ -197,6 +202,57 @@ def test_it_holds_stalled_bodies_to_a_budget_for_the_whole_process(served: Serve
     assert rss_full - rss_before < 2 * 16 * 2 * MIB, "more than the budget (and a copy of it) held in memory"
     # the stalled connections closed, their share of the budget comes back
     wait_until(lambda: send_body(served.port, MIB, chunked=False).status == 403, timeout=10, what="the budget back")
+
+
+def test_it_refuses_a_websocket_handshake_with_a_body_and_keeps_its_budget(served: Served) -> None:
+    """daphne hands an upgraded connection, body and all, to the websocket protocol: the request that
+    held the body would never finish, and 16 such would hold the whole budget until a restart."""
+    for n in range(20):
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
+            head = (
+                "GET /ws/swarm/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                f"Content-Length: {2 * MIB - 4096}\r\n\r\n"
+            )
+            s.sendall(head.encode())
+            answer = s.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 400 ") and b"no request body" in answer, (n, answer[:200])
+    sent = send_body(served.port, MIB, chunked=False)
+    assert sent.status == 403 and b"CSRF" in sent.body, (sent.status, sent.body[:200])
+    # a handshake without a body is still a handshake
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as s:
+        s.sendall(
+            b"GET /ws/swarm/ HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert not s.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_it_closes_a_body_that_trickles_in_past_its_deadline(tmp_path: Path) -> None:
+    """Twisted's idle timeout starts again on every byte: a body must arrive within REQUEST_BODY_SECONDS."""
+    with serving(environment(tmp_path, REQUEST_BODY_SECONDS="2")) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
+            started = time.monotonic()
+            s.setblocking(False)
+            answer = b""
+            for _ in range(100):  # a byte every 0.1 s, until the server answers (at most 10 s)
+                try:
+                    answer = s.recv(4096)
+                    break
+                except BlockingIOError:
+                    s.send(b"a")
+                    time.sleep(0.1)
+            took = time.monotonic() - started
+            assert answer.startswith(b"HTTP/1.1 408 ") and b"within 2 seconds (REQUEST_BODY_SECONDS)" in answer, answer
+            assert 1.5 < took < 5, took
+            s.settimeout(10)
+            with contextlib.suppress(ConnectionResetError):
+                while s.recv(4096):  # the connection closes: at most LINGER_SECONDS later
+                    pass
+        # a body sent at once is unaffected
+        assert send_body(port, 64 * 1024, chunked=False).status == 403
 
 
 @pytest.fixture

@@ -122,3 +122,23 @@ def test_an_admin_lifts_a_lockout_in_the_admin_on_the_record(static_model: Any) 
     assert deleted.status_code == 302
     assert sign_in("203.0.113.5", PASSWORD)[1]
     assert AuditEntry.objects.filter(actor="boss", action="admin.delete", target__contains="target").exists()
+
+
+@override_settings(LOGIN_FAILURES_ALLOWED=3, LOGIN_LOCKOUT_SECONDS=600)
+def test_it_counts_every_spelling_of_a_name_that_signs_in_to_the_same_account(static_model: Any) -> None:
+    """Django strips the name and normalises it to NFKC before it looks the account up: a spaced,
+    full-width or otherwise spelled name is the same account, and shares its count."""
+    get_user_model().objects.create_user(username="admin", password=PASSWORD)
+    spellings = [" admin", "\uff41dmin", "\uff21\uff24min", "admin\t"]
+    client = Client(REMOTE_ADDR="203.0.113.5")
+    # these reach the account: the right password signs in with them ("ADmin" would not, but it is
+    # counted with admin's all the same, as every capitalisation is)
+    for name in (" admin", "\uff41dmin", "admin\t"):
+        assert client.post("/accounts/login/", {"username": name, "password": PASSWORD}).status_code == 302, name
+        client.logout()
+    for name in spellings[:3]:
+        client.post("/accounts/login/", {"username": name, "password": "wrong"})
+    assert list(LoginFailure.objects.values_list("username", "failures")) == [("admin", 3)]
+    for name in ["admin", *spellings]:
+        response = client.post("/accounts/login/", {"username": name, "password": PASSWORD})
+        assert b"Too many failed sign-ins" in response.content and "_auth_user_id" not in client.session, name

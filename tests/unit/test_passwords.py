@@ -78,3 +78,18 @@ def test_it_refuses_a_weak_password_from_the_adduser_command(monkeypatch: pytest
     with pytest.raises(CommandError, match=r"too short\. It must contain at least 12 characters"):
         call_command("adduser", "carol", "--role", "viewer")
     assert not get_user_model().objects.filter(username="carol").exists()
+
+
+def test_adduser_takes_names_as_sign_in_does_and_refuses_another_spelling_of_an_existing_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sign-in strips names and normalises them to NFKC: so does adduser, and a spelling of an existing
+    user's name (full-width letters) is a clear error, not a database IntegrityError."""
+    monkeypatch.setenv("ADDUSER_PASSWORD", PASSWORD)
+    call_command("adduser", "admin", "--role", "admin")
+    with pytest.raises(CommandError, match=r"'\uff41dmin' is the name of the existing user 'admin' once normalised"):
+        call_command("adduser", "\uff41dmin", "--role", "viewer")
+    call_command("adduser", " \uff44ave ", "--role", "viewer")
+    assert sorted(get_user_model().objects.values_list("username", flat=True)) == ["admin", "dave"]
+    assert access.role_of(get_user_model().objects.get(username="admin")) == "admin"
+    assert Client().login(username="dave", password=PASSWORD)

@@ -27,7 +27,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, username: str, role: str, password_file: str | None, **options: Any) -> None:
         model = get_user_model()
-        user = model.objects.filter(username=username).first()
+        # the name as it is stored and signed in with: sign-in strips it and normalises it to NFKC
+        name = model.normalize_username(username.strip())
+        if not name:
+            raise CommandError("the user name is empty")
+        user = model.objects.filter(username=name).first()
+        if name != username:
+            if user is not None:
+                raise CommandError(
+                    f"{username!r} is the name of the existing user {name!r} once normalised (sign-in strips names "
+                    f"and normalises them to NFKC): give that name to change that user"
+                )
+            self.stderr.write(f"{username!r} is stored as {name!r} (sign-in strips names and normalises them to NFKC)")
+        username = name
         password = self._password(password_file, needed=user is None)
         if password is not None:
             try:
