@@ -1,13 +1,14 @@
 """Several dashboard processes on one Redis, as users run them: real daphne processes, a real
 redis-server, the real lab, websocket pages on each process.
 
-One process holds the lease and alone asks Docker; every process serves the same model; each page's
-patches follow each other; kill -9 the holder and another takes over within 5 s, its pages true
-again within 2 s after, at the cost of one fresh model each."""
+Three processes: one holds the lease and alone asks Docker; every process serves the same model; each
+page's patches follow each other; kill -9 the holder and another takes over within 5 s, every
+surviving page true again within 2 s after, at the cost of one fresh model each."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -109,8 +110,8 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
     lab: Lab, swarm: Swarm, redis_server: RedisServer
 ) -> None:
     env = {"REDIS_URL": redis_server.url, "REDIS_NAMESPACE": f"t{time.monotonic_ns()}"}
-    with Dashboard(lab.docker_host, env=env) as one, Dashboard(lab.docker_host, env=env) as two:
-        dashes = [one, two]
+    with contextlib.ExitStack() as processes:
+        dashes = [processes.enter_context(Dashboard(lab.docker_host, env=env)) for _ in range(3)]
         pages = [Page(d) for d in dashes]
         stop = asyncio.Event()
         runs = [asyncio.create_task(p.run(stop)) for p in pages]
@@ -118,10 +119,11 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
             for page in pages:
                 await page_true(lab, page, within=20)
             leading = [metrics(d)["leading"] for d in dashes]
-            assert sorted(leading) == [False, True], leading
+            assert sorted(leading) == [False, False, True], leading
             holder = dashes[leading.index(True)]
-            other = dashes[leading.index(False)]
-            assert not metrics(other)["docker_requests"], "a process without the lease asked Docker"
+            others = [d for d in dashes if d is not holder]
+            for other in others:  # Docker's load is one process's, however many there are
+                assert not metrics(other)["docker_requests"], "a process without the lease asked Docker"
 
             name = await asyncio.to_thread(swarm.create_service, "scale", replicas=3)
             sid = await asyncio.to_thread(swarm.service_id, name)
@@ -133,29 +135,34 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
             for page in pages:
                 assert not page.gaps and not page.foreign, (page.gaps, page.foreign)
                 assert page.snapshots == 1 and page.patches >= 3
-            assert not metrics(other)["docker_requests"]
+            for other in others:
+                assert not metrics(other)["docker_requests"]
 
             # kill -9 the holder: no goodbye, its lease runs out
-            survivor = pages[dashes.index(other)]
-            before = survivor.snapshots
-            epoch = metrics(other)["epoch"]
+            survivors = [pages[dashes.index(other)] for other in others]
+            before = [page.snapshots for page in survivors]
+            epoch = metrics(others[0])["epoch"]
             assert holder.proc is not None
             holder.proc.kill()
             died = time.monotonic()
-            while not metrics(other)["leading"]:
+            while not any(metrics(other)["leading"] for other in others):
                 assert time.monotonic() - died < 5.0, "no process took the lease over within 5 s"
                 await asyncio.sleep(0.05)
             took_over = time.monotonic() - died
-            await page_true(lab, survivor, within=2.0 + 2.0)  # its first model, then true within 2 s
-            new_epoch = metrics(other)["epoch"]
-            assert new_epoch > epoch
-            assert survivor.snapshots == before + 1, "a leader change costs a page one fresh model"
-            assert survivor.epoch == new_epoch
-            assert not survivor.gaps and not survivor.foreign and not survivor.closed
+            assert sum(metrics(other)["leading"] for other in others) == 1
+            for page in survivors:
+                await page_true(lab, page, within=2.0 + 2.0)  # its first model, then true within 2 s
+            new_epoch = metrics(others[0])["epoch"]
+            assert new_epoch > epoch and metrics(others[1])["epoch"] == new_epoch
+            for page, had in zip(survivors, before, strict=True):
+                assert page.snapshots == had + 1, "a leader change costs a page one fresh model"
+                assert page.epoch == new_epoch
+                assert not page.gaps and not page.foreign and not page.closed
 
             await asyncio.to_thread(swarm.scale, name, 4)
             await docker_reaches(lab, lambda d: running(d, sid) == 4, what="4 running")
-            await page_true(lab, survivor)
+            for page in survivors:
+                await page_true(lab, page)
             print(f"\ntakeover {took_over:.2f}s after kill -9")
         finally:
             stop.set()
