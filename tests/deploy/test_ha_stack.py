@@ -15,11 +15,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.deploy.conftest import record
-from tests.deploy.ha import HAStack, Page, Relay
+from tests.deploy.ha import HAStack, Relay
 from tests.deploy.images import Images
 from tests.deploy.stack import ADMIN
 from tests.integration.swarmtruth import _difference, docker_reaches, running, truth
 from tests.lab import Lab, Swarm
+from tests.pagemodel import PageModel as Page
 
 pytestmark = pytest.mark.deploy
 

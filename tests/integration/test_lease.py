@@ -4,24 +4,13 @@ holder's lease taken over once it expires, and a holder that lost it unable to r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from dashboard.core.shared.lease import Keys, Lease, Timing, hold
-from tests.redisd import RedisServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    await client.flushall()
-    yield client
-    await client.aclose()
 
 
 async def test_one_holder_at_a_time_and_each_term_a_new_epoch(redis: aioredis.Redis) -> None:

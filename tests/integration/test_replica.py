@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from dashboard.core.docker import DockerClient, Endpoint
@@ -23,19 +22,10 @@ from dashboard.core.watch import Watcher, WatchSettings
 from tests.integration.swarmtruth import docker_reaches, model_matches, running
 from tests.integration.test_watcher import PRODUCTION
 from tests.lab import Lab, Swarm
-from tests.redisd import RedisServer
 from tests.unit.fakedocker import node, service, task
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 KEYS = Keys.of("default")
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    await client.flushall()
-    yield client
-    await client.aclose()
 
 
 class Recorded:

@@ -17,55 +17,18 @@ import aiohttp
 import pytest
 
 from bench.harness.daphne import Dashboard
-from tests.integration.swarmtruth import docker_reaches, model_of_json, running, truth
+from tests.integration.swarmtruth import docker_reaches, running, truth
 from tests.lab import Lab, Swarm
+from tests.pagemodel import PageModel
 from tests.redisd import RedisServer
 
 
-class Page:
-    """What a page holds: the model from its snapshot and every patch, and every gap it saw."""
+class Page(PageModel):
+    """A page on one dashboard process: what it holds (PageModel), read from its websocket."""
 
     def __init__(self, dash: Dashboard) -> None:
+        super().__init__()
         self.dash = dash
-        self.model: dict[str, dict[str, Any]] = {"nodes": {}, "services": {}, "tasks": {}}
-        self.seq = -1
-        self.epoch = -1
-        self.foreign: list[str] = []  # patches of another model than the page holds
-        self.snapshots = 0
-        self.patches = 0
-        self.gaps: list[str] = []
-        self.closed = ""
-        self._loading = False
-
-    def frame(self, frame: dict[str, Any]) -> None:
-        kind = frame["type"]
-        if kind == "snapshot":
-            self.snapshots += 1
-            self.model = {"nodes": {}, "services": {}, "tasks": {}}
-            self._loading = True
-        if kind == "snapshot":
-            self.epoch = frame["epoch"]
-        if kind in ("snapshot", "tasks"):
-            for k in self.model:
-                self.model[k].update({item["id"]: item for item in frame[k]})
-            self.seq = frame["seq"]
-            self._loading = frame["more"]
-        elif kind == "patch":
-            if frame["epoch"] != self.epoch:
-                self.foreign.append(f"epoch {frame['epoch']} seq {frame['seq']} on epoch {self.epoch}")
-                return
-            self.patches += 1
-            if frame["base_seq"] != self.seq:
-                self.gaps.append(f"{frame['base_seq']}->{frame['seq']} on {self.seq}")
-            for k in self.model:
-                for item in frame[k]["upsert"]:
-                    self.model[k][item["id"]] = item
-                for gone in frame[k]["removed"]:
-                    self.model[k].pop(gone, None)
-            self.seq = frame["seq"]
-
-    def view(self) -> dict[str, Any]:
-        return model_of_json({k: list(v.values()) for k, v in self.model.items()})
 
     async def run(self, stop: asyncio.Event) -> None:
         url = self.dash.url.replace("http://", "ws://") + "/ws/swarm?heartbeat=1"
@@ -94,7 +57,7 @@ async def page_true(lab: Lab, page: Page, within: float = 2.0) -> None:
     t0 = time.monotonic()
     while True:
         docker = await asyncio.to_thread(truth, lab)
-        if not page._loading and page.view() == docker:
+        if not page.loading and page.view() == docker:
             return
         if time.monotonic() - t0 > within:
             raise AssertionError(f"the page on {page.dash.url} differs from Docker after {within}s")
@@ -134,13 +97,13 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
                     await page_true(lab, page)
             for page in pages:
                 assert not page.gaps and not page.foreign, (page.gaps, page.foreign)
-                assert page.snapshots == 1 and page.patches >= 3
+                assert len(page.snapshots) == 1 and page.patches >= 3
             for other in others:
                 assert not metrics(other)["docker_requests"]
 
             # kill -9 the holder: no goodbye, its lease runs out
             survivors = [pages[dashes.index(other)] for other in others]
-            before = [page.snapshots for page in survivors]
+            before = [len(page.snapshots) for page in survivors]
             epoch = metrics(others[0])["epoch"]
             assert holder.proc is not None
             holder.proc.kill()
@@ -155,7 +118,7 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
             new_epoch = metrics(others[0])["epoch"]
             assert new_epoch > epoch and metrics(others[1])["epoch"] == new_epoch
             for page, had in zip(survivors, before, strict=True):
-                assert page.snapshots == had + 1, "a leader change costs a page one fresh model"
+                assert len(page.snapshots) == had + 1, "a leader change costs a page one fresh model"
                 assert page.epoch == new_epoch
                 assert not page.gaps and not page.foreign and not page.closed
 
