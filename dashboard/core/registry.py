@@ -9,6 +9,7 @@ is found by name, and whoever starts its watcher is the registry's business, not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import Counter
@@ -158,6 +159,9 @@ class Swarm:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if isinstance(self.watcher, Replicated):  # another process may lead at once, not in a ttl
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.watcher.lease.release(), timeout=1.0)
         clients = (self._client, self._logs_client)
         self._client = self._logs_client = None
         for shared in clients:

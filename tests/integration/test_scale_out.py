@@ -126,7 +126,20 @@ async def test_processes_share_one_watcher_and_a_killed_holder_is_replaced(
             await docker_reaches(lab, lambda d: running(d, sid) == 4, what="4 running")
             for page in survivors:
                 await page_true(lab, page)
-            print(f"\ntakeover {took_over:.2f}s after kill -9")
+
+            # a planned stop (SIGTERM: a drain, an update) gives the lease back: the last process
+            # leads at once, not when the lease would have run out
+            second = next(other for other in others if metrics(other)["leading"])
+            last = next(other for other in others if other is not second)
+            assert second.proc is not None
+            second.proc.terminate()
+            stopped = time.monotonic()
+            while not metrics(last)["leading"]:
+                assert time.monotonic() - stopped < 2.0, "a stopping holder kept its lease until it ran out"
+                await asyncio.sleep(0.05)
+            handed_over = time.monotonic() - stopped
+            await page_true(lab, pages[dashes.index(last)], within=4.0)
+            print(f"\ntakeover {took_over:.2f}s after kill -9, {handed_over:.2f}s after SIGTERM")
         finally:
             stop.set()
             await asyncio.gather(*runs, return_exceptions=True)
