@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from bench import harness, scale_out
-from bench.scale_out.cluster import raise_open_files
+from bench.scale_out.cluster import profile_summary, raise_open_files
 from bench.scale_out.runs import broadcast, docker_load, storm
 
 RUNS = ("broadcast", "docker", "storm")
@@ -37,6 +38,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storm-tasks", type=int, default=20_000)
     parser.add_argument("--storm-timeout", type=float, default=240, help="bound on one storm, s (default 240)")
     parser.add_argument("--rss-abort", type=int, default=6144, help="stop a storm when a process passes this, MB")
+    parser.add_argument(
+        "--profile", type=Path, default=None,
+        help="broadcast only: run both processes under cProfile, stats into this folder (slower: not the figures)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.settle, args.drain = 5.0, 5.0
     args.storm_processes = (1, 2)
@@ -72,6 +77,9 @@ def report(data: dict[str, Any]) -> None:
              "CPU % (p1 / p2)", "RSS MB (p1 / p2)", "redis CPU %", "fleets CPU %"],
             rows,
         ))  # fmt: skip
+        for p in data["broadcast"]["points"]:
+            top = list(p["redis_commands_per_s"].items())[:6]
+            print(f"Redis commands/s at {p['viewers']} viewers: " + ", ".join(f"{k} {v:g}" for k, v in top))
         leader = data["broadcast"].get("leader", 0) + 1
         print(f"all: until every viewer had the patch; each: every delivery; process {leader} leads")
     if "docker" in data:
@@ -122,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             data["storm"] = asyncio.run(storm(args))
     finally:
         report(data)
+        for path in sorted(args.profile.glob("daphne-*.prof")) if args.profile else []:
+            print(f"\n{path}\n{profile_summary(path)}")
         data.update(machine=harness.machine(), settings={k: v for k, v in vars(args).items()})
         print(f"results: {harness.save('scale_out', data)}")
     return 0

@@ -139,6 +139,14 @@ class StreamProbe(threading.Thread):
                         with self._lock:
                             self.published.setdefault(key, now)
 
+    def commands(self) -> dict[str, int]:
+        """Redis's own count of the commands it ran, by command (INFO commandstats)."""
+        import redis
+
+        with redis.Redis(unix_socket_path=self.client.connection_pool.connection_kwargs["path"]) as client:
+            stats: dict[str, Any] = client.info("commandstats")
+        return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
     def between(self, t0: float, t1: float) -> dict[str, float]:
         with self._lock:
             return {k: t for k, t in self.published.items() if t0 <= t <= t1}
@@ -151,12 +159,46 @@ class StreamProbe(threading.Thread):
 
 # --- Redis and the dashboards on it ----------------------------------------------------------------------
 
+# Put on PYTHONPATH of a dashboard process (--profile): cProfile from start to exit (daphne returns
+# from its reactor on SIGTERM, so atexit runs). The code measured is not touched; its figures are
+# slower under the profiler and are not the run's figures.
+_SITECUSTOMIZE = """
+import atexit, cProfile, os
+_profile = cProfile.Profile()
+_profile.enable()
+def _dump():
+    _profile.disable()
+    _profile.dump_stats(os.path.join(os.environ["BENCH_PROFILE_DIR"], f"daphne-{os.getpid()}.prof"))
+atexit.register(_dump)
+"""
+
+
+def profile_env(folder: Path) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    hook = folder / "hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    return {"PYTHONPATH": f"{hook}:{harness.ROOT}", "BENCH_PROFILE_DIR": str(folder)}
+
+
+def profile_summary(path: Path, top: int = 25) -> str:
+    """The functions that took the most time of their own, and the most time with their callees."""
+    import io
+    import pstats
+
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
 
 class Cluster:
     """A redis-server of its own (a unix socket, no persistence) and dashboard processes on it."""
 
-    def __init__(self, docker_host: str) -> None:
+    def __init__(self, docker_host: str, profile: Path | None = None) -> None:
         self.docker_host = docker_host
+        self.profile = profile  # a folder: every dashboard process runs under cProfile
         self.folder = Path(tempfile.mkdtemp(prefix="bench-redis-"))
         self.redis = RedisServer(self.folder)
         self.namespace = ""
@@ -170,6 +212,8 @@ class Cluster:
 
     def add(self, healthy_within: float = 180) -> harness.Dashboard:
         env = {"REDIS_URL": self.redis.url, "REDIS_NAMESPACE": self.namespace, "LOG_LEVEL": "WARNING"}
+        if self.profile is not None:
+            env |= profile_env(self.profile)
         dash = harness.Dashboard(self.docker_host, env=env)
         self.dashboards.append(dash)
         dash.start(healthy_within=healthy_within)
@@ -269,6 +313,10 @@ class FleetHost:
                 self.call("stop", within=30)
         stop_process(self.proc)
         self.proc = None
+        self.log.close()
+        log = Path(self.log.name)
+        if log.exists() and log.stat().st_size == 0:
+            log.unlink()  # kept only when the fleet had something to say
 
     def __enter__(self) -> FleetHost:
         return self.start()

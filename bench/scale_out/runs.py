@@ -82,7 +82,10 @@ def latency_figures(published: dict[str, float], answers: list[dict[str, Any]], 
 async def broadcast(args: argparse.Namespace) -> dict[str, Any]:
     say(f"broadcast: simulator {args.nodes} nodes / {args.tasks} tasks, two processes on one Redis")
     out: dict[str, Any] = {"points": []}
-    with harness.SimHost(nodes=args.nodes, tasks=args.tasks) as sim, Cluster(sim.docker_host) as cluster:
+    with (
+        harness.SimHost(nodes=args.nodes, tasks=args.tasks) as sim,
+        Cluster(sim.docker_host, profile=args.profile) as cluster,
+    ):
         dashes = [await asyncio.to_thread(cluster.add) for _ in range(2)]
         leader = await asyncio.to_thread(cluster.wait_one_leader)
         out["leader"] = dashes.index(leader)
@@ -126,6 +129,7 @@ async def measure_broadcast(
     for host in hosts:
         await call(host, "mark")
     before = usages(pids)
+    commands0 = await asyncio.to_thread(probe.commands)
     t0 = time.monotonic()
     driver = asyncio.create_task(churn(sim, args.rate))
     await asyncio.sleep(args.window)
@@ -134,6 +138,7 @@ async def measure_broadcast(
     t1 = time.monotonic()
     after = usages(pids)
     await asyncio.sleep(args.drain)  # the last patches reach every viewer
+    commands1 = await asyncio.to_thread(probe.commands)
     published = probe.between(t0, t1)
     answers = [await call(h, "arrivals", 120, publish=published) for h in hosts]
     status1 = [await call(h, "status") for h in hosts]
@@ -148,6 +153,12 @@ async def measure_broadcast(
         "processes": shares(before, after),
         "during": {k: sum(b[k] - a[k] for a, b in zip(status0, status1, strict=True)) for k in counters},
         "closes": [s["closes"] for s in status1],
+        # what the fan-out asks of Redis: commands per second by command, over the window and the drain
+        "redis_commands_per_s": {
+            k: round((n - commands0.get(k, 0)) / (t1 - t0 + args.drain), 1)
+            for k, n in sorted(commands1.items(), key=lambda kv: commands0.get(kv[0], 0) - kv[1])
+            if n > commands0.get(k, 0)
+        },
     }
 
 
