@@ -66,7 +66,8 @@ def report(data: dict[str, Any]) -> None:
             rows.append([
                 p["viewers"], p["loaded"], f"{p['patches_per_s']:.1f}", _ms(f["every_p50_ms"]), _ms(f["every_p99_ms"]),
                 _ms(f["every_max_ms"]), _ms(f["delivery_p50_ms"]), _ms(f["delivery_p99_ms"]), f["missed_deliveries"],
-                " / ".join(f"{x['cpu_pct']:.0f}" for x in procs), " / ".join(f"{x['rss_mb']:.0f}" for x in procs),
+                " / ".join(f"{x['cpu_pct']:.0f}" for x in procs), " / ".join(f"{x['wait_pct']:.0f}" for x in procs),
+                " / ".join(f"{x['rss_mb']:.0f}" for x in procs),
                 f"{others['redis']['cpu_pct']:.0f}",
                 " / ".join(f"{v['cpu_pct']:.0f}" for k, v in others.items() if k.startswith("fleet")),
             ])  # fmt: skip
@@ -74,7 +75,7 @@ def report(data: dict[str, Any]) -> None:
         print(harness.table(
             "Broadcast latency, two processes on one Redis (ms from the patch's entry in the Redis stream)",
             ["viewers", "loaded", "patches/s", "all p50", "all p99", "all max", "each p50", "each p99", "missed",
-             "CPU % (p1 / p2)", "RSS MB (p1 / p2)", "redis CPU %", "fleets CPU %"],
+             "CPU % (p1 / p2)", "CPU wait %", "RSS MB (p1 / p2)", "redis CPU %", "fleets CPU %"],
             rows,
         ))  # fmt: skip
         for p in data["broadcast"]["points"]:
@@ -101,14 +102,16 @@ def report(data: dict[str, Any]) -> None:
             [r["processes"], f"{r['loaded']}/{r['viewers']}", "-" if r["seconds"] is None else f"{r['seconds']:.1f}",
              "-" if r["load_p50_s"] is None else f"{r['load_p50_s']:.1f}",
              " / ".join(f"{x:.0f}" for x in r["rss_before_mb"]), " / ".join(f"{x:.0f}" for x in r["peak_rss_mb"]),
-             " / ".join(f"{x:.0f}" for x in r["cpu_pct"]), f"{r['sent_mb']:.0f}", f"{r['sent_per_viewer_kb']:.0f}",
+             " / ".join(f"{x:.0f}" for x in r["cpu_pct"]), " / ".join(f"{x:.0f}" for x in r["wait_pct"]),
+             f"{r['sent_mb']:.0f}", f"{r['sent_per_viewer_kb']:.0f}",
              f"{r['payload_mb']:.0f}", "RSS limit" if r["rss_abort"] else ""]
             for r in data["storm"]["runs"]
         ]  # fmt: skip
         print()
         print(harness.table("Reconnect storm: viewers connecting at once to fresh processes",
                             ["processes", "hold the model", "all, s", "p50, s", "RSS before MB", "peak RSS MB",
-                             "CPU %", "sent MB", "sent/viewer KB", "payload MB", "stopped"], rows))  # fmt: skip
+                             "CPU %", "CPU wait %", "sent MB", "sent/viewer KB", "payload MB", "stopped"],
+                            rows))  # fmt: skip
         for r in data["storm"]["runs"]:
             ok = r["loaded"] == r["viewers"] and r["seconds"] is not None and r["seconds"] <= 30
             ok = ok and max(r["peak_rss_mb"]) <= 1024

@@ -41,10 +41,15 @@ class Usage:
     cpu: float  # utime + stime, seconds
     rss: int  # bytes
     hwm: int  # peak RSS since the process started, bytes
+    waited: float  # seconds its main thread (the event loop) was runnable but waited for a CPU
 
     def cpu_share(self, later: Usage) -> float:
         """Percent of one core between the two readings."""
         return 100 * (later.cpu - self.cpu) / max(1e-9, later.at - self.at)
+
+    def wait_share(self, later: Usage) -> float:
+        """Percent of the wall time its event loop was ready to run but had no CPU (a shared machine)."""
+        return 100 * (later.waited - self.waited) / max(1e-9, later.at - self.at)
 
 
 def usage(pid: int) -> Usage:
@@ -55,8 +60,11 @@ def usage(pid: int) -> Usage:
         for line in f:
             key, _, value = line.partition(":")
             status[key] = value.split()
+    with open(f"/proc/{pid}/schedstat") as f:
+        waited = int(f.read().split()[1]) / 1e9
     return Usage(
         at=time.monotonic(),
+        waited=waited,
         cpu=(int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
         rss=int(status["VmRSS"][0]) * 1024,
         hwm=int(status["VmHWM"][0]) * 1024,

@@ -33,7 +33,12 @@ def usages(pids: dict[str, int]) -> dict[str, Usage]:
 
 def shares(before: dict[str, Usage], after: dict[str, Usage]) -> dict[str, dict[str, float]]:
     return {
-        name: {"cpu_pct": before[name].cpu_share(after[name]), "rss_mb": after[name].rss / 2**20} for name in before
+        name: {
+            "cpu_pct": before[name].cpu_share(after[name]),
+            "wait_pct": before[name].wait_share(after[name]),
+            "rss_mb": after[name].rss / 2**20,
+        }
+        for name in before
     }
 
 
@@ -207,7 +212,8 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(args.settle)
             runs.append(await one_storm(cluster, dashes, args))
             r = runs[-1]
-            say(f"  {processes} process(es): {r['loaded']}/{r['viewers']} hold the model after {r['seconds']:.1f} s"
+            took = "-" if r["seconds"] is None else f"{r['seconds']:.1f}"
+            say(f"  {processes} process(es): {r['loaded']}/{r['viewers']} hold the model after {took} s"
                 f"; peak RSS {max(r['peak_rss_mb']):.0f} MB; sent {r['sent_mb']:.0f} MB"
                 f"{' (stopped: RSS over the limit)' if r['rss_abort'] else ''}")  # fmt: skip
     return {"runs": runs}
@@ -253,6 +259,7 @@ async def one_storm(cluster: Cluster, dashes: list[harness.Dashboard], args: arg
         "peak_rss_mb": [peak[p] / 2**20 for p in pids],
         "hwm_mb": [u.hwm / 2**20 for u in after],
         "cpu_pct": [a.cpu_share(b) for a, b in zip(before, after, strict=True)],
+        "wait_pct": [a.wait_share(b) for a, b in zip(before, after, strict=True)],
         "sent_mb": sent / 2**20,
         "sent_per_viewer_kb": sent / 1024 / max(1, sum(n for _b, n in wire)),
         "sockets_measured": sum(n for _b, n in wire),
