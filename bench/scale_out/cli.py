@@ -119,6 +119,16 @@ def report(data: dict[str, Any]) -> None:
                   + (f"; errors {r['errors']}" if any(r["errors"]) else ""))  # fmt: skip
 
 
+def print_logged(data: dict[str, Any]) -> None:
+    """What the dashboards logged as warnings or errors, per run and process, most frequent first."""
+    for run in RUNS:
+        for i, logged in enumerate(data.get(run, {}).get("logged", [])):
+            if logged:
+                print(f"\n{run}, process {i + 1} logged:")
+                for line, n in sorted(logged.items(), key=lambda kv: -kv[1])[:8]:
+                    print(f"  {n:6d}  {line}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     harness.interrupt_on_sigterm()
@@ -133,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             data["storm"] = asyncio.run(storm(args))
     finally:
         report(data)
-        for path in sorted(args.profile.glob("daphne-*.prof")) if args.profile else []:
+        print_logged(data)
+        for path in sorted(args.profile.glob("serve-*.prof")) if args.profile else []:
             print(f"\n{path}\n{profile_summary(path)}")
         data.update(machine=harness.machine(), settings={k: v for k, v in vars(args).items()})
         print(f"results: {harness.save('scale_out', data)}")

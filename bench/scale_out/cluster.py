@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,12 +172,13 @@ class StreamProbe(threading.Thread):
 # from its reactor on SIGTERM, so atexit runs). The code measured is not touched; its figures are
 # slower under the profiler and are not the run's figures.
 _SITECUSTOMIZE = """
-import atexit, cProfile, os
+import atexit, cProfile, os, sys
 _profile = cProfile.Profile()
 _profile.enable()
 def _dump():
     _profile.disable()
-    _profile.dump_stats(os.path.join(os.environ["BENCH_PROFILE_DIR"], f"daphne-{os.getpid()}.prof"))
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]  # serve (daphne), manage (its set-up)
+    _profile.dump_stats(os.path.join(os.environ["BENCH_PROFILE_DIR"], f"{name}-{os.getpid()}.prof"))
 atexit.register(_dump)
 """
 
@@ -201,6 +203,22 @@ def profile_summary(path: Path, top: int = 25) -> str:
     return out.getvalue()
 
 
+_LOGGED = re.compile(r" (WARNING|ERROR|CRITICAL) ([\w.]+): (.*)")
+_VARIABLE = re.compile(r"<[^>]*>|\[[^\]]*\]|\(epoch \d+\)|bench\d+|\d+")
+
+
+def log_problems(log: Path) -> Counter[str]:
+    """A dashboard's warnings and errors, counted by message with its numbers and objects blanked out:
+    read before its folder goes (Dashboard.stop removes it)."""
+    found: Counter[str] = Counter()
+    with contextlib.suppress(OSError), log.open(errors="replace") as f:
+        for line in f:
+            match = _LOGGED.search(line)
+            if match:
+                found[f"{match[1]} {match[2]}: {_VARIABLE.sub('…', match[3])[:160]}"] += 1
+    return found
+
+
 class Cluster:
     """A redis-server of its own (a unix socket, no persistence) and dashboard processes on it."""
 
@@ -211,6 +229,7 @@ class Cluster:
         self.redis = RedisServer(self.folder)
         self.namespace = ""
         self.dashboards: list[harness.Dashboard] = []
+        self.problems: list[dict[str, int]] = []  # per process stopped: its log's warnings, counted
         self.renew()
 
     def renew(self) -> None:
@@ -251,6 +270,7 @@ class Cluster:
     def stop_dashboards(self) -> None:
         for dash in self.dashboards:
             dash.stop()
+            self.problems.append(dict(log_problems(dash.log)))
         self.dashboards = []
 
     def close(self) -> None:

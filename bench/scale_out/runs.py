@@ -112,8 +112,10 @@ async def broadcast(args: argparse.Namespace) -> dict[str, Any]:
                     loaded = sum(o["loaded"] for o in opened) + (level - 2 * per)
                     say(f"  {level} viewers: {loaded} hold the model")
                     point = await measure_broadcast(sim, hosts, probe, pids, level, args)
-                    point["connect_seconds"] = max(o["last_loaded"] or 0 for o in opened) - min(
-                        o["started"] for o in opened
+                    lasts = [o["last_loaded"] for o in opened]
+                    # this level's new viewers, from asking to the last holding its model (None: not all did)
+                    point["connect_seconds"] = (
+                        None if None in lasts or loaded < level else max(lasts) - min(o["started"] for o in opened)
                     )
                     out["points"].append(point)
                     f = point["latency"]
@@ -122,6 +124,7 @@ async def broadcast(args: argparse.Namespace) -> dict[str, Any]:
                 out["fleets"] = [await call(h, "close", 120) for h in hosts]
         finally:
             probe.stop()
+    out["logged"] = cluster.problems
     return out
 
 
@@ -193,9 +196,9 @@ async def docker_load(args: argparse.Namespace) -> dict[str, Any]:
             asking = sum(1 for r in per if r > 0)
             rows.append({"processes": processes, "seconds": seconds, "per_process": per, "total": sum(per),
                          "simulator_served": served, "processes_asking": asking})  # fmt: skip
-            say(f"  {processes} processes: {sum(per):.2f} Docker requests/s (the simulator served {served:.2f}/s; "
+            say(f"  {processes} process(es): {sum(per):.2f} Docker requests/s (the simulator served {served:.2f}/s; "
                 f"{asking} process(es) asked)")  # fmt: skip
-    return {"rows": rows}
+    return {"rows": rows, "logged": cluster.problems}
 
 
 # --- 3. a reconnect storm --------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
             say(f"  {processes} process(es): {r['loaded']}/{r['viewers']} hold the model after {took} s"
                 f"; peak RSS {max(r['peak_rss_mb']):.0f} MB; sent {r['sent_mb']:.0f} MB"
                 f"{' (stopped: RSS over the limit)' if r['rss_abort'] else ''}")  # fmt: skip
-    return {"runs": runs}
+    return {"runs": runs, "logged": cluster.problems}
 
 
 async def one_storm(cluster: Cluster, dashes: list[harness.Dashboard], args: argparse.Namespace) -> dict[str, Any]:
