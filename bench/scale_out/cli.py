@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,12 @@ def report(data: dict[str, Any]) -> None:
         for p in data["broadcast"]["points"]:
             top = list(p["redis_commands_per_s"].items())[:6]
             print(f"Redis commands/s at {p['viewers']} viewers: " + ", ".join(f"{k} {v:g}" for k, v in top))
+        waits = [v["wait_pct"] for p in data["broadcast"]["points"] for k, v in p["processes"].items()
+                 if k.startswith("process")]  # fmt: skip
+        if waits and max(waits) > 20:
+            load = os.getloadavg()[0]
+            print(f"NOTE: the dashboards' event loops waited for a CPU up to {max(waits):.0f} % of the time "
+                  f"(load average {load:.1f} on {os.cpu_count()} CPUs): figures of the machine too")  # fmt: skip
         leader = data["broadcast"].get("leader", 0) + 1
         print(f"all: until every viewer had the patch; each: every delivery; process {leader} leads")
     if "docker" in data:
