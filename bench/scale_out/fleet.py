@@ -3,7 +3,9 @@
 Each viewer is an aiohttp websocket, signed in (the session cookie, an Origin header), offering
 permessage-deflate as browsers do, reading every frame and keeping its model's epoch and seq as the
 page does (``book.Viewer``: a gap or another epoch asks for the model again). A dropped socket
-reconnects after a quarter to half a second, as a page does after 4408. Arrival times are
+reconnects as the page does (static/dashboard/live.js): after 0.5 s doubling, at most 1 s apart
+for the first 15 s without a model and at most 10 s after that, plus up to 0.25 s at random; at
+once after 4408; a connection not open within 10 s is given up. Arrival times are
 ``time.monotonic()`` (CLOCK_MONOTONIC, the same clock in every process of the machine), taken before
 the frame is parsed. One answer (a JSON line on stdout) per command:
 
@@ -38,7 +40,10 @@ import aiohttp
 
 from bench.scale_out.book import Histogram, Viewer, read_frame
 
-CONNECT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0  # live.js CONNECT_TIMEOUT
+BACKOFF_FIRST, BACKOFF_SOON, BACKOFF_MAX = 0.5, 1.0, 10.0  # live.js, in seconds
+STALE_BOUND = 15.0  # live.js: three heartbeats (SWARM_HEARTBEAT_SECONDS 5)
+CLOSE_TOO_SLOW = 4408
 RESYNC = '{"type":"resync"}'
 ENDED = {4401, 4403}  # signed out, forbidden: a page stops reconnecting
 
@@ -52,7 +57,19 @@ class Socket:
     frames: int = 0
     connects: int = 0
     ended: bool = False
+    backoff: float = BACKOFF_FIRST
+    down_since: float | None = None  # since when it has held no live socket with a model
     done: asyncio.Event = field(default_factory=asyncio.Event)  # it holds a model, or gave up
+
+
+def retry_after(sock: Socket, now: float) -> float:
+    """live.js ``dropped()``: the wait before the next try, and the backoff after it."""
+    if sock.down_since is None:
+        sock.down_since = now
+    cap = BACKOFF_SOON if now - sock.down_since < STALE_BOUND else BACKOFF_MAX
+    wait = min(sock.backoff, cap)
+    sock.backoff = min(max(sock.backoff * 2, BACKOFF_FIRST), cap)
+    return wait
 
 
 def raise_open_files() -> int:
@@ -122,7 +139,7 @@ class Fleet:
             except Exception as e:  # counted, and the viewer tries again as a page would
                 self.errors[f"{type(e).__name__}: {str(e)[:80]}"] += 1
             if not self.stopping and not sock.ended:
-                await asyncio.sleep(0.25 + random.random() * 0.25)  # a jitter, as the page's
+                await asyncio.sleep(retry_after(sock, time.monotonic()) + random.random() * 0.25)
 
     async def _read(self, sock: Socket, ws: Any) -> None:
         viewer = sock.viewer
@@ -141,11 +158,15 @@ class Fleet:
                 if viewer.loaded and not had_model:
                     sock.loaded_at = now
                     sock.done.set()
+                if frame.type in ("snapshot", "tasks") and not frame.more:
+                    sock.backoff, sock.down_since = BACKOFF_FIRST, None  # a model installed
                 if resync:
                     await ws.send_str(RESYNC)
                 continue
             code = ws.close_code
             self.closes[str(code if code is not None else msg.type.name)] += 1
+            if code == CLOSE_TOO_SLOW:
+                sock.backoff = 0.0  # the page reconnects at once
             if code in ENDED:
                 sock.ended = True
                 sock.done.set()
