@@ -269,8 +269,9 @@ class Cluster:
 
     def stop_dashboards(self) -> None:
         for dash in self.dashboards:
-            dash.stop()
+            stop_process(dash.proc)  # its last words in the log first: Dashboard.stop removes the folder
             self.problems.append(dict(log_problems(dash.log)))
+            dash.stop()
         self.dashboards = []
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ import random
 
 from bench.harness import percentile
 from bench.scale_out.book import READ_WHOLE_BELOW, Frame, Histogram, Viewer, read_frame
+from bench.scale_out.fleet import Socket, retry_after
 from bench.scale_out.runs import latency_figures
 from dashboard.live.protocol import SnapshotMessage, TasksMessage
 from dashboard.live.swarm_socket import _with_tasks
@@ -49,7 +50,7 @@ def test_a_viewer_counts_each_patch_once_and_applies_them_in_order() -> None:
     v.take(model(10, more=True))
     assert not v.loaded
     v.take(Frame("tasks", seq=10, epoch=3, more=False))
-    assert v.loaded and v.seq == 10
+    assert v.models == 1 and v.seq == 10
     assert v.take(patch(9)) == (True, False)  # heard, but older than the model: dropped
     assert v.stale == 1
     assert v.take(patch(11)) == (True, False)
@@ -103,3 +104,11 @@ def test_latency_is_to_the_last_viewer_and_misses_are_counted() -> None:
     assert f["delivery_n"] == 3 and f["delivery_p50_ms"] == 15
     fallback = latency_figures({}, [fleet_a, fleet_b], viewers=3)
     assert fallback["clock"] == "first viewer" and fallback["every_max_ms"] == 40
+
+
+def test_a_dropped_viewer_waits_as_the_page_does() -> None:
+    """live.js: 0.5 s, doubling, at most 1 s apart for the first 15 s without a model, 10 s after."""
+    sock = Socket()
+    waits = [retry_after(sock, t) for t in (0.0, 1.0, 2.0, 3.0)]
+    assert waits == [0.5, 1.0, 1.0, 1.0]
+    assert [retry_after(sock, t) for t in (16.0, 30.0, 60.0, 90.0, 120.0)] == [1.0, 2.0, 4.0, 8.0, 10.0]
