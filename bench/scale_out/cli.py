@@ -69,6 +69,7 @@ def report(data: dict[str, Any]) -> None:
                 _ms(f["every_max_ms"]), _ms(f["delivery_p50_ms"]), _ms(f["delivery_p99_ms"]), f["missed_deliveries"],
                 " / ".join(f"{x['cpu_pct']:.0f}" for x in procs), " / ".join(f"{x['wait_pct']:.0f}" for x in procs),
                 " / ".join(f"{x['rss_mb']:.0f}" for x in procs),
+                "-" if p.get("cpu_ms_per_delivery") is None else f"{p['cpu_ms_per_delivery']:.2f}",
                 f"{others['redis']['cpu_pct']:.0f}",
                 " / ".join(f"{v['cpu_pct']:.0f}" for k, v in others.items() if k.startswith("fleet")),
             ])  # fmt: skip
@@ -76,7 +77,7 @@ def report(data: dict[str, Any]) -> None:
         print(harness.table(
             "Broadcast latency, two processes on one Redis (ms from the patch's entry in the Redis stream)",
             ["viewers", "loaded", "patches/s", "all p50", "all p99", "all max", "each p50", "each p99", "missed",
-             "CPU % (p1 / p2)", "CPU wait %", "RSS MB (p1 / p2)", "redis CPU %", "fleets CPU %"],
+             "CPU % (p1 / p2)", "CPU wait %", "RSS MB (p1 / p2)", "CPU ms/delivery", "redis CPU %", "fleets CPU %"],
             rows,
         ))  # fmt: skip
         for p in data["broadcast"]["points"]:

@@ -152,12 +152,16 @@ async def measure_broadcast(
     status1 = [await call(h, "status") for h in hosts]
     viewers = sum(s["loaded"] for s in status0)
     counters = ("gaps", "foreign", "stale", "models", "connects")
+    latency = latency_figures(published, answers, viewers)
+    cpu = sum(before[k].cpu_share(after[k]) / 100 * (t1 - t0) for k in before if k.startswith("process"))
     return {
         "viewers": level,
         "loaded": viewers,
         "seconds": t1 - t0,
         "patches_per_s": len(published) / (t1 - t0),
-        "latency": latency_figures(published, answers, viewers),
+        "latency": latency,
+        # the dashboards' CPU over the window per patch delivered to a socket: the fan-out's unit cost
+        "cpu_ms_per_delivery": 1000 * cpu / latency["delivery_n"] if latency["delivery_n"] else None,
         "processes": shares(before, after),
         "during": {k: sum(b[k] - a[k] for a, b in zip(status0, status1, strict=True)) for k in counters},
         "closes": [s["closes"] for s in status1],
