@@ -48,7 +48,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.storm_processes = (1, 2)
     if args.quick:
         args.window, args.docker_seconds, args.settle, args.drain = 15, 20, 3.0, 4.0
-        args.storm_processes, args.storm_timeout = (1,), min(args.storm_timeout, 150)
+        args.storm_processes, args.storm_timeout = (1,), min(args.storm_timeout, 120)
+        args.connect_timeout = min(args.connect_timeout, 90)  # the whole run within ~10 min, whatever happens
     args.runs = tuple(args.only or RUNS)
     return args
 
