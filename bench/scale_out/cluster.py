@@ -8,6 +8,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -277,6 +278,7 @@ class Cluster:
     def close(self) -> None:
         self.stop_dashboards()
         self.redis.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
         return self
