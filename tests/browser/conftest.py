@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -273,3 +274,20 @@ async def follows_docker(
     lag = page_at - docker_at
     assert lag <= within + POLL, f"{what}: the page showed it {lag:.1f}s after Docker's manager did"
     return lag
+
+
+def as_read(received: list[str | bytes]) -> list[str]:
+    """The frames as the page reads them: text as it is, each packed model (its binary parts, in a
+    row) inflated."""
+    out: list[str] = []
+    parts: list[bytes] = []
+    for frame in [*received, ""]:
+        if isinstance(frame, bytes):
+            parts.append(frame)
+            continue
+        if parts:
+            out.append(zlib.decompress(b"".join(parts)).decode())
+            parts = []
+        if frame:
+            out.append(frame)
+    return out

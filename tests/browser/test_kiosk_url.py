@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from bench.wall_soak import wait_live
-from tests.browser.conftest import Dashboard
+from tests.browser.conftest import Dashboard, as_read
 from tests.browser.test_grid import service
 from tests.lab import Swarm
 
@@ -31,12 +31,12 @@ async def test_it_trades_the_kiosk_url_for_a_cookie_and_never_sends_the_token_ag
     context = await browser.new_context(bypass_csp=True)
     requests: list[Any] = []
     sockets: list[str] = []
-    frames: list[str] = []
+    received: list[str | bytes] = []
     context.on("request", lambda request: requests.append(request))
 
     def on_socket(ws: Any) -> None:
         sockets.append(ws.url)
-        ws.on("framereceived", lambda payload: frames.append(str(payload)))
+        ws.on("framereceived", lambda payload: received.append(payload))
 
     try:
         page = await context.new_page()
@@ -62,6 +62,7 @@ async def test_it_trades_the_kiosk_url_for_a_cookie_and_never_sends_the_token_ag
             headers = await request.all_headers()
             assert token not in request.url, request.url
             assert token not in headers.get("referer", ""), request.url
+        frames = as_read(received)
         assert frames and all(other not in f and other_name not in f for f in frames)
         assert any(in_stack in f for f in frames)
     finally:

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import Dashboard
+from tests.browser.conftest import Dashboard, as_read
 from tests.browser.test_task_details import _csrf
 from tests.lab import Lab, Swarm, wait_until
 
@@ -39,8 +39,8 @@ async def container_file(lab: Lab, swarm: Swarm, service: str, path: str, secret
 async def test_it_creates_shows_users_refuses_removal_and_rotates_without_leaking_the_value(
     lab: Lab, swarm: Swarm, page: Any, operator_page: Any, dashboard: Dashboard
 ) -> None:
-    frames: list[str] = []
-    operator_page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    received: list[str | bytes] = []
+    operator_page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.append(payload)))
     name = f"db-{uuid.uuid4().hex[:6]}"
     swarm.secrets += [name, f"{name}.v2"]  # removed after the test whatever happens
     await operator_page.goto(f"{dashboard.url}/secrets/")
@@ -93,7 +93,7 @@ async def test_it_creates_shows_users_refuses_removal_and_rotates_without_leakin
     for path in ("/", "/secrets/", "/api/snapshot", f"/tasks/{tasks[0]['ID']}/", f"/tasks/{tasks[0]['ID']}/inspect"):
         bodies.append(await (await operator_page.request.get(dashboard.url + path)).text())
     dump = _database_dump(Path(dashboard.env["DATA_DIR"]) / "db.sqlite3")
-    for text in [*bodies, *frames, dashboard.log.read_text(), dump]:
+    for text in [*bodies, *as_read(received), dashboard.log.read_text(), dump]:
         assert FIRST not in text and SECOND not in text
     assert {"secret.create", "secret.rotate", "secret.remove", "service.update"} <= set(_actions(dump))
 

@@ -10,8 +10,8 @@ from bench.harness import percentile
 from bench.scale_out.book import READ_WHOLE_BELOW, Frame, Histogram, Viewer, read_frame
 from bench.scale_out.fleet import Socket, retry_after
 from bench.scale_out.runs import latency_figures
+from dashboard.live.frames import with_tasks as _with_tasks
 from dashboard.live.protocol import SnapshotMessage, TasksMessage
-from dashboard.live.swarm_socket import _with_tasks
 
 
 def patch(seq: int, base: int | None = None, epoch: int = 3) -> Frame:
