@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import resource
 import sys
 import time
@@ -38,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.scale_out.book import Histogram, Viewer, read_frame
+from bench.scale_out.book import Frame, Histogram, Viewer, read_frame
 
 CONNECT_TIMEOUT = 10.0  # live.js CONNECT_TIMEOUT
 BACKOFF_FIRST, BACKOFF_SOON, BACKOFF_MAX = 0.5, 1.0, 10.0  # live.js, in seconds
@@ -60,6 +61,11 @@ class Socket:
     backoff: float = BACKOFF_FIRST
     down_since: float | None = None  # since when it has held no live socket with a model
     done: asyncio.Event = field(default_factory=asyncio.Event)  # it holds a model, or gave up
+    parts_left: int = 0  # binary parts of a packed model still to come (?pack=1, as pages ask)
+    held: Frame | None = None  # the packed model's header, taken once its parts are in
+
+
+_PACKED = re.compile(rb'"packed":(\d+)')
 
 
 def retry_after(sock: Socket, now: float) -> float:
@@ -96,7 +102,8 @@ class Fleet:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True))
 
     async def open(self, url: str, cookie: str, count: int, concurrency: int, timeout: float) -> dict[str, Any]:
-        ws_url = url.replace("http://", "ws://") + "/ws/swarm?heartbeat=1"
+        # as the pages ask: heartbeats, and the model packed (a header, then binary parts)
+        ws_url = url.replace("http://", "ws://") + "/ws/swarm?heartbeat=1&pack=1"
         headers = {"Cookie": cookie, "Origin": url}
         gate = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         started = time.monotonic()
@@ -150,7 +157,17 @@ class Fleet:
                 data = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
                 sock.payload += len(data)
                 sock.frames += 1
-                frame = read_frame(data)
+                if msg.type == aiohttp.WSMsgType.BINARY:  # a part of a packed model
+                    sock.parts_left = max(0, sock.parts_left - 1)
+                    if sock.parts_left or sock.held is None:
+                        continue
+                    frame, sock.held = sock.held, None  # the whole model is in: the page installs it
+                else:
+                    frame = read_frame(data)
+                    packed = _PACKED.search(data, 0, 2000) if frame.type == "snapshot" else None
+                    if packed is not None and int(packed.group(1)) > 0:
+                        sock.parts_left, sock.held = int(packed.group(1)), frame
+                        continue
                 had_model = viewer.loaded
                 arrived, resync = viewer.take(frame)
                 if arrived and self.recording:
