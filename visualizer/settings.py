@@ -121,6 +121,9 @@ CHANNEL_LAYERS = {
                         "address": REDIS_URL,
                         "socket_timeout": REDIS_SOCKET_TIMEOUT,
                         "socket_connect_timeout": 5.0,
+                        # redis-py's pool raises past its size (100) instead of waiting: a reconnect
+                        # storm (every socket joining its groups at once) must not fail for it
+                        "max_connections": 2000,
                     }
                 ],
                 "prefix": f"{REDIS_NAMESPACE}:asgi",
