@@ -8,11 +8,10 @@ import asyncio
 import json
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dashboard.core.domain import Task
 from dashboard.core.model import Snapshot
 from dashboard.live import views as live_views
 from dashboard.live.protocol import TASKS_PER_FRAME, SnapshotMessage, TasksMessage
@@ -34,27 +33,8 @@ def _dumps(message: Any) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
-class TaskTexts:
-    """Each task's JSON text, kept while the task stays the same. A viewer that connects to a swarm
-    of 20,000 tasks then costs a pass over the tasks and a join, not 20,000 serializations (~0.4 s
-    of the event loop); the texts of tasks no longer in the model are dropped on the next pass."""
-
-    def __init__(self) -> None:
-        self._texts: dict[str, tuple[Task, str]] = {}
-
-    def of(self, tasks: Mapping[str, Task]) -> list[str]:
-        known = self._texts
-        kept: dict[str, tuple[Task, str]] = {}
-        for task_id, task in tasks.items():
-            hit = known.get(task_id)
-            if hit is None or (hit[0] is not task and hit[0] != task):
-                hit = (task, _dumps(task_json(task)))
-            kept[task_id] = hit
-        self._texts = kept
-        return [text for _, text in kept.values()]
-
-
-task_texts = TaskTexts()
+# each task's JSON text, kept while the task stays the same (dashboard.live.views.TaskTexts)
+task_texts = live_views.TaskTexts(task_json)
 
 
 def with_tasks(message: SnapshotMessage | TasksMessage, tasks: list[str]) -> str:
