@@ -62,6 +62,25 @@ def _open_count() -> int:
     return sum(open_sockets.values())
 
 
+def claim(user_id: int) -> str | None:
+    """Count one more log socket of this user's (a task's or a service's); or why not, counting nothing."""
+    per_user, per_process = int(settings.LOG_SOCKETS_PER_USER), int(settings.LOG_SOCKETS_PER_PROCESS)
+    if open_sockets.get(user_id, 0) >= per_user:
+        return f"too many log streams: at most {per_user} at once per user; close another log panel"
+    if _open_count() >= per_process:
+        return f"too many log streams on this server (at most {per_process}); try again later"
+    open_sockets[user_id] = open_sockets.get(user_id, 0) + 1
+    return None
+
+
+def release(user_id: int) -> None:
+    left = open_sockets.get(user_id, 0) - 1
+    if left > 0:
+        open_sockets[user_id] = left
+    else:
+        open_sockets.pop(user_id, None)
+
+
 class TaskLogsConsumer(GuardedConsumer):
     reader: asyncio.Task[None] | None = None
     client: DockerClient | None = None
@@ -78,19 +97,11 @@ class TaskLogsConsumer(GuardedConsumer):
         if not valid_id(task_id):
             await self.end(CLOSE_NOT_FOUND, "no such task")
             return
-        per_user, per_process = int(settings.LOG_SOCKETS_PER_USER), int(settings.LOG_SOCKETS_PER_PROCESS)
-        if open_sockets.get(user.pk, 0) >= per_user:
-            await self.end(
-                CLOSE_TOO_MANY, f"too many log streams: at most {per_user} at once per user; close another log panel"
-            )
-            return
-        if _open_count() >= per_process:
-            await self.end(
-                CLOSE_TOO_MANY, f"too many log streams on this server (at most {per_process}); try again later"
-            )
+        refused = claim(user.pk)
+        if refused is not None:
+            await self.end(CLOSE_TOO_MANY, refused)
             return
         self._counted = user.pk
-        open_sockets[user.pk] = open_sockets.get(user.pk, 0) + 1
         await self.guard(user)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
@@ -107,11 +118,7 @@ class TaskLogsConsumer(GuardedConsumer):
                 await self.reader
         await self.unguard()
         if self._counted is not None:
-            left = open_sockets.get(self._counted, 0) - 1
-            if left > 0:
-                open_sockets[self._counted] = left
-            else:
-                open_sockets.pop(self._counted, None)
+            release(self._counted)
             self._counted = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -169,7 +176,7 @@ class TaskLogsConsumer(GuardedConsumer):
                 batch = pending[:]
                 pending.clear()
                 pending_bytes = 0
-                for frame in _frames(batch):
+                for frame in frames(batch):
                     await self.send(text_data=frame)
             if skipped:
                 await self._send({"type": "skipped", "count": skipped})
@@ -218,21 +225,21 @@ class TaskLogsConsumer(GuardedConsumer):
         await self.close(code=1000)  # nothing more will come on it
 
 
-def _frames(lines: list[list[Any]]) -> list[str]:
+def frames(lines: list[list[Any]]) -> list[str]:
     """``lines`` messages of at most FRAME_BYTES of JSON each (one line of 64 KiB fits: at most ~390 KB)."""
-    frames: list[str] = []
+    out: list[str] = []
     parts: list[str] = []
     size = 0
     for line in lines:
         text = json.dumps(line, separators=(",", ":"))
         if parts and size + len(text) > FRAME_BYTES:
-            frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+            out.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
             parts, size = [], 0
         parts.append(text)
         size += len(text) + 1
     if parts:
-        frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
-    return frames
+        out.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+    return out
 
 
 def _final_state(task_id: str) -> str | None:
