@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dashboard.core.domain import Node, Service, Task
+from dashboard.core.domain import Node, Service, Task, docker_time
 from dashboard.core.model import ACTIVE_STATES, Snapshot, counts
-from dashboard.core.problems import FAILED, docker_time
+from dashboard.core.problems import FAILED
 
 NO_STACK = "no stack"
 

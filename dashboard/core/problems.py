@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
-from dashboard.core.domain import Node, Service, Task
+from dashboard.core.domain import Node, Service, Task, docker_time
 from dashboard.core.model import NODE_GONE_STATES, Snapshot, counts
 
 Kind = Literal["short", "failing", "pending", "orphaned", "node-down", "node-drained", "update"]
@@ -45,17 +45,6 @@ class Problem:
     node_id: str = ""
 
 
-def docker_time(text: str) -> datetime | None:
-    """Docker's RFC 3339 timestamps (nanoseconds, "Z"), None when empty or not one."""
-    if not text:
-        return None
-    try:
-        head, _, tail = text.rstrip("Z").partition(".")
-        return datetime.fromisoformat(head + ("." + tail[:6] if tail else "")).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
 def find(
     snapshot: Snapshot,
     *,
@@ -73,8 +62,8 @@ def find(
         *_orphaned(snapshot),
         *_updates(snapshot.services.values(), now=now, update_stuck=update_stuck),
     ]
-    # "" (no time known) sorts before any time: reversed, those come first
-    return sorted(found, key=lambda p: (p.at == "", p.at, p.kind, p.target_id), reverse=True)
+    # undated ones (nodes first) before the rest, newest first; a stable sort keeps ties in the order above
+    return sorted(found, key=lambda p: (p.at == "", p.at), reverse=True)
 
 
 def _name(snapshot: Snapshot, service_id: str) -> str:
@@ -88,7 +77,7 @@ def _hostname(snapshot: Snapshot, node_id: str) -> str:
 
 
 def _nodes(nodes: Iterable[Node]) -> list[Problem]:
-    return [problem for node in nodes for problem in _node(node)]
+    return [problem for node in sorted(nodes, key=lambda n: (n.hostname, n.id)) for problem in _node(node)]
 
 
 def _node(node: Node) -> list[Problem]:

@@ -81,35 +81,32 @@ def release(user_id: int) -> None:
         open_sockets.pop(user_id, None)
 
 
-class TaskLogsConsumer(GuardedConsumer):
+class LogConsumer(GuardedConsumer):
+    """What a task's and a service's log sockets share: who may open one, the counts, the reader's end."""
+
     reader: asyncio.Task[None] | None = None
     client: DockerClient | None = None
     _counted: int | None = None  # the user id this socket is counted under
 
-    async def connect(self) -> None:
+    async def open_for(self, what: str, found: bool) -> bool:
+        """Accept, then close with the reason unless a signed-in user may follow one more log of a
+        ``found`` ``what`` ("task", "service"): a refused handshake reaches a page as 1006 only."""
         user = self.scope.get("user")
-        task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
-        # accepted, then closed with the reason: a refused handshake reaches a page as 1006 only
         await self.accept()
         if user is None or not user.is_authenticated or not user.is_active:
-            await self.end(CLOSE_SIGNED_OUT, "sign in to read task logs")
-            return
-        if not valid_id(task_id):
-            await self.end(CLOSE_NOT_FOUND, "no such task")
-            return
+            await self.end(CLOSE_SIGNED_OUT, f"sign in to read {what} logs")
+            return False
+        if not found:
+            await self.end(CLOSE_NOT_FOUND, f"no such {what}")
+            return False
         refused = claim(user.pk)
         if refused is not None:
             await self.end(CLOSE_TOO_MANY, refused)
-            return
+            return False
         self._counted = user.pk
         await self.guard(user)
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        try:
-            tail = max(0, min(int((query.get("tail") or [DEFAULT_TAIL])[0]), MAX_TAIL))
-        except ValueError:
-            tail = DEFAULT_TAIL
         self.client = runtime.swarm().logs_client
-        self.reader = asyncio.create_task(self._follow(task_id, tail), name=f"logs-{task_id[:12]}")
+        return True
 
     async def disconnect(self, code: int) -> None:
         if self.reader is not None:
@@ -135,6 +132,19 @@ class TaskLogsConsumer(GuardedConsumer):
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+
+class TaskLogsConsumer(LogConsumer):
+    async def connect(self) -> None:
+        task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
+        if not await self.open_for("task", valid_id(task_id)):
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            tail = max(0, min(int((query.get("tail") or [DEFAULT_TAIL])[0]), MAX_TAIL))
+        except ValueError:
+            tail = DEFAULT_TAIL
+        self.reader = asyncio.create_task(self._follow(task_id, tail), name=f"logs-{task_id[:12]}")
 
     async def _follow(self, task_id: str, tail: int) -> None:
         """Read the stream into a list; every BATCH_SECONDS send what has come. One writer, in order."""

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import json
 import logging
 import time
 from typing import Any
@@ -28,12 +27,10 @@ from typing import Any
 from django.conf import settings
 
 from dashboard import runtime
-from dashboard.core.docker import DockerClient, DockerProblem, LogsUnavailable
+from dashboard.core.docker import DockerProblem, LogsUnavailable
 from dashboard.core.domain import Task, valid_id
 from dashboard.core.model import FINAL_STATES, Snapshot
 from dashboard.live import log_socket
-from dashboard.live.guard import GuardedConsumer
-from dashboard.live.protocol import CLOSE_NOT_FOUND, CLOSE_SIGNED_OUT, CLOSE_TOO_MANY
 
 REORDER_SECONDS = 1.0
 MAX_HELD_LINES = 5000
@@ -45,11 +42,10 @@ log = logging.getLogger(__name__)
 
 def sort_key(ts: str) -> str:
     """Docker's RFC 3339 timestamps compare as text once the fraction has its nine digits."""
-    head, dot, rest = ts.partition(".")
-    if not dot:
-        return ts
-    digits = "".join(itertools.takewhile(str.isdigit, rest))
-    return f"{head}.{digits.ljust(9, '0')}{rest[len(digits) :]}"
+    head, rest = ts[:19], ts[19:]  # "2026-11-30T11:00:00", then ".123Z" or "Z"
+    digits = "".join(itertools.takewhile(str.isdigit, rest[1:])) if rest.startswith(".") else ""
+    zone = rest[1 + len(digits) :] if rest.startswith(".") else rest
+    return f"{head}.{digits.ljust(9, '0')}{zone}"
 
 
 class Reorder:
@@ -94,53 +90,12 @@ def prefix(model: Snapshot, task: Task) -> str:
     return f"{name}{slot}@{(node.hostname or node.id[:12]) if node else task.node_id[:12]}"
 
 
-class ServiceLogsConsumer(GuardedConsumer):
-    client: DockerClient | None = None
-    _counted: int | None = None
-    _runner: asyncio.Task[None] | None = None
-
+class ServiceLogsConsumer(log_socket.LogConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
         service_id = str(self.scope["url_route"]["kwargs"]["service_id"])
-        await self.accept()  # then closed with the reason: a refused handshake reaches a page as 1006 only
-        if user is None or not user.is_authenticated or not user.is_active:
-            await self.end(CLOSE_SIGNED_OUT, "sign in to read service logs")
-            return
-        if not valid_id(service_id) or service_id not in runtime.swarm().watcher.snapshot.services:
-            await self.end(CLOSE_NOT_FOUND, "no such service")
-            return
-        refused = log_socket.claim(user.pk)
-        if refused is not None:
-            await self.end(CLOSE_TOO_MANY, refused)
-            return
-        self._counted = user.pk
-        await self.guard(user)
-        self.client = runtime.swarm().logs_client
-        self._runner = asyncio.create_task(self._run(service_id), name=f"service-logs-{service_id[:12]}")
-
-    async def disconnect(self, code: int) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._runner
-        await self.unguard()
-        if self._counted is not None:
-            log_socket.release(self._counted)
-            self._counted = None
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not await self.admit():
-            return
-        message = None
-        with contextlib.suppress(ValueError):
-            message = json.loads(text_data) if text_data is not None else None
-        if isinstance(message, dict) and message.get("type") == "pong":
-            self.pong(message)
-            return
-        await self._send({"type": "error", "error": "this socket takes no messages"})
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+        found = valid_id(service_id) and service_id in runtime.swarm().watcher.snapshot.services
+        if await self.open_for("service", found):
+            self.reader = asyncio.create_task(self._run(service_id), name=f"service-logs-{service_id[:12]}")
 
     async def _run(self, service_id: str) -> None:
         merger = _Merger(self, service_id)

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard import runtime
 from dashboard.core import matrix
-from dashboard.core.docker import DockerAPIError, DockerProblem, LogsUnavailable
+from dashboard.core.docker import DockerProblem, LogsUnavailable
 from dashboard.core.domain import Service, Task, valid_id
 from dashboard.core.model import Snapshot, counts
 from dashboard.core.service_detail import parse_service_detail, update_progress
@@ -28,7 +28,7 @@ from dashboard.live.service_logs import log_tasks, prefix, sort_key
 from dashboard.live.wire import labels_json
 from dashboard.pages import downloads, live_page
 from dashboard.pages.nodes import task_row
-from dashboard.pages.tasks import LOG_DOWNLOAD_LINES, secret_keys
+from dashboard.pages.tasks import LOG_DOWNLOAD_LINES, docker_failure, secret_keys
 
 TASKS_SHOWN = 300  # a service's tasks listed on its page (current first, then its history, newest first)
 
@@ -89,12 +89,8 @@ async def service_page(request: HttpRequest, service_id: str) -> HttpResponse:
         return await live_page.page(request, "", "dashboard/service_live.html", model, "services", context)
     try:
         raw = await runtime.swarm().client.service_inspect(service_id)
-    except DockerAPIError as e:
-        if e.status == 404:
-            return HttpResponse("no such service (Docker no longer knows it)", status=404, content_type="text/plain")
-        return HttpResponse(f"Docker refused: {e}", status=502, content_type="text/plain")
     except DockerProblem as e:
-        return HttpResponse(f"Docker is not reachable: {e}", status=503, content_type="text/plain")
+        return docker_failure(e, "service")
     detail = parse_service_detail(raw, secret_keys())
     _update_started[service_id] = detail.update_started
     while len(_update_started) > UPDATES_KEPT:

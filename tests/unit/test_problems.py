@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from dashboard.core.domain import Node, Service, Task
+from dashboard.core.domain import Node, Service, Task, docker_time
 from dashboard.core.model import Snapshot, Status
-from dashboard.core.problems import Problem, docker_time, find
+from dashboard.core.problems import Problem, find
 from tests.unit.fakedocker import node, service, task
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
