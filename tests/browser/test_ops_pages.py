@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
-from tests.browser.conftest import Dashboard
+from tests.browser.conftest import USERS, Dashboard
 from tests.lab import Lab, Swarm, wait_until
 
 WAIT = 30_000  # ms: a change reaches a live page through an event or the next reconcile (8 s)
@@ -177,3 +177,41 @@ async def test_problems_list_a_failing_a_pending_and_an_orphaned_task(
     # the bar counts them on every page, and the grid may ask for them as JSON
     api = await page.evaluate("async () => (await (await fetch('/api/problems')).json())")
     assert {p["kind"] for p in api["problems"]} >= {"failing", "pending", "orphaned", "node-down"}
+
+
+async def test_the_pages_work_under_the_real_csp_on_a_phone(
+    lab: Lab, swarm: Swarm, browser: Any, dashboard: Dashboard
+) -> None:
+    name, sid = await service(swarm, "phone", replicas=2, command=LOGGER)
+    await asyncio.to_thread(swarm.wait_running, name, 2)
+    context = await browser.new_context(viewport={"width": 390, "height": 844})  # the CSP enforced
+    page = await context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        # signed in as login() does, without its probe: the CSP refuses a string evaluated as script
+        await page.goto(f"{dashboard.url}/accounts/login/")
+        await page.fill("#id_username", "viewer")
+        await page.fill("#id_password", USERS["viewer"][0])
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#grid", timeout=WAIT)
+        n1 = lab.node_ids()["swarm-n1"]
+        for path, ready in (
+            ("/services/", f'#matrix tr[data-service-id="{sid}"]'),
+            (f"/services/{sid}/", "#service-logs .log-line .who"),
+            ("/nodes/", "#nodes-table"),
+            (f"/nodes/{n1}/", "#node-facts"),
+            ("/problems/", "#live"),
+        ):
+            await page.goto(dashboard.url + path)
+            await page.wait_for_selector(ready, timeout=WAIT)
+            await page.wait_for_selector('#conn[data-conn="live"]', timeout=WAIT)  # its script runs: live
+            # nothing wider than the phone but the boxes that scroll on their own (a wide matrix)
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width}px wide on a 390px phone"
+            assert await page.is_visible("#nav a[aria-current=page]")
+    finally:
+        await context.close()
+    assert violations == [] and errors == []
