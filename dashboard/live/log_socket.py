@@ -58,8 +58,28 @@ log = logging.getLogger(__name__)
 open_sockets: dict[int, int] = {}
 
 
+# Docker log streams held beyond one per socket (a service's socket reads several tasks' streams):
+# counted with the sockets against LOG_SOCKETS_PER_PROCESS, as each holds a connection of the log
+# client's pool all the same
+extra_streams = 0
+
+
 def _open_count() -> int:
-    return sum(open_sockets.values())
+    return sum(open_sockets.values()) + extra_streams
+
+
+def take_stream() -> bool:
+    """One more Docker log stream for a socket that already holds one, if the process has room."""
+    global extra_streams
+    if _open_count() >= int(settings.LOG_SOCKETS_PER_PROCESS):
+        return False
+    extra_streams += 1
+    return True
+
+
+def give_stream() -> None:
+    global extra_streams
+    extra_streams = max(0, extra_streams - 1)
 
 
 def claim(user_id: int) -> str | None:

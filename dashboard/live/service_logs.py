@@ -118,6 +118,7 @@ class _Merger:
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.ended_at: dict[str, float] = {}  # a followed task the model says has ended -> when it was seen
         self.notices: list[str] = []
+        self.crowded = False  # told the page that the process has no room for more streams
         self.skipped = 0
         self.window_start, self.in_window, self.bytes_in_window = time.monotonic(), 0, 0
 
@@ -137,23 +138,42 @@ class _Merger:
         await self.consumer._send({"type": "end", "reason": "the service was removed", "cut": False})
 
     def _join(self, model: Snapshot, now: float) -> None:
-        for task in log_tasks(model, self.service_id, int(settings.SERVICE_LOG_TASKS)):
+        limit = int(settings.SERVICE_LOG_TASKS)
+        reading = sum(1 for reader in self.readers.values() if not reader.done())
+        for task in log_tasks(model, self.service_id, limit):
             if task.id in self.readers:
                 continue
+            if reading >= limit:
+                break
+            # the socket's count holds one stream; every further one needs room in the process
+            extra = reading > 0
+            if extra and not log_socket.take_stream():
+                if not self.crowded:
+                    self.crowded = True
+                    self.notices.append(
+                        "not every task's log is read: the server's log connections are all in use "
+                        "(LOG_SOCKETS_PER_PROCESS); the others join when some close"
+                    )
+                break
+            reading += 1
             follow = task.state not in FINAL_STATES
             self.readers[task.id] = asyncio.create_task(
-                self._read(task.id, prefix(model, task), follow), name=f"service-logs-read-{task.id[:12]}"
+                self._read(task.id, prefix(model, task), follow, extra), name=f"service-logs-read-{task.id[:12]}"
             )
-        for task_id, reader in self.readers.items():
+        for task_id, reader in list(self.readers.items()):
             held = model.tasks.get(task_id)
-            if reader.done() or (held is not None and held.state not in FINAL_STATES):
+            if reader.done():
+                if held is None:  # gone from the model: it will not be listed again
+                    del self.readers[task_id]
+                continue
+            if held is not None and held.state not in FINAL_STATES:
                 continue
             # Docker never ends a followed stream by itself: let it go a moment after the task ended
             since = self.ended_at.setdefault(task_id, now)
             if now - since >= log_socket.FINAL_GRACE_SECONDS:
                 reader.cancel()
 
-    async def _read(self, task_id: str, name: str, follow: bool) -> None:
+    async def _read(self, task_id: str, name: str, follow: bool, extra: bool) -> None:
         assert self.consumer.client is not None
         last_ts = ""
         try:
@@ -171,6 +191,13 @@ class _Merger:
             self.notices.append(f"{name}: {e}")
         except DockerProblem as e:
             self.notices.append(f"{name}: the log stream broke: {e}")
+        except Exception as e:  # a bug in one task's stream must not end the others
+            log.exception("the log stream of task %s failed", task_id)
+            self.notices.append(f"{name}: the log stream failed ({type(e).__name__})")
+        finally:
+            self.ended_at.pop(task_id, None)
+            if extra:
+                log_socket.give_stream()
 
     def _admit(self, size: int) -> bool:
         now = time.monotonic()

@@ -103,6 +103,12 @@ async def test_a_service_page_shows_its_spec_and_merged_logs_from_every_node_in_
     assert all(who.startswith(f"{name}@") for _, who in shown)
     stamps = [ts for ts, _ in shown]
     assert stamps == sorted(stamps), "the merged lines are out of timestamp order"
+    # the download: the same merge, as text, "ts name.slot@node stream text" a line
+    text = await page.evaluate("async (url) => (await fetch(url)).text()", f"/services/{sid}/logs.txt")
+    rows = [line.split(" ", 3) for line in text.splitlines()]
+    assert rows and all(not r[0].startswith("#") for r in rows), text[:500]
+    assert {r[1].split("@")[1] for r in rows} == {"swarm-n2", "swarm-n3"}
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
     # the filter narrows to one node's lines
     await page.fill("#service-logs .logs-filter", "@swarm-n3")
     visible = await page.evaluate(
