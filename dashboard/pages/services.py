@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from dashboard import runtime
@@ -26,7 +28,7 @@ from dashboard.core.model import Snapshot, counts
 from dashboard.core.service_detail import parse_service_detail, update_progress
 from dashboard.live.service_logs import log_tasks, prefix, sort_key
 from dashboard.live.wire import labels_json
-from dashboard.pages import downloads, live_page
+from dashboard.pages import downloads, live_page, matrix_render
 from dashboard.pages.nodes import task_row
 from dashboard.pages.tasks import LOG_DOWNLOAD_LINES, docker_failure, secret_keys
 
@@ -43,7 +45,9 @@ UPDATES_KEPT = 1024
 async def services_page(request: HttpRequest) -> HttpResponse:
     model = await live_page.snapshot()
     built = matrix.build(model, now=live_page.now(), window=live_page.failed_window())
-    context = {"m": built, "window": settings.SWARM_FAILED_TASKS_MINUTES}
+    html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
+    # every value in it is escaped by dashboard.pages.matrix_render
+    context = {"matrix_html": mark_safe(html), "window": settings.SWARM_FAILED_TASKS_MINUTES}  # noqa: S308
     return await live_page.page(
         request, "dashboard/services.html", "dashboard/services_live.html", model, "services", context
     )

@@ -11,6 +11,7 @@ from dashboard.core import matrix
 from dashboard.core.model import Snapshot, Status
 from dashboard.core.service_detail import parse_service_detail, update_progress
 from dashboard.live.service_logs import Reorder, log_tasks, prefix, sort_key
+from dashboard.pages import matrix_render
 from tests.unit.fakedocker import node, service, task
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -38,12 +39,15 @@ def test_the_matrix_groups_services_by_stack_orders_by_name_and_counts_per_node(
         ("bill", ["bill_api"]), ("shop", ["shop_web"]), (matrix.NO_STACK, ["alpha", "zeta"]),
     ]  # fmt: skip
     shop = built.stacks[1].rows[0]
-    assert [(c.node_id, c.running, c.active, c.failed) for c in shop.cells] == [
-        ("c", 0, 0, 0), ("a", 1, 0, 0), ("b", 1, 1, 1),
+    assert [(i, c.node_id, c.running, c.active, c.failed) for i, c in shop.cells] == [
+        (1, "a", 1, 0, 0), (2, "b", 1, 1, 1),
     ]  # fmt: skip
     assert (shop.running, shop.desired) == (2, 1)
     zeta = built.stacks[2].rows[1]
-    assert zeta.cells[0] == matrix.Cell("c", running=0, active=1)  # orphaned on the down node: not running
+    assert zeta.cells == ((0, matrix.Cell("c", running=0, active=1)),)  # orphaned on the down node: not running
+    html = matrix_render.table(built, services_url="/services/", nodes_url="/nodes/")
+    assert html.count("<tr data-service-id=") == 4 and html.count("<td></td>") == 4 * 3 - 3
+    assert '<td class="cell" data-node-id="b" data-running="1" data-active="1" data-failed="1">' in html
 
 
 SERVICE_JSON = {
