@@ -115,6 +115,12 @@ async def test_a_service_page_shows_its_spec_and_merged_logs_from_every_node_in_
         "() => [...document.querySelectorAll('#service-logs .log-line:not([hidden]) .who')].map((w) => w.textContent)"
     )
     assert visible and all(w.endswith("@swarm-n3") for w in visible)
+    # an update: its status shows live, and the spec is read again once it is done
+    await page.evaluate("window.__sameDocument = true")
+    await asyncio.to_thread(lab.docker, "service", "update", "--detach", "--env-add", "RELEASE=7", name)
+    await page.wait_for_selector('#update-status[data-update-state="completed"]', timeout=WAIT)
+    await page.wait_for_function("() => document.querySelector('#service-spec').textContent.includes('RELEASE=')")
+    assert await page.evaluate("window.__sameDocument") is True
 
 
 def tasks_on(lab: Lab, node_id: str) -> set[str]:

@@ -89,3 +89,15 @@ def test_a_node_page_lists_its_tasks_and_an_unknown_node_is_not_found(model: Any
     assert 'data-task-id="t1"' in page and HOSTILE not in page
     assert client.get("/nodes/nope/").status_code == 404
     assert client.get("/nodes/n1/?fragment=live").content.decode().lstrip().startswith('<div id="live"')
+
+
+def test_a_services_live_part_shows_its_update_and_progress_from_the_model_alone(model: Any) -> None:
+    snapshot = model.snapshot
+    updating = dataclasses.replace(snapshot.services["s1"], update_state="rollback_started", update_message="boom")
+    model.snapshot = Snapshot.build(
+        seq=8, status=snapshot.status, nodes=snapshot.nodes, services=[updating], tasks=snapshot.tasks
+    )
+    # no Docker behind this model: the live part must not ask it
+    text = signed_in().get("/services/s1/?fragment=live").content.decode()
+    assert 'data-update-state="rollback_started"' in text and "0 of 2 tasks updated" in text and "boom" in text
+    assert 'data-task-id="t1"' in text and HOSTILE not in text
