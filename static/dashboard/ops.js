@@ -44,7 +44,8 @@ async function refresh() {
     const doc = await fetchPage("live");
     const fresh = doc && doc.getElementById("live");
     const shown = byId("live");
-    if (fresh && Number(fresh.dataset.seq || 0) >= shownSeq) {
+    // fetched one at a time, so the last one is the newest (a new leader's model may count from lower)
+    if (fresh) {
       const positions = scrolled(shown).map((box) => [box.scrollLeft, box.scrollTop]);
       const specChanged = fresh.dataset.updatedAt !== shown.dataset.updatedAt;
       shown.replaceWith(fresh);
