@@ -80,3 +80,13 @@ const live = new LiveSwarm({
   },
 });
 live.start();
+
+// "/" focuses the filter, as on the grid (submitting it opens the grid filtered)
+document.addEventListener("keydown", (event) => {
+  const target = /** @type {HTMLElement} */ (event.target);
+  const typing = target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target.isContentEditable;
+  if (event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey) {
+    event.preventDefault();
+    byId("filter").focus();
+  }
+});

@@ -224,6 +224,8 @@ async def test_the_pages_work_under_the_real_csp_on_a_phone(
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{path} is {width}px wide on a 390px phone"
             assert await page.is_visible("#nav a[aria-current=page]")
+        await page.keyboard.press("/")
+        assert await page.evaluate("document.activeElement.id") == "filter"
     finally:
         await context.close()
     assert violations == [] and errors == []
