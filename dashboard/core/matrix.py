@@ -83,3 +83,42 @@ def build(snapshot: Snapshot, *, now: datetime, window: timedelta) -> Matrix:
     if "" in by_stack:
         stacks.append(Stack(NO_STACK, tuple(by_stack[""])))
     return Matrix(nodes=nodes, stacks=tuple(stacks))
+
+
+def narrow(m: Matrix, query: str) -> Matrix:
+    """The matrix under the bar's filter, each term narrowing it further (case-insensitive, parts of
+    names): ``service:``, ``stack:`` and ``image:`` keep rows, ``node:`` keeps columns, free text keeps
+    the rows whose service or stack name holds it. Terms of other kinds (``state:``, ``label:``) are
+    the grid's: the matrix counts every state, so they leave it as it is."""
+    rows: list[tuple[str, str]] = []
+    nodes: list[str] = []
+    for term in query.lower().split():
+        kind, sep, value = term.partition(":")
+        if not sep:
+            rows.append(("", term))
+        elif kind in ("service", "stack", "image") and value:
+            rows.append((kind, value))
+        elif kind == "node" and value:
+            nodes.append(value)
+    keep = [i for i, n in enumerate(m.nodes) if all(v in (n.hostname or n.id).lower() for v in nodes)]
+    column = {old: new for new, old in enumerate(keep)}
+    stacks = []
+    for stack in m.stacks:
+        kept = tuple(
+            Row(r.service, r.running, r.desired, tuple((column[i], c) for i, c in r.cells if i in column))
+            for r in stack.rows
+            if all(_holds(r.service, kind, value) for kind, value in rows)
+        )
+        if kept:
+            stacks.append(Stack(stack.name, kept))
+    return Matrix(nodes=tuple(m.nodes[i] for i in keep), stacks=tuple(stacks))
+
+
+def _holds(service: Service, kind: str, value: str) -> bool:
+    if kind == "service":
+        return value in service.name.lower()
+    if kind == "stack":
+        return value in service.stack.lower()
+    if kind == "image":
+        return value in service.image.lower()
+    return value in service.name.lower() or value in service.stack.lower()

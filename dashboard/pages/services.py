@@ -29,6 +29,7 @@ from dashboard.core.service_detail import parse_service_detail, update_progress
 from dashboard.live.service_logs import log_tasks, prefix, sort_key
 from dashboard.live.wire import labels_json
 from dashboard.pages import downloads, live_page, matrix_render
+from dashboard.pages.nav import MAX_QUERY_CHARS
 from dashboard.pages.nodes import task_row
 from dashboard.pages.tasks import LOG_DOWNLOAD_LINES, docker_failure, secret_keys
 
@@ -44,10 +45,19 @@ UPDATES_KEPT = 1024
 @require_GET
 async def services_page(request: HttpRequest) -> HttpResponse:
     model = await live_page.snapshot()
-    built = matrix.build(model, now=live_page.now(), window=live_page.failed_window())
+    whole = matrix.build(model, now=live_page.now(), window=live_page.failed_window())
+    query = request.GET.get("q", "")[:MAX_QUERY_CHARS]
+    built = matrix.narrow(whole, query) if query.strip() else whole
     html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
     # every value in it is escaped by dashboard.pages.matrix_render
-    context = {"matrix_html": mark_safe(html), "window": settings.SWARM_FAILED_TASKS_MINUTES}  # noqa: S308
+    context = {
+        "matrix_html": mark_safe(html),  # noqa: S308
+        "window": settings.SWARM_FAILED_TASKS_MINUTES,
+        "filtered": bool(query.strip()),
+        "shown": sum(len(s.rows) for s in built.stacks),
+        "total": sum(len(s.rows) for s in whole.stacks),
+        "filter_here": True,
+    }
     return await live_page.page(
         request, "dashboard/services.html", "dashboard/services_live.html", model, "services", context
     )

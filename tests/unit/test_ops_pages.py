@@ -63,6 +63,9 @@ def test_the_matrix_shows_hostile_names_as_text_and_its_live_part_alone(model: A
     assert HOSTILE not in page and "&lt;img src=x" in page
     assert 'aria-current="page">services</a>' in page
     assert '<tbody data-stack="shop">' in page and 'data-node-id="n1" data-running="1"' in page
+    assert '<form class="filter" role="search" action="/services/"' in page  # the matrix filters itself
+    narrowed = client.get("/services/?q=stack:nope").content.decode()
+    assert "0 of 1 services match the filter" in narrowed and "data-service-id" not in narrowed
     live = client.get("/services/?fragment=live")
     assert live["Cache-Control"] == "no-store"
     text = live.content.decode()
