@@ -194,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
         spec["TaskTemplate"]["Placement"] = {"Constraints": ["node.role==worker"]}  # deaths the manager cannot see
         api.request("POST", f"/services/{service_id}/update?version={current['Version']['Index']}", spec)
         with harness.Dashboard(lab.docker_host, env={"AGENT_TOKEN": token}) as dash:
-            dash.start()
             print("without agents:", file=sys.stderr, flush=True)
             results.append(
                 summarize("without agents", asyncio.run(kills(lab, dash, api, service_id, args.replicas, count)))
