@@ -16,9 +16,11 @@ from dashboard.core.watch.base import TIMER_SLACK, Dirty, WatchState, clock, now
 class Refresher(WatchState):
     async def _refresher(self, client: DockerClient) -> None:
         s = self.settings
-        next_reconcile = clock() + s.reconcile
+        last_reconcile = clock()
         reconciles = 0
         while True:
+            # relaxed while agents cover every ready node, and back the moment one goes (its wake)
+            next_reconcile = last_reconcile + self._reconcile_period()
             now = clock()
             wake_at = min([next_reconcile, *(at for _, at, _, _ in self._settling.values())])
             if not self._wake.is_set() and wake_at > now:
@@ -41,7 +43,7 @@ class Refresher(WatchState):
                 reconciles += 1
                 full = dirty.everything or reconciles % s.full_every == 0
                 await self._reconcile(client, full=full, dirty=dirty)
-                next_reconcile = clock() + s.reconcile
+                last_reconcile = clock()
             elif dirty.everything:
                 await self._list_everything(client)
             elif dirty:
