@@ -206,6 +206,25 @@ async def test_it_takes_an_event_as_a_hint_and_never_as_the_truth() -> None:
 
 @pytest.mark.looptime
 @pytest.mark.asyncio(loop_scope="function")
+async def test_a_task_an_agent_says_ended_is_relisted_until_the_manager_knows_it_too() -> None:
+    docker = two_nodes()
+    async with watching_with(factory(docker), PRODUCTION) as watcher:
+        loop = asyncio.get_running_loop()
+        watcher.agent_said("n2", "a", _msg(HELLO | {"node_id": "n2"}))
+        said_at = loop.time()
+        watcher.agent_said("n2", "a", _msg(EVENT | {"action": "die", "task_id": "t2", "health": "", "output": ""}))
+        # the worker tells its manager a little after its daemon told the agent: the first re-list
+        # still finds t2 running, and does not call the service settled for it
+        loop.call_later(0.25, lambda: docker.tasks.update(t2=task("t2", "s1", "n2", slot=2, state="failed")))
+        await watcher.wait_for(lambda s: s.tasks["t2"].state == "failed", 1)
+        assert loop.time() - said_at <= 0.25 + 0.15
+        calls = len(docker.calls_of("tasks"))
+        await asyncio.sleep(3)
+        assert len(docker.calls_of("tasks")) - calls <= 2, "the manager knows: no more re-lists at 0.1 s"
+
+
+@pytest.mark.looptime
+@pytest.mark.asyncio(loop_scope="function")
 async def test_it_publishes_health_and_oom_of_the_agents_own_node_and_which_nodes_have_one() -> None:
     docker = two_nodes()
     async with watching_with(factory(docker), PRODUCTION) as watcher:

@@ -18,18 +18,22 @@ from dashboard.agent.messages import AgentMessage
 from dashboard.core.agents_store import AgentKnowledge, TaskWord, reconcile_period
 from dashboard.core.agents_usage import UsageFrame
 from dashboard.core.domain import Task
-from dashboard.core.model import Snapshot
+from dashboard.core.model import ACTIVE_STATES, Snapshot
 from dashboard.core.watch.base import WatchState, clock
 
 log = logging.getLogger(__name__)
 
 UsageSubscriber = Callable[[UsageFrame], Awaitable[None]]
+ENDING_ACTIONS = frozenset({"die", "oom", "kill"})
+AWAIT_FOR = 3.0  # seconds a manager gets to learn what an agent said ended (a cut-off worker never tells it)
+MAX_AWAITED = 1000
 
 
 class AgentSide(WatchState):
     agents: AgentKnowledge
     snapshot: Snapshot
     _usage_subscribers: list[UsageSubscriber]
+    _awaiting: dict[str, tuple[str, float]]  # task -> its service, until when a manager's word is awaited
 
     def agent_said(self, node_id: str, conn: str, message: AgentMessage) -> None:
         """One message of the agent on ``node_id`` (socket ``conn``), already parsed."""
@@ -39,6 +43,9 @@ class AgentSide(WatchState):
             self._dirty.service_tasks.add(service_id)
             self._settle(service_id)
             hinted = True
+        if message["type"] == "event" and message["action"] in ENDING_ACTIONS and hinted:
+            if len(self._awaiting) < MAX_AWAITED:
+                self._awaiting[message["task_id"]] = (message["service_id"], clock() + AWAIT_FOR)
         if changed:
             self._dirty.agents = True
         if hinted or changed:
@@ -52,6 +59,20 @@ class AgentSide(WatchState):
     def agent_word(self, task: Task) -> TaskWord | None:
         """What the agent of the task's own node says of it (health, the last check's output)."""
         return self.agents.word_on(task)
+
+    def _awaited(self, service_id: str) -> bool:
+        """Does a task of this service still run for the managers after its agent said it ended?
+        The re-list comes at once, often before the worker told its manager: then it is re-listed
+        again shortly (refresher.AWAIT_INTERVAL) instead of being called settled."""
+        now = clock()
+        waiting = False
+        for task_id, (of, until) in list(self._awaiting.items()):
+            task = self._tasks.items.get(task_id)
+            if now >= until or (task is not None and task.state not in ACTIVE_STATES):
+                del self._awaiting[task_id]
+            elif of == service_id:
+                waiting = True
+        return waiting
 
     def subscribe_usage(self, subscriber: UsageSubscriber) -> None:
         self._usage_subscribers.append(subscriber)

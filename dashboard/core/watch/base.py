@@ -163,6 +163,10 @@ class WatchState:
         first = now + self.settings.settle_first
         self._settling[service_id] = (now + self.settings.settle_for, first, 0.0, self._hints)
 
+    def _awaited(self, service_id: str) -> bool:
+        """Is a change of this service's tasks known to be on its way to the managers (see AgentSide)?"""
+        return False
+
     def _reconcile_period(self) -> float:
         """Seconds between two reconciles of /tasks (the agents' side may relax it)."""
         return self.settings.reconcile

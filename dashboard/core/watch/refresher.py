@@ -12,6 +12,10 @@ from dashboard.core.domain import Task
 from dashboard.core.model import Status
 from dashboard.core.watch.base import TIMER_SLACK, Dirty, WatchState, clock, now_iso, settled
 
+# re-list a service this often while an agent's word that one of its containers ended waits for the
+# manager's (a worker tells its manager ~0.2 s after its daemon knows)
+AWAIT_INTERVAL = 0.1
+
 
 class Refresher(WatchState):
     async def _refresher(self, client: DockerClient) -> None:
@@ -60,11 +64,15 @@ class Refresher(WatchState):
             if hint > hints_before:
                 continue
             tasks = self._tasks.of_service(service_id)
+            # an agent said a container of it ended: its node's daemon knows before any manager does
+            awaited = self._awaited(service_id)
             # no task yet is not settled: a new service's first tasks are on their way
-            if now >= deadline or service_id not in self._services or (tasks and settled(tasks)):
+            if now >= deadline or service_id not in self._services or (tasks and settled(tasks) and not awaited):
                 del self._settling[service_id]
                 continue
             interval = min(max(interval * 2, self.settings.settle_first), self.settings.settle_max_interval)
+            if awaited:
+                interval = AWAIT_INTERVAL
             self._settling[service_id] = (deadline, now + interval, interval, hint)
 
     # --- listing ----------------------------------------------------------------------------------
