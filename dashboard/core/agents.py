@@ -49,13 +49,17 @@ def _fields(raw: Any, expected: frozenset[str], what: str) -> dict[str, Any]:
     return raw
 
 
-def _str(raw: dict[str, Any], key: str, what: str, *, most: int = MAX_NAME_CHARS) -> str:
+def _sized(raw: dict[str, Any], key: str, what: str, kind: type[str] | type[list[Any]], most: int) -> Any:
     value = raw[key]
-    if not isinstance(value, str):
-        raise AgentProtocolError(f"{what}.{key}: expected a string")
+    if not isinstance(value, kind):
+        raise AgentProtocolError(f"{what}.{key}: expected a {kind.__name__}")
     if len(value) > most:
-        raise AgentProtocolError(f"{what}.{key}: longer than {most} characters")
+        raise AgentProtocolError(f"{what}.{key}: more than {most} {'characters' if kind is str else 'items'}")
     return value
+
+
+def _str(raw: dict[str, Any], key: str, what: str, *, most: int = MAX_NAME_CHARS) -> str:
+    return str(_sized(raw, key, what, str, most))
 
 
 def _id(raw: dict[str, Any], key: str, what: str) -> str:
@@ -96,12 +100,7 @@ def _choice(raw: dict[str, Any], key: str, what: str, choices: frozenset[str]) -
 
 
 def _list(raw: dict[str, Any], key: str, what: str) -> list[Any]:
-    value = raw[key]
-    if not isinstance(value, list):
-        raise AgentProtocolError(f"{what}.{key}: expected a list")
-    if len(value) > MAX_TASKS:
-        raise AgentProtocolError(f"{what}.{key}: more than {MAX_TASKS} items")
-    return value
+    return list(_sized(raw, key, what, list, MAX_TASKS))
 
 
 def _hello(raw: dict[str, Any]) -> Hello:

@@ -123,7 +123,10 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
             welcome = Welcome(type="welcome", stats_every=float(settings.AGENT_STATS_EVERY))
             await self.send(text_data=json.dumps(welcome))
-        await runtime.swarm().agent_said(self.node_id, self.channel_name, message, text)
+        try:
+            await runtime.swarm().agent_said(self.node_id, self.channel_name, message, text)
+        except Exception as e:  # Redis away: this word is lost, the reconcile still catches what it said
+            log.warning("a message of the node agent of %s could not reach the watcher: %s", self.node_id, e)
 
     async def agent_replaced(self, event: dict[str, Any]) -> None:
         if event.get("conn") != self.channel_name and not self._closed:
@@ -137,4 +140,7 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.channel_layer.group_discard(group_of(self.node_id), self.channel_name)
         except Exception:  # the layer down: its groups forget this channel after group_expiry
             log.warning("an agent socket could not leave its group", exc_info=True)
-        await runtime.swarm().agent_gone(self.node_id, self.channel_name)
+        try:
+            await runtime.swarm().agent_gone(self.node_id, self.channel_name)
+        except Exception as e:  # its ttl ends it at the watcher instead
+            log.warning("the goodbye of the node agent of %s could not reach the watcher: %s", self.node_id, e)

@@ -21,7 +21,13 @@ import aiohttp
 import pytest
 
 from bench.harness.daphne import Dashboard
-from dashboard.agent.messages import AGENT_CLOSE_PROTOCOL, AGENT_CLOSE_TOKEN, AGENT_PATH, PROTOCOL
+from dashboard.agent.messages import (
+    AGENT_CLOSE_PROTOCOL,
+    AGENT_CLOSE_REPLACED,
+    AGENT_CLOSE_TOKEN,
+    AGENT_PATH,
+    PROTOCOL,
+)
 from dashboard.core.model import FINAL_STATES
 from tests.lab import Lab, Swarm, wait_until
 from tests.pagemodel import PageModel
@@ -228,6 +234,12 @@ async def test_an_agent_speaks_for_its_own_node_only_and_its_word_reaches_the_pa
         assert frame["nodes"][ids["swarm-n2"]] == [0.25, 2.0, 12_345_678, 2**31]
         history = await asyncio.to_thread(dash.get_json, f"/tasks/{mine['ID']}/usage")
         assert history["samples"] and history["samples"][-1][1:] == [0.25, 12_345_678]
+
+        # a second hello for the node (the agent restarted before its old socket timed out) replaces the first
+        async with agent(dash, BEARER, hello(ids["swarm-n2"])) as newer:
+            assert json.loads((await newer.ws.receive(timeout=5)).data)["type"] == "welcome"
+            assert await speaker.closed_with() == AGENT_CLOSE_REPLACED
+            assert seen.model["nodes"][ids["swarm-n2"]]["agent"]
 
 
 async def test_a_container_killed_on_a_worker_shows_ended_within_a_second_of_docker(

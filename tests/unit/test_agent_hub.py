@@ -6,8 +6,10 @@ node (on a fast-forwarded clock)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from dashboard.agent.messages import MAX_MESSAGE_BYTES, MAX_OUTPUT_CHARS, PROTOCOL
 from dashboard.core.agents import AgentProtocolError, parse_message
 from dashboard.core.agents_store import AgentKnowledge, reconcile_period
-from dashboard.core.watch import WatchSettings
+from dashboard.core.watch import Watcher, WatchSettings
 from tests.integration.test_watcher import watching_with
 from tests.unit.fakedocker import FakeDocker, factory, node, service, task
 
@@ -29,6 +31,7 @@ EVENT = {
     "type": "event", "action": "health_status", "task_id": "t1", "service_id": "s1", "container_id": "c1",
     "time_nano": 1, "exit_code": None, "health": "unhealthy", "output": "<b>down</b>",
 }  # fmt: skip
+DIED = EVENT | {"action": "die", "health": "", "output": ""}
 STATS = {
     "type": "stats", "at": 1.5, "node": {"cpus": 2, "cpu": 0.5, "memory": 100, "memory_total": 1000},
     "tasks": [{"task_id": "t1", "cpu": 0.25, "memory": 50, "memory_limit": 0}],
@@ -184,22 +187,28 @@ def two_nodes() -> FakeDocker:
     return docker
 
 
+@contextlib.asynccontextmanager
+async def agent_on_n2(docker: FakeDocker) -> AsyncIterator[Watcher]:
+    """The watcher of ``docker``, live, and an agent of node n2 (socket "a") said hello to it."""
+    async with watching_with(factory(docker), PRODUCTION) as watcher:
+        watcher.agent_said("n2", "a", _msg(HELLO | {"node_id": "n2"}))
+        yield watcher
+
+
 @pytest.mark.looptime
 @pytest.mark.asyncio(loop_scope="function")
 async def test_it_takes_an_event_as_a_hint_and_never_as_the_truth() -> None:
     docker = two_nodes()
-    async with watching_with(factory(docker), PRODUCTION) as watcher:
-        loop = asyncio.get_running_loop()
-        watcher.agent_said("n2", "a", _msg(HELLO | {"node_id": "n2"}))
+    async with agent_on_n2(docker) as watcher:
         before = len(docker.calls_of("tasks"))
-        said_at = loop.time()
+        said_at = asyncio.get_running_loop().time()
         # the agent says t2 died; Docker says so too: the re-list comes at once, not at the reconcile
         docker.tasks["t2"] = task("t2", "s1", "n2", slot=2, state="failed")
-        watcher.agent_said("n2", "a", _msg(EVENT | {"action": "die", "task_id": "t2", "health": "", "output": ""}))
+        watcher.agent_said("n2", "a", _msg(DIED | {"task_id": "t2"}))
         await watcher.wait_for(lambda s: s.tasks["t2"].state == "failed", 1)
-        assert loop.time() - said_at < 0.1 and len(docker.calls_of("tasks")) == before + 1
+        assert asyncio.get_running_loop().time() - said_at < 0.1 and len(docker.calls_of("tasks")) == before + 1
         # an agent that says a task died which Docker says runs changes nothing but a re-list
-        watcher.agent_said("n2", "a", _msg(EVENT | {"action": "die", "task_id": "t1", "health": "", "output": ""}))
+        watcher.agent_said("n2", "a", _msg(DIED | {"task_id": "t1"}))
         await asyncio.sleep(1)
         assert watcher.snapshot.tasks["t1"].state == "running"
 
@@ -208,11 +217,10 @@ async def test_it_takes_an_event_as_a_hint_and_never_as_the_truth() -> None:
 @pytest.mark.asyncio(loop_scope="function")
 async def test_a_task_an_agent_says_ended_is_relisted_until_the_manager_knows_it_too() -> None:
     docker = two_nodes()
-    async with watching_with(factory(docker), PRODUCTION) as watcher:
+    async with agent_on_n2(docker) as watcher:
         loop = asyncio.get_running_loop()
-        watcher.agent_said("n2", "a", _msg(HELLO | {"node_id": "n2"}))
         said_at = loop.time()
-        watcher.agent_said("n2", "a", _msg(EVENT | {"action": "die", "task_id": "t2", "health": "", "output": ""}))
+        watcher.agent_said("n2", "a", _msg(DIED | {"task_id": "t2"}))
         # the worker tells its manager a little after its daemon told the agent: the first re-list
         # still finds t2 running, and does not call the service settled for it
         loop.call_later(0.25, lambda: docker.tasks.update(t2=task("t2", "s1", "n2", slot=2, state="failed")))
