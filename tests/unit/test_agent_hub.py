@@ -10,6 +10,7 @@ import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -273,3 +274,33 @@ async def test_the_reconcile_relaxes_while_agents_cover_every_node_and_not_a_mom
         assert relisted and relisted[0] - gone_at <= PRODUCTION.reconcile + 0.1, "back to the normal period"
         # and an agent whose process died (no goodbye) stops counting after its ttl
         await watcher.wait_for(lambda s: not s.nodes["n1"].agent, PRODUCTION.agent_ttl + PRODUCTION.agent_stats_every)
+
+
+# --- admission ------------------------------------------------------------------------------------
+
+
+def test_only_the_bearer_token_itself_admits() -> None:
+    from dashboard.live.agent_socket import token_admits
+
+    token = "t" * 32
+
+    def scope(value: str) -> dict[str, Any]:
+        return {"headers": [(b"authorization", value.encode())]}
+
+    assert token_admits(scope(f"Bearer {token}"), token) and token_admits(scope(f"bearer {token}"), token)
+    for wrong in (f"Basic {token}", f"Bearer {token}x", f"Bearer {token[:-1]}", "Bearer ", token, ""):
+        assert not token_admits(scope(wrong), token), wrong
+    assert not token_admits({"headers": []}, token)
+    assert not token_admits(scope("Bearer "), None) and not token_admits(scope("Bearer "), "")
+
+
+def test_a_short_agent_token_is_refused_at_start_and_a_file_is_read(tmp_path: Path) -> None:
+    from tests.unit.test_settings_datadir import KEY, manage
+
+    short = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN="too-short")
+    assert short.returncode != 0 and "AGENT_TOKEN: at least 16 characters" in short.stderr
+    assert "too-short" not in short.stderr  # the token is never echoed, even a refused one
+    token = tmp_path / "token"
+    token.write_text("a-token-read-from-a-docker-secret\n")
+    from_file = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN_FILE=str(token))
+    assert from_file.returncode == 0, from_file.stderr[-2000:]
