@@ -5,6 +5,7 @@ time) to catch what no event says - pending and rejected tasks, tasks failing on
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 
 from dashboard.core.docker import DockerAPIError, DockerClient
@@ -15,6 +16,7 @@ from dashboard.core.watch.base import TIMER_SLACK, Dirty, WatchState, clock, now
 # re-list a service this often while an agent's word that one of its containers ended waits for the
 # manager's (a worker tells its manager ~0.2 s after its daemon knows)
 AWAIT_INTERVAL = 0.1
+REQUEST_TIMEOUT = 10.0  # a ping's bound, as any request's
 
 
 class Refresher(WatchState):
@@ -24,9 +26,14 @@ class Refresher(WatchState):
         reconciles = 0
         while True:
             # relaxed while agents cover every ready node, and back the moment one goes (its wake)
-            next_reconcile = last_reconcile + self._reconcile_period()
+            period = self._reconcile_period()
+            next_reconcile = last_reconcile + period
+            # relaxed, the reconcile no longer proves Docker alive as often as pages count on
+            # (docker_every: the reconcile's period): a ping does, for nothing
+            heard = client.last_ok if client.last_ok is not None else last_reconcile
+            next_ping = heard + s.reconcile if period > s.reconcile else math.inf
             now = clock()
-            wake_at = min([next_reconcile, *(at for _, at, _, _ in self._settling.values())])
+            wake_at = min([next_reconcile, next_ping, *(at for _, at, _, _ in self._settling.values())])
             if not self._wake.is_set() and wake_at > now:
                 try:
                     async with asyncio.timeout(wake_at - now):
@@ -52,6 +59,9 @@ class Refresher(WatchState):
                 await self._list_everything(client)
             elif dirty:
                 await self._targeted(client, dirty)
+            elif now >= next_ping:
+                await client.ping(timeout=min(REQUEST_TIMEOUT, s.liveness / 4))
+                continue
             self._follow_settling(dirty.service_tasks, hints_before)
             await self._publish()
 
