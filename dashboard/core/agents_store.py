@@ -61,7 +61,9 @@ class AgentKnowledge:
         self.ttl = ttl
         self.agents: dict[str, Agent] = {}
         self._folded: dict[str, tuple[str, bool]] = {}  # task -> (health, oom_killed) as last folded
-        # health outputs changed since the last drain: task -> (node, health, output), None: forget it
+        # health outputs changed since the last drain: task -> (node, health, output), None: forget it;
+        # kept only for a drainer (a leader passing them on through Redis), else they would pile up
+        self.track_outputs = False
         self.outputs_changed: dict[str, tuple[str, str, str] | None] = {}
 
     # --- what agents say ------------------------------------------------------------------------
@@ -143,11 +145,12 @@ class AgentKnowledge:
             del agent.tasks[oldest]
 
     def _output(self, node_id: str, task_id: str, word: TaskWord) -> None:
-        self.outputs_changed[task_id] = (node_id, word.health, word.output) if word.health or word.output else None
+        if self.track_outputs:
+            self.outputs_changed[task_id] = (node_id, word.health, word.output) if word.health or word.output else None
 
     def _forget_outputs(self, node_id: str, agent: Agent) -> None:
         for task_id, word in agent.tasks.items():
-            if word.health or word.output:
+            if self.track_outputs and (word.health or word.output):
                 self.outputs_changed[task_id] = None
 
     def drain_outputs(self) -> dict[str, tuple[str, str, str] | None]:

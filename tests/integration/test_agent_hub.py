@@ -274,6 +274,12 @@ async def test_an_agent_on_a_process_without_the_watcher_reaches_it_within_a_sec
             sample = {"task_id": task["ID"], "cpu": 0.5, "memory": 1, "memory_limit": 0}
             await speaker.say({"type": "stats", "at": time.time(), "node": node, "tasks": [sample]})
             await seen.until("usage", lambda: any(task["ID"] in u["tasks"] for u in seen.usage), 4)
+            # the task panel, on the process without the watcher: the output the leader passed on
+            await speaker.say(event("health_status", task, health="unhealthy", output="db down"))
+            panel = f"/tasks/{task['ID']}/panel?part=details"
+            await asyncio.to_thread(
+                wait_until, lambda: "db down" in get_text(follower, panel), timeout=5, what="the agent's output"
+            )
             lag = await kill_and_time_the_page(lab, 2, task, speaker, seen)
         assert lag < 1.0, f"through Redis, the page showed the kill {lag:.2f}s after Docker"
         print(f"\nworker kill, agent on the process without the watcher: page {lag:+.2f}s after Docker")

@@ -203,6 +203,7 @@ class Replicated:
 
         with contextlib.suppress(Exception):
             await self.relay.forget_outputs()
+        watcher.agents.track_outputs = True
         watcher.subscribe_usage(usage)
         poker = asyncio.create_task(pokes(), name="replicated-pokes")
         try:

@@ -90,8 +90,8 @@ class AgentSide(WatchState):
             if self.agents.expire(clock()):
                 self._dirty.agents = True
                 self._wake.set()
-            if not self.agents.agents or not self._usage_subscribers:
-                continue
+            if not self._usage_subscribers or not (self.agents.agents or self.agents.outputs_changed):
+                continue  # nothing to say (the last agent's goodbye still takes its outputs with it)
             nodes, tasks = self.agents.usage(self.snapshot.nodes, self.snapshot.tasks, clock())
             frame = UsageFrame(at=round(time.time(), 3), every=every, nodes=nodes, tasks=tasks)
             for subscriber in list(self._usage_subscribers):
