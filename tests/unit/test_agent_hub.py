@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -307,3 +308,26 @@ def test_a_short_agent_token_is_refused_at_start_and_a_file_is_read(tmp_path: Pa
     token.write_text("a-token-read-from-a-docker-secret\n")
     from_file = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN_FILE=str(token))
     assert from_file.returncode == 0, from_file.stderr[-2000:]
+
+
+@pytest.mark.asyncio(loop_scope="function")
+async def test_without_a_token_agents_are_off_and_the_log_says_so(settings: Any) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    from dashboard.live import agent_socket
+    from visualizer.asgi import application
+
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    agent_socket.log.addHandler(handler)
+    settings.AGENT_TOKEN = None
+    try:
+        agent_socket.announce()
+        socket = WebsocketCommunicator(application, "/ws/agent", headers=[(b"authorization", b"Bearer anything")])
+        assert (await socket.connect(timeout=5))[0]
+        assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    finally:
+        agent_socket.log.removeHandler(handler)
+    assert said[0] == "node agents are off: AGENT_TOKEN is not set, /ws/agent refuses every agent"
+    assert "refused: agents are off (AGENT_TOKEN is not set)" in said[1] and "anything" not in " ".join(said)
