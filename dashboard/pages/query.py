@@ -12,6 +12,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from dashboard.core.domain import Task
+from dashboard.core.model import Snapshot
+from dashboard.live.wire import labels_json
+
 MAX_QUERY_CHARS = 500  # as dashboard/pages/nav.py cuts q=
 MAX_TERMS = 20
 KEYS = frozenset({"service", "stack", "node", "state", "label", "image"})
@@ -130,3 +134,25 @@ def matcher(
         return all(test(t, s, n) != negate for test, negate in tests)
 
     return match
+
+
+def for_snapshot(snapshot: Snapshot, text: str, *, labels: bool = True) -> Callable[[Task], bool] | None:
+    """The query ``text`` over a snapshot's tasks, with the labels the page is sent (masked;
+    ``labels`` False: none, as a screen not shown labels)."""
+    terms = parse(text)
+    if not terms:
+        return None
+    services = {
+        k: ServiceFacts(s.name, s.stack, labels_json(s.labels) if labels else {}) for k, s in snapshot.services.items()
+    }
+    nodes = {k: NodeFacts(n.hostname, labels_json(n.labels) if labels else {}) for k, n in snapshot.nodes.items()}
+    match = matcher(terms, services, nodes)
+    if match is None:
+        return None
+    test = match
+
+    def of_task(t: Task) -> bool:
+        state = "orphaned" if t.orphaned else t.state
+        return test(TaskFacts(t.id, t.service_id, t.node_id, state, t.image, t.error))
+
+    return of_task
