@@ -19,6 +19,7 @@ from dashboard import access, runtime
 from dashboard.core.model import counts
 from dashboard.live import views
 from dashboard.live.protocol import page_version
+from dashboard.live.wire import labels_json
 from dashboard.models import KioskToken
 from dashboard.pages import query
 from dashboard.pages import render as grid_render
@@ -114,7 +115,7 @@ async def grid(request: HttpRequest) -> HttpResponse:
         history=history,
         match=match,
         group=group,
-        labels=lambda n: grid_render.labels_json(n.labels) if labels else {},
+        labels=lambda n: labels_json(n.labels) if labels else {},
     )
     context = {
         "viewer": viewer,

@@ -422,6 +422,18 @@ function statsOf(groups) {
 
 // --- rendering ------------------------------------------------------------------------------------
 
+// a task's attributes on the wall: under a filter (?q=) every task shown is one it matches
+/**
+ * @param {Task} t
+ * @param {Service | undefined} svc
+ * @param {string} cls
+ */
+function attrs(t, svc, cls) {
+  const out = taskAttrs(t, svc, cls);
+  if (options.terms.length) out["data-match"] = "true";
+  return out;
+}
+
 /**
  * @param {Task} t
  * @param {Service | undefined} svc
@@ -430,16 +442,16 @@ function statsOf(groups) {
 function makeBox(t, svc, mode) {
   if (mode === "full") {
     const exit = FAILED.has(t.state) && t.exit_code ? ` · exit ${t.exit_code}` : "";
-    return el("div", taskAttrs(t, svc, "box full"),
+    return el("div", attrs(t, svc, "box full"),
       el("span", { class: "l1" }, el("span", { class: "nm" }, serviceName(t, svc)),
         el("span", { class: "sl" }, slotText(t))),
       el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, stateIcon(t.state)), ` ${stateLabel(t.state)}${exit}`));
   }
   if (mode === "compact") {
-    return el("div", taskAttrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, stateIcon(t.state)),
+    return el("div", attrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, stateIcon(t.state)),
       el("span", { class: "nm" }, shortServiceName(t, svc)), el("span", { class: "sl" }, slotText(t)));
   }
-  return el("i", taskAttrs(t, svc, "pip"));
+  return el("i", attrs(t, svc, "pip"));
 }
 
 // the element of a task for this frame: the one on the page when it is still right
