@@ -92,63 +92,90 @@ function hasLabel(labels, spec) {
 }
 
 /**
- * A term as a test of a task, given its service and node (either may be unknown to the page).
- * @param {Term} term
- * @returns {(t: Task, svc: Service | undefined, node: SwarmNode | undefined) => boolean}
+ * A test remembered by the key it depends on: 20,000 tasks share a few hundred services, nodes,
+ * images and states, so a keystroke costs a map lookup per task and term.
+ * @param {(key: string) => boolean} test
+ * @returns {(key: string) => boolean}
  */
-function compile(term) {
+function remembered(test) {
+  /** @type {Map<string, boolean>} */
+  const seen = new Map();
+  return (key) => {
+    let hit = seen.get(key);
+    if (hit === undefined) {
+      hit = test(key);
+      seen.set(key, hit);
+    }
+    return hit;
+  };
+}
+
+/**
+ * A term as a test of a task, with the model's services and nodes (either may be unknown to the page).
+ * @param {Term} term
+ * @param {Pick<Model, "services" | "nodes">} model
+ * @returns {(t: Task) => boolean}
+ */
+function compile(term, model) {
   const v = term.value;
   const g = glob(v);
+  /** @type {(id: string) => Service | undefined} */
+  const svc = (id) => model.services.get(id);
+  /** @type {(id: string) => SwarmNode | undefined} */
+  const node = (id) => model.nodes.get(id);
   switch (term.key) {
-    case "service": return (t, svc) => g.test(svc ? svc.name : "") || g.test(t.service_id);
-    case "stack": return (_, svc) => g.test(svc ? svc.stack : "");
-    case "node": return (t, _, node) => g.test(node ? node.hostname : "") || g.test(t.node_id);
-    case "state": return (t) => g.test(t.state);
-    case "label": return (_, svc, node) => hasLabel(svc && svc.labels, v) || hasLabel(node && node.labels, v);
-    case "image": return (t) => imageNames(t.image).some((n) => g.test(n));
+    case "service": {
+      const test = remembered((id) => g.test(svc(id)?.name || "") || g.test(id));
+      return (t) => test(t.service_id);
+    }
+    case "stack": {
+      const test = remembered((id) => g.test(svc(id)?.stack || ""));
+      return (t) => test(t.service_id);
+    }
+    case "node": {
+      const test = remembered((id) => g.test(node(id)?.hostname || "") || g.test(id));
+      return (t) => test(t.node_id);
+    }
+    case "state": {
+      const test = remembered((state) => g.test(state));
+      return (t) => test(t.state);
+    }
+    case "label": {
+      const bySvc = remembered((id) => hasLabel(svc(id)?.labels, v));
+      const byNode = remembered((id) => hasLabel(node(id)?.labels, v));
+      return (t) => bySvc(t.service_id) || byNode(t.node_id);
+    }
+    case "image": {
+      const test = remembered((image) => imageNames(image).some((n) => g.test(n)));
+      return (t) => test(t.image);
+    }
     default: {
       const needle = v.toLowerCase();
-      return (t, svc, node) => [svc ? svc.name : "", svc ? svc.stack : "", node ? node.hostname : "",
-        t.image.split("@")[0], t.state, t.id, t.error || ""].some((hay) => hay.toLowerCase().includes(needle));
+      /** @type {(text: string) => boolean} */
+      const has = (text) => text.toLowerCase().includes(needle);
+      const bySvc = remembered((id) => { const s = svc(id); return !!s && (has(s.name) || has(s.stack)); });
+      const byNode = remembered((id) => has(node(id)?.hostname || ""));
+      const byImage = remembered((image) => has(image.split("@")[0]));
+      const byState = remembered(has);
+      return (t) => bySvc(t.service_id) || byNode(t.node_id) || byImage(t.image) || byState(t.state)
+        || t.id.includes(needle) || (!!t.error && has(t.error)); // Docker's ids are lower case already
     }
   }
 }
 
 /**
  * Whether each task matches the query: a function of the task, null when the query says nothing
- * (every task matches). What a term decides for a service or a node alone is remembered, so a
- * keystroke over 20,000 tasks costs a map lookup per task for those terms.
+ * (every task matches). Made anew when services or nodes change: it remembers what it found.
  * @param {Term[]} terms
  * @param {Pick<Model, "services" | "nodes">} model
  * @returns {((t: Task) => boolean) | null}
  */
 export function matcher(terms, model) {
   if (!terms.length) return null;
-  const tests = terms.map(compile);
-  /** @type {Map<string, boolean>[]} */
-  const memo = terms.map(() => new Map());
-  /** @type {(term: Term) => "service" | "node" | "both" | ""} */
-  const scope = (term) => (term.key === "service" || term.key === "stack" ? "service"
-    : term.key === "node" ? "node" : term.key === "label" ? "both" : "");
-  const scopes = terms.map(scope);
+  const tests = terms.map((term) => compile(term, model));
+  const negate = terms.map((term) => term.negate);
   return (t) => {
-    const svc = model.services.get(t.service_id);
-    const node = model.nodes.get(t.node_id);
-    for (let i = 0; i < terms.length; i++) {
-      let hit;
-      const s = scopes[i];
-      if (s) {
-        const key = s === "service" ? t.service_id : s === "node" ? t.node_id : `${t.service_id}\u0001${t.node_id}`;
-        hit = memo[i].get(key);
-        if (hit === undefined) {
-          hit = tests[i](t, svc, node);
-          memo[i].set(key, hit);
-        }
-      } else {
-        hit = tests[i](t, svc, node);
-      }
-      if (hit === terms[i].negate) return false;
-    }
+    for (let i = 0; i < tests.length; i++) if (tests[i](t) === negate[i]) return false;
     return true;
   };
 }
