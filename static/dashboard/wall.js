@@ -43,7 +43,7 @@ const options = {
   stacks: listParam("stack"),
   services: listParam("service"),
   terms: parseQuery(params.get("q") || ""), // the grid's filter (static/dashboard/filter.js): a view put on the wall
-  group: (params.get("group") || "").trim(), // a node label: the tiles in bands, one per value
+  group: (params.get("group") || "").trim().slice(0, 200), // a node label: the tiles in bands, one per value (as grid.py bounds it)
   density: MODES.find((m) => m === params.get("density")) || "auto",
   pageMs: secondsParam("page", config.pageSeconds, 3) * 1000,
   // never below two heartbeats: an idle swarm must not look stale
