@@ -57,6 +57,7 @@ import { parseTime } from "./draw.js";
  * @property {number} cpus
  * @property {number} memory_bytes
  * @property {string} engine_version
+ * @property {Record<string, string>} [labels] masked as every viewer sees them; none for a screen not shown labels
  */
 
 /**
