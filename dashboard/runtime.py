@@ -11,6 +11,7 @@ import json
 
 from django.conf import settings
 
+from dashboard.core.agents_usage import UsageFrame
 from dashboard.core.docker import DEFAULT_SOCKET, DockerProblem, Endpoint
 from dashboard.core.model import Patch, Snapshot
 from dashboard.core.registry import DEFAULT, Registry, Shared, Swarm, SwarmConfig
@@ -26,6 +27,10 @@ def watch_settings() -> WatchSettings:
         reconcile=settings.SWARM_RECONCILE_SECONDS,
         liveness=settings.SWARM_EVENTS_LIVENESS_SECONDS,
         backoff_max=settings.SWARM_BACKOFF_MAX_SECONDS,
+        relax_factor=settings.AGENT_RECONCILE_RELAX,
+        agent_stats_every=settings.AGENT_STATS_EVERY,
+        # an agent speaks at least every stats_every: three missed, its process is gone
+        agent_ttl=max(15.0, 3 * settings.AGENT_STATS_EVERY),
     )
 
 
@@ -64,10 +69,16 @@ async def _new_model(swarm: Swarm, epoch: int, snapshot: Snapshot) -> None:
         fanout.reset(group)
 
 
+async def _usage(swarm: Swarm, frame: UsageFrame) -> None:
+    from dashboard.live.usage import to_pages
+
+    to_pages(swarm, frame)
+
+
 def registry() -> Registry:
     global _registry
     if _registry is None:
-        _registry = Registry(configs(), on_patch=_to_group, on_model=_new_model)
+        _registry = Registry(configs(), on_patch=_to_group, on_model=_new_model, on_usage=_usage)
     return _registry
 
 

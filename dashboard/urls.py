@@ -13,6 +13,7 @@ urlpatterns = [
     path("tasks/<str:task_id>/panel", tasks.task_panel, name="task-panel"),
     path("tasks/<str:task_id>/inspect", tasks.task_inspect, name="task-inspect"),
     path("tasks/<str:task_id>/reveal", tasks.task_reveal, name="task-reveal"),
+    path("tasks/<str:task_id>/usage", tasks.task_usage, name="task-usage"),
     path("tasks/<str:task_id>/logs.txt", tasks.task_logs_download, name="task-logs"),
     path("secrets/", secrets.secrets_page, name="secrets"),
     path("secrets/create", secrets.secret_create, name="secret-create"),

@@ -18,7 +18,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from dashboard.access.accesslog import AccessLog  # noqa: E402
 from dashboard.access.proxies import ClientAddress, parse_networks  # noqa: E402
 from dashboard.live.flow import SendFlow  # noqa: E402
-from dashboard.live.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.live.routing import AgentsApart, websocket_urlpatterns  # noqa: E402
 
 # outermost: the access log, Django's REMOTE_ADDR and the sockets all see the one resolved address
 application = ClientAddress(
@@ -28,7 +28,9 @@ application = ClientAddress(
                 # daphne serves no files of its own: the few static files come through Django's handler
                 # (from the app folders, no collectstatic needed); a reverse proxy may serve them instead
                 "http": ASGIStaticFilesHandler(django_asgi_app),
-                "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+                "websocket": AgentsApart(
+                    AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+                ),
             }
         )
     ),

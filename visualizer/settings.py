@@ -242,6 +242,16 @@ PROBLEMS_FAILURES = env_int("PROBLEMS_FAILURES", 3, minimum=1)
 PROBLEMS_UPDATE_MINUTES = env_int("PROBLEMS_UPDATE_MINUTES", 30, minimum=1)
 PROBLEMS_SHOWN = env_int("PROBLEMS_SHOWN", 200, minimum=1)
 
+# Node agents (`manage.py agent`, one per node) dial in at /ws/agent with this shared token (or the
+# content of AGENT_TOKEN_FILE); without one the endpoint refuses every agent.
+AGENT_TOKEN = env_optional("AGENT_TOKEN")
+AGENT_TOKEN_MIN_CHARS = 16
+if AGENT_TOKEN is not None and len(AGENT_TOKEN) < AGENT_TOKEN_MIN_CHARS:
+    raise ImproperlyConfigured(f"AGENT_TOKEN: at least {AGENT_TOKEN_MIN_CHARS} characters (e.g. openssl rand -hex 32)")
+AGENT_STATS_EVERY = env_float("AGENT_STATS_EVERY", 5.0, minimum=1.0)
+# while every ready node has a live agent, the reconcile of /tasks runs this many times less often
+AGENT_RECONCILE_RELAX = env_float("AGENT_RECONCILE_RELAX", 4.0, minimum=1.0)
+
 # The wall screen (/wall/) and the websocket heartbeat that lets a page tell an idle swarm from a
 # frozen connection: a socket that asks for it gets a heartbeat after this many quiet seconds.
 SWARM_HEARTBEAT_SECONDS = env_float("SWARM_HEARTBEAT_SECONDS", 5.0, minimum=0.5)

@@ -81,6 +81,12 @@ class TaskDetail:
     container_on_this_node: bool
 
 
+def health_output(text: str, keys: SecretKeys = DEFAULT_KEYS) -> str:
+    """A health check's output as a viewer may see it (a node agent's too): masked before it is
+    cut, so a cut never splits "--password x" from its value; no reveal."""
+    return mask_output(text, keys).strip()[-2000:]
+
+
 def _shown(masked: Masked, document: Any, pointer: str) -> Value:
     return Value(document if isinstance(document, str) else str(document), pointer if pointer in masked.clear else "")
 
@@ -214,8 +220,7 @@ def parse_detail(
         secrets=_references(container_spec.get("Secrets"), "SecretName"),
         configs=_references(container_spec.get("Configs"), "ConfigName"),
         health=str(health.get("Status", "")),
-        # masked before it is cut, so a cut never splits "--password x" from its value; no reveal
-        health_output=mask_output(last_output, keys).strip()[-2000:],
+        health_output=health_output(last_output, keys),
         history=history,
         container_on_this_node=container is not None,
     )

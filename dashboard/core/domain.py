@@ -69,6 +69,8 @@ class Node:
     cpus: float
     memory_bytes: int
     labels: Labels
+    # from the node agents, never from Docker: a node agent of this node is connected (dashboard.core.agents_store)
+    agent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,8 @@ class Task:
     # derived by dashboard.core.model, never by Docker: Docker still says "running" for a task on a
     # node that is down; such a task is shown as orphaned
     orphaned: bool = False
+    # from the node agent of the task's node, never from Docker's /tasks: its container was OOM-killed
+    oom_killed: bool = False
 
 
 def image_without_digest(image: str) -> str:

@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from dashboard.agent.messages import AgentMessage
+from dashboard.core.agents_store import TaskWord
+from dashboard.core.agents_usage import UsageFrame, UsageHistory
 from dashboard.core.docker import DockerClient, DockerProblem, Endpoint
+from dashboard.core.domain import Task
 from dashboard.core.model import Patch, Snapshot
 from dashboard.core.shared.lease import Keys, holder_id
 from dashboard.core.shared.replicated import Replicated, SharedSettings
@@ -34,6 +38,7 @@ STALLED_AFTER_SECONDS = 30.0  # the event loop is called unresponsive when the t
 
 OnPatch = Callable[["Swarm", Snapshot, Patch], Awaitable[None]]
 OnModel = Callable[["Swarm", int, Snapshot], Awaitable[None]]
+OnUsage = Callable[["Swarm", UsageFrame], Awaitable[None]]
 # what the views read: this process's own watcher, or its copy of the model a deployment shares
 Model = Watcher | Replicated
 REDIS_SOCKET_TIMEOUT = 15.0  # above a follower's blocking read (SharedSettings.block)
@@ -61,7 +66,13 @@ class SwarmConfig:
 class Swarm:
     """One swarm: its watcher (started on first use and kept running), the views' client."""
 
-    def __init__(self, config: SwarmConfig, on_patch: OnPatch | None = None, on_model: OnModel | None = None) -> None:
+    def __init__(
+        self,
+        config: SwarmConfig,
+        on_patch: OnPatch | None = None,
+        on_model: OnModel | None = None,
+        on_usage: OnUsage | None = None,
+    ) -> None:
         if not NAME.match(config.name):
             raise ValueError(f"swarm name {config.name!r}: lower-case letters, digits, - and _ only")
         self.config = config
@@ -103,6 +114,35 @@ class Swarm:
                 await on_patch(self, snapshot, patch)
 
             self.watcher.subscribe(relay)
+        # every process keeps the last minutes of each task's resource use (the task panel's sparklines)
+        self.usage = UsageHistory()
+
+        async def remember(frame: UsageFrame) -> None:
+            self.usage.add(frame)
+            if on_usage is not None:
+                await on_usage(self, frame)
+
+        self.watcher.subscribe_usage(remember)
+
+    # --- the node agents: their words go to the watcher, wherever it runs -------------------------
+
+    async def agent_said(self, node_id: str, conn: str, message: AgentMessage, text: str) -> None:
+        if isinstance(self.watcher, Watcher):
+            self.watcher.agent_said(node_id, conn, message)
+        else:
+            await self.watcher.agent_said(node_id, conn, message, text)
+
+    async def agent_gone(self, node_id: str, conn: str) -> None:
+        if isinstance(self.watcher, Watcher):
+            self.watcher.agent_gone(node_id, conn)
+        else:
+            await self.watcher.agent_gone(node_id, conn)
+
+    async def agent_word(self, task: Task) -> TaskWord | None:
+        """What the agent of the task's own node last said of it (health, the check's output)."""
+        if isinstance(self.watcher, Watcher):
+            return self.watcher.agent_word(task)
+        return await self.watcher.agent_word(task)
 
     def new_client(self) -> DockerClient:
         if self.config.problem is not None:
@@ -193,9 +233,13 @@ class Registry:
     """Every swarm of this process by name, and a ticker that proves the event loop turns."""
 
     def __init__(
-        self, configs: Iterable[SwarmConfig], on_patch: OnPatch | None = None, on_model: OnModel | None = None
+        self,
+        configs: Iterable[SwarmConfig],
+        on_patch: OnPatch | None = None,
+        on_model: OnModel | None = None,
+        on_usage: OnUsage | None = None,
     ) -> None:
-        self._swarms = {c.name: Swarm(c, on_patch, on_model) for c in configs}
+        self._swarms = {c.name: Swarm(c, on_patch, on_model, on_usage) for c in configs}
         if not self._swarms:
             raise ValueError("no swarm configured")
         self._ticker: asyncio.Task[None] | None = None

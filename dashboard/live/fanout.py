@@ -75,6 +75,7 @@ class Outbox:
         self._queue: deque[str] = deque()
         self._bytes = 0
         self._model_due = False
+        self._usage: tuple[str, ...] = ()  # the latest usage frame's texts: an older one not yet sent is dropped
         self._wake = asyncio.Event()
         self.coalesced = 0  # times the queue overflowed into a model
         self._task: asyncio.Task[None] | None = None
@@ -103,6 +104,12 @@ class Outbox:
         self._bytes += len(text)
         self._wake.set()
 
+    def offer_usage(self, texts: tuple[str, ...]) -> None:
+        """The latest usage frame (dashboard.live.usage): sent after the patches queued before it; it
+        never makes a model due, and a newer one replaces it unsent."""
+        self._usage = texts
+        self._wake.set()
+
     def want_model(self) -> None:
         """Send the whole model next (a resync, a new epoch, an overflow); what is queued is dropped."""
         self._queue.clear()
@@ -114,11 +121,16 @@ class Outbox:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._model_due or self._queue:
+            while self._model_due or self._queue or self._usage:
                 if self._model_due:
                     self._model_due = False
                     async with slot():
                         await self._send_model()
+                    continue
+                if not self._queue:
+                    usage, self._usage = self._usage, ()
+                    for text in usage:
+                        await self._send_text(text)
                     continue
                 text = self._queue.popleft()
                 self._bytes -= len(text)
@@ -145,6 +157,14 @@ def publish(group: str, text: str) -> int:
     members = _groups.get(group, ())
     for outbox in members:
         outbox.offer(text)
+    return len(members)
+
+
+def publish_usage(group: str, texts: tuple[str, ...]) -> int:
+    """The latest usage frame to every socket of ``group`` in this process; how many."""
+    members = _groups.get(group, ())
+    for outbox in members:
+        outbox.offer_usage(texts)
     return len(members)
 
 

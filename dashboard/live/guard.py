@@ -26,7 +26,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from dashboard.access.sessions import Standing, session_group, standing_of, user_group, verdict
+from dashboard.access.sessions import Ending, Standing, session_group, standing_of, user_group, verdict
 from dashboard.live.budget import Bucket
 from dashboard.live.flow import Flow, flow_of
 from dashboard.live.protocol import (
@@ -181,10 +181,10 @@ class GuardedConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             except Exception:  # the database or the layer away for a moment: the next round checks
                 log.warning("a websocket could not check its user's standing", exc_info=True)
 
-    async def _recheck_standing(self) -> None:
+    async def _recheck_standing(self, *, fresh: bool = False) -> None:
         if self._standing is None or self._closing:
             return
-        ending = await database_sync_to_async(verdict)(self._standing)
+        ending = await shared_verdict(self._standing, fresh=fresh)
         if ending is not None:
             await self.end(ending.code, ending.reason)
 
@@ -194,4 +194,26 @@ class GuardedConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def session_recheck(self, event: dict[str, Any]) -> None:
         """The user changed (active, password, role): check now, not at the next round."""
-        await self._recheck_standing()
+        await self._recheck_standing(fresh=True)
+
+
+# One database read per standing (user, session, password, role) per round, however many sockets
+# hold it: a wall of tabs, or hundreds of screens signed in as one user, would otherwise cost a
+# query per socket every round. A signal (session_recheck) makes each socket it reaches ask on its
+# own (a change was just saved: an answer read before it would be stale).
+_verdicts: dict[Standing, tuple[float, asyncio.Future[Ending | None]]] = {}
+VERDICTS_KEPT = 10_000  # standings remembered; the oldest are forgotten first
+
+
+async def shared_verdict(standing: Standing, *, fresh: bool = False) -> Ending | None:
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    hit = _verdicts.get(standing)
+    # shared for a third of a round: a change no signal saw is still found within ~1.3 rounds
+    if fresh or hit is None or hit[1].get_loop() is not loop or now - hit[0] >= SESSION_RECHECK_SECONDS / 3:
+        hit = (now, asyncio.ensure_future(database_sync_to_async(verdict)(standing)))
+        _verdicts.pop(standing, None)
+        _verdicts[standing] = hit
+        while len(_verdicts) > VERDICTS_KEPT:
+            del _verdicts[next(iter(_verdicts))]
+    return await asyncio.shield(hit[1])

@@ -1,7 +1,7 @@
 """The websocket protocol of the live grid, as typed messages.
 
 Server to browser: ``snapshot`` (then ``tasks`` chunks while ``more`` is true), ``patch``,
-``error``, ``pong``, and ``heartbeat`` for sockets opened with ``?heartbeat=1``. Browser to
+``usage``, ``error``, ``pong``, and ``heartbeat`` for sockets opened with ``?heartbeat=1``. Browser to
 server: ``resync`` (send me the whole model again, e.g. after a seq gap), ``ping``. A whole model
 at 20,000 tasks is megabytes of JSON; it travels in chunks so that no single frame is large.
 
@@ -40,6 +40,18 @@ sends frames but leaves a ``ping`` of the server unanswered for WS_PING_TIMEOUT_
 pings go only to sockets that send nothing, and any frame stands in for their pong). The server
 sends such a ``ping`` (``id``) to a client that sent something since its last ``pong`` once
 WS_PING_SECONDS have passed since then; the page answers ``{"type": "pong", "id": <the same>}``.
+
+Resource use (``usage``) is not the model: node agents sample it every few seconds, and a patch per
+sample would drown the patches that matter. Every ``every`` seconds (AGENT_STATS_EVERY) while any
+agent is live, each socket is sent the latest sample of each node and task its view shows: ``nodes``
+maps a node id to ``[cpu, cpus, memory, memory_total]`` (cores in use by its task containers, cores
+it has, bytes in use by its task containers, bytes it has), ``tasks`` a task id to ``[cpu, memory,
+memory_limit]`` (cores, bytes, bytes; limit 0: none of its own). ``at`` is the unix time the frame
+was made. A frame names only what has a fresh sample; a large one comes as several frames of the
+same ``at`` (USAGE_TASKS_PER_FRAME tasks each, the nodes in the first). A page keeps each sample
+until a newer one comes and drops it once older than a few ``every`` (its agent is gone). A socket
+that reads slowly gets the newest frame only: usage is never queued behind itself, and never makes
+the model due. The last 15 minutes of a task's samples are at ``GET /tasks/<id>/usage``.
 
 Close codes: the server says why in an ``error`` frame just before it closes.
 """
@@ -91,6 +103,17 @@ class PatchMessage(TypedDict):
     tasks: dict[str, Any]
 
 
+class UsageMessage(TypedDict):
+    """Resource use from the node agents (see the module's notes): the latest sample of each node and task."""
+
+    type: Literal["usage"]
+    epoch: int
+    at: float  # unix time the frame was made
+    every: float  # seconds between two frames
+    nodes: dict[str, list[float]]  # node id -> [cpu, cpus, memory, memory_total]
+    tasks: dict[str, list[float]]  # task id -> [cpu, memory, memory_limit]
+
+
 class ErrorMessage(TypedDict):
     type: Literal["error"]
     error: str
@@ -136,6 +159,7 @@ RESYNC_BURST = 3
 RESYNC_EVERY_SECONDS = 5.0
 FRAMES_BURST = 30
 FRAMES_PER_SECOND = 5.0
+USAGE_TASKS_PER_FRAME = 5000  # a task's sample is ~50 bytes of JSON
 TASKS_PER_FRAME = 500  # a task is up to ~1 KB of JSON: daphne closes a socket on a frame over 1 MB
 
 

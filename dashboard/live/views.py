@@ -37,14 +37,16 @@ from dashboard.live.wire import node_json, service_json, status_json, task_json
 log = logging.getLogger(__name__)
 
 # What the grid and the wall draw (static/dashboard/{grid,wall,draw,live}.js, dashboard/pages/render.py)
-NODE_FIELDS = ("id", "hostname", "role", "leader", "state", "availability", "cpus", "memory_bytes", "engine_version")
+NODE_FIELDS = (
+    "id", "hostname", "role", "leader", "state", "availability", "cpus", "memory_bytes", "engine_version", "agent",
+)  # fmt: skip
 SERVICE_FIELDS = (
     "id", "name", "stack", "image", "mode", "replicas", "running_tasks", "desired_tasks", "update_state",
     "updated_at", "hue", "running", "desired",
 )  # fmt: skip
 TASK_FIELDS = (
     "id", "service_id", "slot", "node_id", "desired_state", "state", "docker_state", "orphaned", "message", "error",
-    "exit_code", "image", "created_at", "updated_at", "status_at",
+    "exit_code", "image", "created_at", "updated_at", "status_at", "health", "oom_killed",
 )  # fmt: skip
 # What a read-only screen is told of why Docker is out of reach, by the error's kind
 # (dashboard.core.docker.errors); the watcher's own words may name the endpoint or a file.

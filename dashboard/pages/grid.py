@@ -19,8 +19,13 @@ from dashboard import access, runtime
 from dashboard.core.model import counts
 from dashboard.live import views
 from dashboard.live.protocol import page_version
+from dashboard.live.wire import labels_json
 from dashboard.models import KioskToken
+from dashboard.pages import query
 from dashboard.pages import render as grid_render
+from dashboard.pages.nav import MAX_QUERY_CHARS
+
+MAX_GROUP_CHARS = 200  # a node label's key to group the nodes by (?group=); longer is no key anyone has
 
 
 def without_kiosk(request: HttpRequest) -> str:
@@ -97,6 +102,21 @@ async def grid(request: HttpRequest) -> HttpResponse:
     history = request.GET.get("history") == "1"
     failed_window = timedelta(minutes=settings.SWARM_FAILED_TASKS_MINUTES)
     service_counts = counts(snapshot).values()
+    labels = view is None or view.labels
+    q = request.GET.get("q", "")[:MAX_QUERY_CHARS]
+    group = request.GET.get("group", "").strip()[:MAX_GROUP_CHARS]
+    match = query.for_snapshot(snapshot, q, labels=labels)
+    matching = (
+        grid_render.match_counts(snapshot, match, failed_window=failed_window, history=history) if match else None
+    )
+    grid_html = grid_render.grid(
+        snapshot,
+        failed_window=failed_window,
+        history=history,
+        match=match,
+        group=group,
+        labels=lambda n: labels_json(n.labels) if labels else {},
+    )
     context = {
         "viewer": viewer,
         "user": viewer.user,  # the template must not load it lazily in this async view
@@ -104,9 +124,12 @@ async def grid(request: HttpRequest) -> HttpResponse:
         "seq": snapshot.seq,
         "status": snapshot.status,
         "history": history,
+        "hide": request.GET.get("hide") == "1",
+        "group": group,
+        "match_text": f"{matching[0]:,} of {matching[1]:,} tasks match" if matching else "",
         "page_version": page_version(),
         # every value in these two is escaped by dashboard.pages.render
-        "grid_html": mark_safe(grid_render.grid(snapshot, failed_window=failed_window, history=history)),  # noqa: S308
+        "grid_html": mark_safe(grid_html),  # noqa: S308
         "legend_html": mark_safe(grid_render.legend(snapshot)),  # noqa: S308
         "node_count": len(snapshot.nodes),
         "service_count": len(snapshot.services),

@@ -6,7 +6,7 @@ fraction of a second, and a hostile service name or label is text, never markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from html import escape
 
@@ -57,7 +57,9 @@ def image_tag(image: str) -> str:
     return last.split(":", 1)[1] if ":" in last else "latest"
 
 
-def task_box(task: Task, service: Service | None) -> str:
+def task_box(task: Task, service: Service | None, *, match: bool = True, tab_stop: bool = False) -> str:
+    """A task's box; ``match``: whether the page's filter matches it; ``tab_stop``: the one box of
+    the grid that Tab reaches (the arrows move on from it: a roving tabindex)."""
     state = task_state(task)
     name = service.name if service else task.service_id[:12]
     hue = _hue(service)
@@ -67,7 +69,8 @@ def task_box(task: Task, service: Service | None) -> str:
         f"{name}{slot} · {state}" + (f" · {error}" if error else "") + (f" · {task.message}" if task.message else "")
     )
     return (
-        f'<div class="task st-{_attr(state)} h-{hue}" tabindex="0" data-task-id="{_attr(task.id)}" '
+        f'<div class="task st-{_attr(state)} h-{hue}" tabindex="{0 if tab_stop else -1}" '
+        f'data-task-id="{_attr(task.id)}" data-match="{"true" if match else "false"}" '
         f'data-service-id="{_attr(task.service_id)}" data-node-id="{_attr(task.node_id)}" '
         f'data-state="{_attr(state)}" data-desired-state="{_attr(task.desired_state)}" '
         f'data-since="{_attr(task.status_at)}" data-v="{_attr(task.updated_at)}{int(task.orphaned)}" '
@@ -100,9 +103,12 @@ def node_header(node: Node) -> str:
     )
 
 
-def node_column(node: Node | None, boxes: list[str] | None) -> str:
-    """A node's column; ``boxes`` None: an empty column the page fills when it scrolls into view."""
+def node_column(node: Node | None, boxes: list[str] | None, band: str | None = None) -> str:
+    """A node's column; ``boxes`` None: an empty column the page fills when it scrolls into view;
+    ``band``: the value of the label the grid is grouped by ("" for a node without it)."""
     filled = "" if boxes is None else ' data-filled="1"'
+    if band is not None:
+        filled += f' data-band="{_attr(band)}"'
     inner = "".join(boxes or ())
     if node is None:
         return (
@@ -123,6 +129,23 @@ def node_column(node: Node | None, boxes: list[str] | None) -> str:
 FIRST_SCREEN_COLUMNS = 16
 
 
+def band_header(group: str, value: str) -> str:
+    """The header of the nodes whose label ``group`` is ``value`` ("": the nodes without it)."""
+    text = f"{group}={value}" if value else f"no {group}"
+    return f'<h2 class="band" data-band="{_attr(value)}">{escape(text)}</h2>'
+
+
+def bands(nodes: Iterable[Node], group: str, labels: Callable[[Node], dict[str, str]]) -> list[tuple[str, list[Node]]]:
+    """The nodes in bands by their label ``group``: one per value, in order, the nodes without it last."""
+    per: dict[str, list[Node]] = {}
+    for node in node_order(nodes):
+        per.setdefault(labels(node).get(group, ""), []).append(node)
+    return sorted(per.items(), key=lambda item: (item[0] == "", item[0]))
+
+
+Match = Callable[[Task], bool]
+
+
 def grid(
     snapshot: Snapshot,
     *,
@@ -130,26 +153,51 @@ def grid(
     history: bool = False,
     now: datetime | None = None,
     filled: int = FIRST_SCREEN_COLUMNS,
+    match: Match | None = None,
+    group: str = "",
+    labels: Callable[[Node], dict[str, str]] = lambda n: labels_json(n.labels),
 ) -> str:
-    """Every node's column in page order; only the first ``filled`` hold their task boxes."""
+    """Every node's column in page order (in bands by the node label ``group``, if given; the
+    unassigned tasks last, so that their coming and going moves no node's column); only the first
+    ``filled`` columns hold their task boxes, each marked as ``match`` finds it."""
     now = now or datetime.now(UTC)
     services = dict(snapshot.services)
     per_node: dict[str, list[Task]] = {}
     for task in snapshot.tasks.values():
         if history or visible(task, failed_window=failed_window, now=now):
             per_node.setdefault(task.node_id if task.node_id in snapshot.nodes else "", []).append(task)
-    order: list[Node | None] = [None] if per_node.get("") else []
-    order += node_order(snapshot.nodes.values())
-    columns = []
-    for i, node in enumerate(order):
-        tasks = per_node.get(node.id if node else "", [])
-        columns.append(node_column(node, _boxes(tasks, services) if i < filled else None))
-    return "".join(columns)
+    parts = []
+    shown = 0
+    stop = True  # the first box on the page is the grid's tab stop
+    grouped = bands(snapshot.nodes.values(), group, labels) if group else [("", node_order(snapshot.nodes.values()))]
+    for value, nodes in grouped:
+        if group:
+            parts.append(band_header(group, value))
+        for node in nodes:
+            boxes = _boxes(per_node.get(node.id, []), services, match, first=stop) if shown < filled else None
+            stop = stop and not boxes
+            parts.append(node_column(node, boxes, value if group else None))
+            shown += 1
+    if per_node.get(""):
+        parts.append(node_column(None, _boxes(per_node[""], services, match, first=stop)))
+    return "".join(parts)
 
 
-def _boxes(tasks: list[Task], services: dict[str, Service]) -> list[str]:
+def match_counts(
+    snapshot: Snapshot, match: Match, *, failed_window: timedelta, history: bool = False, now: datetime | None = None
+) -> tuple[int, int]:
+    """How many of the tasks the grid shows ``match`` finds, and how many it shows."""
+    now = now or datetime.now(UTC)
+    shown = [t for t in snapshot.tasks.values() if history or visible(t, failed_window=failed_window, now=now)]
+    return sum(1 for t in shown if match(t)), len(shown)
+
+
+def _boxes(tasks: list[Task], services: dict[str, Service], match: Match | None, *, first: bool) -> list[str]:
     tasks.sort(key=lambda t: task_sort_key(t, services))
-    return [task_box(t, services.get(t.service_id)) for t in tasks]
+    return [
+        task_box(t, services.get(t.service_id), match=match is None or match(t), tab_stop=first and i == 0)
+        for i, t in enumerate(tasks)
+    ]
 
 
 def service_title(service: Service) -> str:
@@ -157,15 +205,33 @@ def service_title(service: Service) -> str:
 
 
 def legend(snapshot: Snapshot) -> str:
+    """The services by stack, each stack under its name (a button that filters the grid by it)."""
     service_counts = counts(snapshot)
     items = []
+    stack: str | None = None
     for service in sorted(snapshot.services.values(), key=lambda s: (s.stack, s.name)):
+        if service.stack != stack:
+            stack = service.stack
+            if stack:
+                items.append(stack_item(stack))
         running, desired = service_counts[service.id]
         wanted = "∞" if desired is None else str(desired)
         short = " short" if desired is not None and running < desired else ""
         items.append(
             f'<li class="svc-item h-{service_hue(service.name)}{short}" data-service-id="{_attr(service.id)}" '
-            f'title="{_attr(service_title(service))}"><span class="swatch"></span>'
+            f'data-stack="{_attr(service.stack)}" title="{_attr(service_title(service))}"><span class="swatch"></span>'
             f'<span class="name">{escape(service.name)}</span> <span class="count">{running}/{wanted}</span></li>'
         )
     return "".join(items)
+
+
+def stack_item(stack: str) -> str:
+    return (
+        f'<li class="stack-item" data-stack="{_attr(stack)}"><button type="button" class="link" '
+        f'data-q="{_attr(stack_query(stack))}" title="show only this stack">{escape(stack)}</button></li>'
+    )
+
+
+def stack_query(stack: str) -> str:
+    """The filter term of a stack, quoted when it must be (as static/dashboard/filter.js reads it)."""
+    return f'stack:"{stack}"' if any(c.isspace() or c == '"' for c in stack) else f"stack:{stack}"

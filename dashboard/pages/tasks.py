@@ -8,6 +8,7 @@ The log download holds the task's output only, nothing of its spec.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -22,7 +23,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import access, runtime
-from dashboard.core.details import TaskDetail
+from dashboard.core.details import TaskDetail, health_output
 from dashboard.core.docker import DockerAPIError, DockerProblem, LogsUnavailable
 from dashboard.core.docker.logs import CUT_NOTICE, LogLine
 from dashboard.core.domain import Task, valid_id
@@ -67,8 +68,20 @@ def _model_tasks(service_id: str) -> list[Task] | None:
     return [t for t in snapshot.tasks.values() if t.service_id == service_id]
 
 
+async def _with_agent_word(detail: TaskDetail) -> TaskDetail:
+    """A container on another node: its health as that node's agent last said it, masked as the
+    check's output of a container on this node is (dashboard.core.details)."""
+    if detail.container_on_this_node:
+        return detail
+    word = await runtime.swarm().agent_word(detail.task)
+    if word is None or not word.health:
+        return detail
+    return dataclasses.replace(detail, health=word.health, health_output=health_output(word.output, secret_keys()))
+
+
 async def _context(request: HttpRequest, detail: TaskDetail) -> dict[str, Any]:
     user = await request.auser()
+    detail = await _with_agent_word(detail)
     task = detail.task
     state = task_state(task)
     node = runtime.swarm().watcher.snapshot.nodes.get(task.node_id)
@@ -135,6 +148,20 @@ async def task_inspect(request: HttpRequest, task_id: str) -> HttpResponse:
 def _no_store(response: JsonResponse) -> JsonResponse:
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_GET
+async def task_usage(request: HttpRequest, task_id: str) -> JsonResponse:
+    """The task's resource use, the last 15 minutes of its node agent's samples as this process
+    kept them: ``samples`` [[unix time, cpu cores, memory bytes], ...] oldest first, ``memory_limit``
+    (bytes, 0: none of its own), ``every`` (seconds between two samples)."""
+    swarm = runtime.swarm()
+    if not valid_id(task_id):
+        return _no_store(JsonResponse({"error": "no such task"}, status=404))
+    usage = swarm.usage.of(task_id)
+    if not usage["samples"] and task_id not in swarm.watcher.snapshot.tasks:
+        return _no_store(JsonResponse({"error": "no such task"}, status=404))
+    return _no_store(JsonResponse({"task_id": task_id, **usage}))
 
 
 @require_POST

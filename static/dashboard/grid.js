@@ -6,6 +6,8 @@ import {
   serviceName, serviceOrder, setText, slotText, stateIcon, taskAttrs, taskKey, visible as visibleAt,
 } from "./draw.js";
 import { keyOf, keyed, setKey } from "./keyed.js";
+import { matchText, matcher, parseQuery } from "./filter.js";
+import { filterField, keepInUrl, keysDialog, roving } from "./keys.js";
 
 /** @import { Changes, SwarmNode, Service, Task } from "./live.js" */
 
@@ -23,6 +25,10 @@ const failedWindowMs = initial.failedWindowMinutes * 60000;
 const grid = byId("grid");
 const historyToggle = /** @type {HTMLInputElement} */ (byId("history"));
 const legendList = byId("services");
+const hideToggle = /** @type {HTMLInputElement} */ (byId("hide-unmatched"));
+const group = grid.dataset.group || ""; // ?group=: the node label the columns are banded by
+const BAND = "\u0002"; // a band header's key in the grid starts so (a node id never does)
+const STACK = "\u0002"; // and a stack's in the legend (a service id never does)
 
 const live = new LiveSwarm({
   initial, heartbeatSeconds: initial.heartbeatSeconds, onFrame: render, onConnection: syncStatus,
@@ -54,6 +60,12 @@ for (const sec of grid.querySelectorAll("section.node")) {
 for (const item of legendList.querySelectorAll("li[data-service-id]")) {
   if (item instanceof HTMLElement && item.dataset.serviceId) setKey(item, item.dataset.serviceId);
 }
+for (const item of legendList.querySelectorAll("li.stack-item")) {
+  if (item instanceof HTMLElement) setKey(item, STACK + (item.dataset.stack || ""));
+}
+for (const band of grid.querySelectorAll(":scope > .band")) {
+  if (band instanceof HTMLElement) setKey(band, BAND + (band.dataset.band || ""));
+}
 const filled = new Set([""]); // the columns holding their boxes; unassigned always does
 for (const sec of grid.querySelectorAll("section.node[data-filled='1']")) {
   if (sec instanceof HTMLElement && sec.dataset.nodeId) filled.add(sec.dataset.nodeId);
@@ -70,6 +82,20 @@ let legendOrder = []; // service ids, in the legend's order
 let sortKeys = new WeakMap();
 
 let showHistory = historyToggle.checked;
+
+// the filter (?q=, the field in the navigation bar): its terms, and the test of a task they make
+// with the model as it is (made anew when services or nodes change: their names and labels count)
+const filterInput = /** @type {HTMLInputElement} */ (byId("filter"));
+let terms = parseQuery(filterInput.value);
+/** @type {((t: Task) => boolean) | null} */
+let match = null;
+/** @param {Task} t */
+function matches(t) { return !match || match(t); }
+const rover = roving(grid, {
+  columns: "section.node", boxes: ".task", shown: (box) => !grid.classList.contains("hide-unmatched") || box.dataset.match !== "false",
+});
+/** @type {HTMLElement | null} */
+let refocus = null; // a focused box drawn anew: focus goes to its new self once it is on the page
 
 // --- rendering -----------------------------------------------------------------------------------
 
@@ -102,7 +128,8 @@ function taskBox(t) {
   const error = errorText(t);
   const title = `${name}${slot} · ${state}${error ? ` · ${error}` : ""}${t.message ? ` · ${t.message}` : ""}`;
   return el("div", {
-    ...taskAttrs(t, svc, "task"), tabindex: "0", "data-since": t.status_at, "data-v": boxVersion(t), title,
+    ...taskAttrs(t, svc, "task"), tabindex: "-1", "data-match": String(matches(t)), "data-since": t.status_at,
+    "data-v": boxVersion(t), title,
   },
   el("span", { class: "svc" }, name), el("span", { class: "slot" }, slot),
   el("span", { class: "img", title: imageRef(t.image) }, `:${imageTag(t.image)}`),
@@ -170,9 +197,35 @@ function syncColumns(changed) {
     if (n && !columns.has(id)) cameOrWent = true;
     if (n) syncColumn(n);
   }
-  const order = ["", ...[...model.nodes.values()].sort(nodeOrder).map((n) => n.id)];
-  keyed(grid, order, { create: (id) => column(id).sec });
+  keyed(grid, columnOrder(), {
+    create: (key) => (key.startsWith(BAND) ? bandHeader(key.slice(BAND.length)) : column(key).sec),
+  });
   return cameOrWent;
+}
+
+// The grid's children in order: the node columns, by node order, in bands by the label `group`
+// (one per value, in order, the nodes without it last) each after its header; then the tasks no
+// node has taken, so that their coming and going moves no node's column.
+function columnOrder() {
+  const nodes = [...model.nodes.values()].sort(nodeOrder);
+  if (!group) return [...nodes.map((n) => n.id), ""];
+  /** @type {Map<string, string[]>} */
+  const per = new Map();
+  for (const n of nodes) {
+    const value = (n.labels && n.labels[group]) || "";
+    const col = column(n.id).sec;
+    if (col.dataset.band !== value) col.dataset.band = value;
+    const ids = per.get(value);
+    if (ids) ids.push(n.id); else per.set(value, [n.id]);
+  }
+  const values = [...per.keys()].sort((a, b) => Number(a === "") - Number(b === "") || cmp(a, b));
+  return [...values.flatMap((v) => [BAND + v, .../** @type {string[]} */ (per.get(v))]), ""];
+}
+
+// as render.py's band_header
+/** @param {string} value */
+function bandHeader(value) {
+  return el("h2", { class: "band", "data-band": value }, value ? `${group}=${value}` : `no ${group}`);
 }
 
 // the node columns within a screen's width of the view, either side (columns are laid out in
@@ -212,7 +265,10 @@ function showTasks(id, tasks, recheck) {
     },
     update(box, key, i) {
       if (recheck && !recheck.has(key)) return box;
-      return box.dataset.v === boxVersion(tasks[i]) ? box : remember(taskBox(tasks[i]));
+      if (box.dataset.v === boxVersion(tasks[i])) return box;
+      const fresh = remember(taskBox(tasks[i]));
+      if (rover.replaced(box, fresh)) refocus = fresh;
+      return fresh;
     },
     removed(box, key) { if (key !== undefined && boxes.get(key) === box) boxes.delete(key); },
   });
@@ -308,9 +364,18 @@ function emptyColumn(id) {
 function legendItem(s) {
   const [r, d] = tally.of(s);
   return el("li", { class: `svc-item h-${s.hue}${d !== null && r < d ? " short" : ""}`, "data-service-id": s.id,
-    title: [s.image, ...Object.entries(s.labels).map(([k, v]) => `${k}=${v}`)].join("\n") },
+    "data-stack": s.stack, title: [s.image, ...Object.entries(s.labels).map(([k, v]) => `${k}=${v}`)].join("\n") },
   el("span", { class: "swatch" }), el("span", { class: "name" }, s.name), " ",
   el("span", { class: "count" }, `${r}/${d === null ? "∞" : d}`));
+}
+
+// a stack's header in the legend: a button that filters by it (as render.py's stack_item)
+/** @param {string} stack */
+function stackItem(stack) {
+  return el("li", { class: "stack-item", "data-stack": stack }, el("button", {
+    type: "button", class: "link", "data-q": /[\s"]/.test(stack) ? `stack:"${stack}"` : `stack:${stack}`,
+    title: "show only this stack",
+  }, stack));
 }
 
 // the legend and the summary: only the services whose counts or specs moved are touched
@@ -321,15 +386,21 @@ function legendItem(s) {
  */
 function syncLegend(changes, touched) {
   if (changes.full || changes.services.size) {
-    legendOrder = [...model.services.values()].sort(serviceOrder).map((s) => s.id);
+    legendOrder = [];
+    let stack = "";
+    for (const s of [...model.services.values()].sort(serviceOrder)) {
+      if (s.stack && s.stack !== stack) legendOrder.push(STACK + s.stack);
+      stack = s.stack;
+      legendOrder.push(s.id);
+    }
   }
   const recheck = changes.full || !touched ? null : new Set([...touched, ...changes.services.keys()]);
   /** @type {(id: string) => Service} */
   const service = (id) => /** @type {Service} */ (model.services.get(id));
   keyed(legendList, legendOrder, {
-    create: (id) => legendItem(service(id)),
+    create: (id) => (id.startsWith(STACK) ? stackItem(id.slice(STACK.length)) : legendItem(service(id))),
     update(item, id) {
-      if (recheck && !recheck.has(id)) return item;
+      if (id.startsWith(STACK) || (recheck && !recheck.has(id))) return item;
       const fresh = legendItem(service(id));
       return item.isEqualNode(fresh) ? item : fresh;
     },
@@ -390,6 +461,9 @@ function render(changes) {
     sortKeys = new WeakMap();
   }
   const touched = full ? null : tally.apply(changes.tasks, model.tasks);
+  // a service's or node's name and labels count for the filter: the test is made anew
+  const retest = full || changes.services.size > 0 || changes.nodes.size > 0;
+  if (retest) match = matcher(terms, model);
   const moved = (full || changes.nodes.size > 0) && syncColumns(full ? null : changes.nodes);
   const near = columnsNearView();
   for (const id of [...filled]) if (id && !near.has(id)) emptyColumn(id);
@@ -401,6 +475,13 @@ function render(changes) {
     syncTasks(changes.tasks.keys(), now);
     if (toFill.length) fillColumns(toFill, now);
   }
+  if (retest) markBoxes();
+  if (terms.length && (retest || changes.tasks.size)) countMatches(now);
+  rover.settle();
+  if (refocus) {
+    if (refocus.isConnected) refocus.focus({ preventScroll: true });
+    refocus = null;
+  }
   if (openPanel && (full || changes.tasks.has(openPanel.taskId))) openPanel.refresh();
   if (full || changes.services.size || changes.tasks.size) syncLegend(changes, touched);
   if (changes.nodes.size) setText("n-nodes", model.nodes.size);
@@ -408,11 +489,56 @@ function render(changes) {
   unassigned.sec.hidden = unassigned.tasks.children.length === 0;
 }
 
+// every box on the page marked as the filter finds its task
+function markBoxes() {
+  for (const [id, box] of boxes) {
+    const t = model.tasks.get(id);
+    const mark = String(!t || matches(t));
+    if (box.dataset.match !== mark) box.dataset.match = mark;
+  }
+}
+
+// "312 of 20,000 tasks match": of the tasks the grid shows (with finished ones, if asked)
+/** @param {number} now */
+function countMatches(now) {
+  const out = byId("n-match");
+  out.hidden = terms.length === 0;
+  if (!match) return;
+  let shown = 0;
+  let matching = 0;
+  for (const t of model.tasks.values()) {
+    if (!visible(t, now)) continue;
+    shown += 1;
+    if (match(t)) matching += 1;
+  }
+  setText("n-match", matchText(matching, shown));
+}
+
+// a keystroke in the filter narrows the page at once
+const filter = filterField(filterInput, (text) => {
+  terms = parseQuery(text);
+  if (!live.installed) return; // the first model applies it
+  match = matcher(terms, model);
+  markBoxes();
+  countMatches(Date.now());
+  rover.settle();
+});
+legendList.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("button[data-q]") : null;
+  if (!(button instanceof HTMLElement)) return;
+  const q = button.dataset.q || "";
+  filter.set(filterInput.value.trim() === q ? "" : q); // a second click shows everything again
+});
+hideToggle.addEventListener("change", () => {
+  grid.classList.toggle("hide-unmatched", hideToggle.checked);
+  keepInUrl("hide", hideToggle.checked ? "1" : null);
+  rover.settle();
+});
+keysDialog(/** @type {HTMLDialogElement} */ (byId("keys")), byId("keys-open"));
+
 historyToggle.addEventListener("change", () => {
   showHistory = historyToggle.checked;
-  const url = new URL(location.href);
-  if (showHistory) url.searchParams.set("history", "1"); else url.searchParams.delete("history");
-  history.replaceState(null, "", url);
+  keepInUrl("history", showHistory ? "1" : null);
   live.refresh();
 });
 
@@ -440,10 +566,14 @@ const panelBox = byId("panel");
 /** @type {ReturnType<typeof mountPanel> | null} */
 let openPanel = null;
 function closePanel() {
+  if (!openPanel && panelBox.hidden) return;
+  const taskId = openPanel ? openPanel.taskId : undefined;
   if (openPanel) openPanel.close();
   openPanel = null;
   panelBox.hidden = true;
   panelBox.replaceChildren();
+  const box = taskId === undefined ? undefined : boxes.get(taskId);
+  if (box && box.isConnected) box.focus(); // the keyboard goes on from where it was
 }
 /** @param {string} taskId */
 async function showTask(taskId) {
@@ -471,7 +601,9 @@ if (document.body.dataset.details === "1") { // "0" for read-only viewers (kiosk
     const taskId = boxOf(event);
     if (taskId && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); showTask(taskId); }
   });
-  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closePanel(); });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !(event.target instanceof Element && event.target.closest("dialog"))) closePanel();
+  });
 }
 
 live.start();

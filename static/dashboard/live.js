@@ -57,6 +57,7 @@ import { parseTime } from "./draw.js";
  * @property {number} cpus
  * @property {number} memory_bytes
  * @property {string} engine_version
+ * @property {Record<string, string>} [labels] masked as every viewer sees them; none for a screen not shown labels
  */
 
 /**
@@ -179,6 +180,27 @@ function showEnded(code, reason) {
 // Per service: the tasks really running on live nodes and the tasks desired, as the server's
 // state.counts (Docker's own count would include tasks on a dead node). Kept up to date from each
 // frame's changes, so a task change costs a few map updates, not a pass over every task.
+/**
+ * A packed model's tasks: by column (``task_fields`` and one list of values per field, what the
+ * server sends: alike values together compress far better) or, when their shapes differ, as rows.
+ * @param {{tasks?: any[], task_fields?: string[], task_columns?: any[][]}} body
+ * @returns {any[]}
+ */
+export function packedTasks(body) {
+  const fields = body.task_fields;
+  const columns = body.task_columns;
+  if (!Array.isArray(fields) || !Array.isArray(columns)) return body.tasks ?? [];
+  const count = columns.length ? columns[0].length : 0;
+  const tasks = new Array(count);
+  for (let i = 0; i < count; i++) {
+    /** @type {Record<string, any>} */
+    const task = {};
+    for (let f = 0; f < fields.length; f++) task[fields[f]] = columns[f][i];
+    tasks[i] = task;
+  }
+  return tasks;
+}
+
 export class Tally {
   /** @param {Iterable<Task>} tasks */
   constructor(tasks = []) {
@@ -638,7 +660,7 @@ export class LiveSwarm {
     try {
       const stream = new Blob(parts).stream().pipeThrough(new DecompressionStream("deflate"));
       const body = JSON.parse(await new Response(stream).text());
-      this.pending = { ...header, nodes: body.nodes, services: body.services, tasks: body.tasks };
+      this.pending = { ...header, nodes: body.nodes, services: body.services, tasks: packedTasks(body) };
       this.install();
     } catch (error) {
       console.warn("swarm: a packed model could not be read", error);

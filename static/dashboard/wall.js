@@ -5,6 +5,7 @@ import {
   shortServiceName, slotText, stateIcon, stateLabel, taskAttrs, taskKey, visible,
 } from "./draw.js";
 import { keyed } from "./keyed.js";
+import { matcher, parseQuery } from "./filter.js";
 
 /** @import { Changes, Connection, Service, Status, SwarmNode, Task } from "./live.js" */
 
@@ -41,6 +42,8 @@ function secondsParam(name, fallback, minimum) {
 const options = {
   stacks: listParam("stack"),
   services: listParam("service"),
+  terms: parseQuery(params.get("q") || ""), // the grid's filter (static/dashboard/filter.js): a view put on the wall
+  group: (params.get("group") || "").trim().slice(0, 200), // a node label: the tiles in bands, one per value (as grid.py bounds it)
   density: MODES.find((m) => m === params.get("density")) || "auto",
   pageMs: secondsParam("page", config.pageSeconds, 3) * 1000,
   // never below two heartbeats: an idle swarm must not look stale
@@ -107,7 +110,8 @@ const events = []; // newest first
 
 // --- options: which services the wall shows -------------------------------------------------------
 
-const filtered = options.stacks !== null || options.services !== null;
+const filtered = options.stacks !== null || options.services !== null || options.terms.length > 0;
+const BAND = "\u0002"; // a band's tile id starts so (a node id never does)
 
 /** @param {Service | undefined} svc */
 function shown(svc) {
@@ -121,6 +125,7 @@ if (filtered) {
   const parts = [];
   if (options.stacks) parts.push(`stack ${[...options.stacks].join(", ")}`);
   if (options.services) parts.push(`service ${[...options.services].join(", ")}`);
+  if (options.terms.length) parts.push(/** @type {string} */ (params.get("q")).trim());
   byId("w-filter").textContent = parts.join(" · ");
   byId("w-filter").hidden = false;
 }
@@ -345,8 +350,10 @@ function taskVersion(t, svc) { return `${t.updated_at}|${t.state}|${t.desired_st
 function group(now) {
   /** @type {Groups} */
   const byTile = new Map();
+  const match = matcher(options.terms, model); // the wall hides what the filter does not match
   for (const t of model.tasks.values()) {
     if (!visible(t, now, failedWindowMs) || !shown(model.services.get(t.service_id))) continue;
+    if (match && !match(t)) continue;
     const id = model.nodes.has(t.node_id) ? t.node_id : "";
     let list = byTile.get(id);
     if (!list) { list = []; byTile.set(id, list); }
@@ -354,11 +361,16 @@ function group(now) {
   }
   /** @type {Groups} */
   const ordered = new Map();
+  for (const [band, nodes] of bands()) {
+    if (band !== null) ordered.set(BAND + band, []);
+    for (const n of nodes) if (byTile.has(n.id) || !filtered) ordered.set(n.id, byTile.get(n.id) || []);
+  }
+  if (options.group) { // a band left without a tile under a filter goes too
+    for (const id of [...ordered.keys()]) if (id.startsWith(BAND) && !nextIsNode(ordered, id)) ordered.delete(id);
+  }
+  // the tasks no node has taken come last: their coming and going moves no node's tile
   const unassigned = byTile.get("");
   if (unassigned) ordered.set("", unassigned);
-  for (const n of [...model.nodes.values()].sort(nodeOrder)) {
-    if (byTile.has(n.id) || !filtered) ordered.set(n.id, byTile.get(n.id) || []);
-  }
   /** @type {Map<Task, string>} */
   const keys = new Map();
   for (const list of ordered.values()) {
@@ -366,6 +378,32 @@ function group(now) {
     list.sort((a, b) => cmp(/** @type {string} */ (keys.get(a)), /** @type {string} */ (keys.get(b))));
   }
   return ordered;
+}
+
+// the nodes in tile order, in bands by the label options.group (one per value, in order, the
+// nodes without it last; band null: no bands), as the grid's columns
+/** @returns {[string | null, SwarmNode[]][]} */
+function bands() {
+  const nodes = [...model.nodes.values()].sort(nodeOrder);
+  if (!options.group) return [[null, nodes]];
+  /** @type {Map<string, SwarmNode[]>} */
+  const per = new Map();
+  for (const n of nodes) {
+    const value = (n.labels && n.labels[options.group]) || "";
+    const list = per.get(value);
+    if (list) list.push(n); else per.set(value, [n]);
+  }
+  return [...per.entries()].sort(([a], [b]) => Number(a === "") - Number(b === "") || cmp(a, b));
+}
+
+/**
+ * @param {Groups} groups
+ * @param {string} id
+ */
+function nextIsNode(groups, id) {
+  const ids = [...groups.keys()];
+  const next = ids[ids.indexOf(id) + 1];
+  return next !== undefined && !next.startsWith(BAND);
 }
 
 /**
@@ -384,6 +422,18 @@ function statsOf(groups) {
 
 // --- rendering ------------------------------------------------------------------------------------
 
+// a task's attributes on the wall: under a filter (?q=) every task shown is one it matches
+/**
+ * @param {Task} t
+ * @param {Service | undefined} svc
+ * @param {string} cls
+ */
+function attrs(t, svc, cls) {
+  const out = taskAttrs(t, svc, cls);
+  if (options.terms.length) out["data-match"] = "true";
+  return out;
+}
+
 /**
  * @param {Task} t
  * @param {Service | undefined} svc
@@ -392,16 +442,16 @@ function statsOf(groups) {
 function makeBox(t, svc, mode) {
   if (mode === "full") {
     const exit = FAILED.has(t.state) && t.exit_code ? ` · exit ${t.exit_code}` : "";
-    return el("div", taskAttrs(t, svc, "box full"),
+    return el("div", attrs(t, svc, "box full"),
       el("span", { class: "l1" }, el("span", { class: "nm" }, serviceName(t, svc)),
         el("span", { class: "sl" }, slotText(t))),
       el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, stateIcon(t.state)), ` ${stateLabel(t.state)}${exit}`));
   }
   if (mode === "compact") {
-    return el("div", taskAttrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, stateIcon(t.state)),
+    return el("div", attrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, stateIcon(t.state)),
       el("span", { class: "nm" }, shortServiceName(t, svc)), el("span", { class: "sl" }, slotText(t)));
   }
-  return el("i", taskAttrs(t, svc, "pip"));
+  return el("i", attrs(t, svc, "pip"));
 }
 
 // the element of a task for this frame: the one on the page when it is still right
@@ -468,13 +518,17 @@ function tileFor(id, l) {
   if (!tile) {
     const header = el("header");
     const body = el("div", { class: "body" });
-    const section = el("section", { class: "tile", "data-node-id": id }, header, body);
+    const band = id.startsWith(BAND) ? id.slice(BAND.length) : null;
+    const section = band === null ? el("section", { class: "tile", "data-node-id": id }, header, body)
+      : el("section", { class: "tile w-band", "data-band": band }, header, body);
     tile = { el: section, header, body, sig: null, rows: new Map() };
     tiles.set(id, tile);
   }
   const n = model.nodes.get(id);
   const d = l.d;
-  const what = n ? `${n.hostname}|${n.state}|${n.availability}|${n.role}|${n.leader}` : "unassigned";
+  const band = id.startsWith(BAND) ? id.slice(BAND.length) : null;
+  const bandName = band ? `${options.group}=${band}` : `no ${options.group}`;
+  const what = n ? `${n.hostname}|${n.state}|${n.availability}|${n.role}|${n.leader}` : band === null ? "unassigned" : bandName;
   const sig = `${what}|${l.tileW}|${d.u}`;
   if (tile.sig !== sig) {
     tile.sig = sig;
@@ -487,10 +541,10 @@ function tileFor(id, l) {
       if (n.leader) tags.push(["leader", "★"]);
       if (n.state !== "ready") tags.push(["bad", n.state.toUpperCase()]);
       if (n.availability !== "active") tags.push(["warn", n.availability.toUpperCase()]);
-    } else {
+    } else if (band === null) {
       tile.el.classList.add("unassigned");
     }
-    const name = n ? n.hostname || n.id.slice(0, 12) : "unassigned";
+    const name = n ? n.hostname || n.id.slice(0, 12) : band === null ? "unassigned" : bandName;
     measure.font = `700 ${d.u}px ${FONT_FAMILY}`;
     const tagsWidth = tags.reduce((w, [, text]) => w + measure.measureText(text).width + 0.9 * d.u, 0);
     const room = l.tileW - 2 * d.b - 2 * d.p - tagsWidth - 0.3 * d.u - 2; // 0.3u: the gap before the tags
@@ -684,7 +738,7 @@ function renderHeader(groups) {
   let running = 0;
   let desired = 0;
   for (const [r, d] of counts.values()) { running += r; desired += d || 0; }
-  const nodes = [...groups.keys()].filter((id) => id !== "").map((id) => model.nodes.get(id));
+  const nodes = [...groups.keys()].filter((id) => id !== "" && !id.startsWith(BAND)).map((id) => model.nodes.get(id));
   const down = nodes.filter((n) => n && n.state !== "ready").length;
   setText("w-nodes", down ? `${nodes.length} (${down} down)` : String(nodes.length));
   byId("w-nodes").classList.toggle("bad", down > 0);

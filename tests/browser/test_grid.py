@@ -58,7 +58,7 @@ async def test_it_shows_the_nodes_and_every_task_where_docker_says_it_is(lab: La
     )
     ids = lab.node_ids()
     assert columns == [[ids["swarm-n1"], "manager"], [ids["swarm-n2"], "worker"], [ids["swarm-n3"], "worker"]]
-    assert await page.text_content("#grid section.node:nth-child(2) .badge.leader") == "★ leader"
+    assert await page.text_content("#grid section.node[data-role=manager] .badge.leader") == "★ leader"
 
 
 async def test_it_follows_scaling_up_and_down_without_a_reload(swarm: Swarm, page: Any) -> None:

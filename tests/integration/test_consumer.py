@@ -193,6 +193,9 @@ async def test_it_sends_a_page_that_asks_the_same_model_packed(live_runtime: Non
         assert frame["type"] == "websocket.send" and frame.get("bytes") is not None, frame
         parts.append(frame["bytes"])
     body = json.loads(zlib.decompress(b"".join(parts)))
+    # tasks travel by column: one list of values per field, rebuilt into rows as the page does
+    fields, columns = body.pop("task_fields"), body.pop("task_columns")
+    body["tasks"] = [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)]
     if header["seq"] == whole["seq"]:
         for kind in ("nodes", "services", "tasks"):
             assert sorted(body[kind], key=lambda x: x["id"]) == sorted(whole[kind], key=lambda x: x["id"])

@@ -20,21 +20,25 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from redis.asyncio import Redis
 
+from dashboard.agent.messages import AgentMessage
+from dashboard.core.agents_store import TaskWord
+from dashboard.core.agents_usage import UsageFrame
+from dashboard.core.domain import Task
 from dashboard.core.model import Snapshot
+from dashboard.core.shared.agents_relay import AgentRelay
 from dashboard.core.shared.leader import lead
 from dashboard.core.shared.lease import Keys, Lease, Timing, hold
 from dashboard.core.shared.replica import Change, Follower, Publisher
 from dashboard.core.watch import Watcher, WatchSettings
+from dashboard.core.watch.agent_side import UsageSubscriber
 from dashboard.core.watch.base import Subscriber, clock
 
 log = logging.getLogger(__name__)
 
 ModelSubscriber = Callable[[int, Snapshot], Awaitable[None]]
-POKES_KEPT = 1000  # a leader that is away does not let pokes pile up without bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Replicated:
         self._model_subscribers: list[ModelSubscriber] = []
         self._changed = asyncio.Condition()
         self.follower.subscribe(self._on_change)
+        self.relay = AgentRelay(redis, keys)
+        self._usage_subscribers: list[UsageSubscriber] = []
 
     # --- what the views read, as of a Watcher -----------------------------------------------------
 
@@ -117,21 +123,40 @@ class Replicated:
 
     async def _send_poke(self, message: str) -> None:
         try:
-            await self.redis.rpush(f"{self.keys.prefix}pokes", message)
-            await self.redis.ltrim(f"{self.keys.prefix}pokes", -POKES_KEPT, -1)
+            await self.relay.push(self.relay.pokes_key, message)
         except Exception as e:  # the reconcile catches the change all the same, a little later
             log.warning("a re-list request could not be passed to the leader: %s", e)
 
-    async def _take_pokes(self, watcher: Watcher) -> None:
-        while True:
-            raw: Any = await self.redis.lpop(f"{self.keys.prefix}pokes")
-            if raw is None:
-                return
+    # --- the node agents (dashboard.core.shared.agents_relay) ---------------------------------------
+
+    async def agent_said(self, node_id: str, conn: str, message: AgentMessage, text: str) -> None:
+        """An agent's message, for the leader's watcher: here, or through Redis (promptly: BLPOP)."""
+        if self.leader is not None:
+            self.leader.agent_said(node_id, conn, message)
+        else:
+            await self.relay.send(node_id, conn, text)
+
+    async def agent_gone(self, node_id: str, conn: str) -> None:
+        if self.leader is not None:
+            self.leader.agent_gone(node_id, conn)
+        else:
+            await self.relay.send(node_id, conn, None)
+
+    async def agent_word(self, task: Task) -> TaskWord | None:
+        if self.leader is not None:
+            return self.leader.agent_word(task)
+        return await self.relay.word(task.id, task.node_id) if task.node_id else None
+
+    def subscribe_usage(self, subscriber: UsageSubscriber) -> None:
+        """Every usage frame the leader makes, read back from Redis by this process."""
+        self._usage_subscribers.append(subscriber)
+
+    async def _on_usage(self, frame: UsageFrame) -> None:
+        for subscriber in list(self._usage_subscribers):
             try:
-                poke = json.loads(raw)
-                watcher.poke(secrets=bool(poke["secrets"]), services=[str(s) for s in poke["services"]][:1000])
-            except (ValueError, KeyError, TypeError):
-                log.warning("a malformed re-list request was dropped")
+                await subscriber(frame)
+            except Exception:
+                log.exception("a usage subscriber failed")
 
     async def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
         async with asyncio.timeout(timeout):
@@ -162,11 +187,24 @@ class Replicated:
         publisher = Publisher(self.redis, self.keys, self.holder, epoch)
 
         async def pokes() -> None:
+            # pokes and agents' words wake the leader at once (BLPOP), not at its next beat
             while True:
-                await asyncio.sleep(self.shared.beat_every)
-                with contextlib.suppress(Exception):
-                    await self._take_pokes(watcher)
+                try:
+                    await self.relay.take(watcher, timeout=self.shared.beat_every)
+                except Exception as e:
+                    log.warning("re-list requests and agents' words cannot be taken from Redis: %s", e)
+                    await asyncio.sleep(self.shared.beat_every)
 
+        async def usage(frame: UsageFrame) -> None:
+            try:
+                await self.relay.publish(frame, watcher.agents.drain_outputs())
+            except Exception as e:  # the next frame goes, a few seconds later
+                log.warning("a usage frame could not be written: %s", e)
+
+        with contextlib.suppress(Exception):
+            await self.relay.forget_outputs()
+        watcher.agents.track_outputs = True
+        watcher.subscribe_usage(usage)
         poker = asyncio.create_task(pokes(), name="replicated-pokes")
         try:
             await lead(watcher, publisher, beat_every=self.shared.beat_every)
@@ -190,8 +228,10 @@ class Replicated:
         holding = asyncio.create_task(
             hold(self.lease, self._lead, self.shared.timing, stalled=self._leader_stalled), name="replicated-lease"
         )
+        usage = asyncio.create_task(self.relay.follow_usage(self._on_usage), name="replicated-usage")
         try:
             await self.follower.run()
         finally:
             holding.cancel()
-            await asyncio.gather(holding, return_exceptions=True)
+            usage.cancel()
+            await asyncio.gather(holding, usage, return_exceptions=True)

@@ -27,6 +27,9 @@ class WatchSettings:
     settle_for: float = 15.0  # after an event, re-list a service's tasks until they settle, this long at most
     settle_first: float = 0.2
     settle_max_interval: float = 2.0
+    relax_factor: float = 4.0  # the reconcile's period, multiplied, while every ready node has a live agent
+    agent_stats_every: float = 5.0  # seconds between two stats of an agent, and two usage frames
+    agent_ttl: float = 15.0  # an agent not heard of this long is no longer live (its process died)
 
 
 def clock() -> float:
@@ -60,6 +63,7 @@ class Dirty:
     secrets: bool = False
     configs: bool = False
     everything: bool = False  # list it all: some events may be lost
+    agents: bool = False  # nothing to re-list: the agents' side of the model changed, publish it
 
     def __bool__(self) -> bool:
         return bool(
@@ -71,6 +75,7 @@ class Dirty:
             or self.node_tasks
             or self.secrets
             or self.configs
+            or self.agents
         )
 
 
@@ -157,6 +162,14 @@ class WatchState:
         self._hints += 1
         first = now + self.settings.settle_first
         self._settling[service_id] = (now + self.settings.settle_for, first, 0.0, self._hints)
+
+    def _awaited(self, service_id: str) -> bool:
+        """Is a change of this service's tasks known to be on its way to the managers (see AgentSide)?"""
+        return False
+
+    def _reconcile_period(self) -> float:
+        """Seconds between two reconciles of /tasks (the agents' side may relax it)."""
+        return self.settings.reconcile
 
     async def _publish(self) -> None:
         raise NotImplementedError

@@ -5,6 +5,7 @@ time) to catch what no event says - pending and rejected tasks, tasks failing on
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 
 from dashboard.core.docker import DockerAPIError, DockerClient
@@ -12,15 +13,27 @@ from dashboard.core.domain import Task
 from dashboard.core.model import Status
 from dashboard.core.watch.base import TIMER_SLACK, Dirty, WatchState, clock, now_iso, settled
 
+# re-list a service this often while an agent's word that one of its containers ended waits for the
+# manager's (a worker tells its manager ~0.2 s after its daemon knows)
+AWAIT_INTERVAL = 0.1
+REQUEST_TIMEOUT = 10.0  # a ping's bound, as any request's
+
 
 class Refresher(WatchState):
     async def _refresher(self, client: DockerClient) -> None:
         s = self.settings
-        next_reconcile = clock() + s.reconcile
+        last_reconcile = clock()
         reconciles = 0
         while True:
+            # relaxed while agents cover every ready node, and back the moment one goes (its wake)
+            period = self._reconcile_period()
+            next_reconcile = last_reconcile + period
+            # relaxed, the reconcile no longer proves Docker alive as often as pages count on
+            # (docker_every: the reconcile's period): a ping does, for nothing
+            heard = client.last_ok if client.last_ok is not None else last_reconcile
+            next_ping = heard + s.reconcile if period > s.reconcile else math.inf
             now = clock()
-            wake_at = min([next_reconcile, *(at for _, at, _, _ in self._settling.values())])
+            wake_at = min([next_reconcile, next_ping, *(at for _, at, _, _ in self._settling.values())])
             if not self._wake.is_set() and wake_at > now:
                 try:
                     async with asyncio.timeout(wake_at - now):
@@ -41,11 +54,14 @@ class Refresher(WatchState):
                 reconciles += 1
                 full = dirty.everything or reconciles % s.full_every == 0
                 await self._reconcile(client, full=full, dirty=dirty)
-                next_reconcile = clock() + s.reconcile
+                last_reconcile = clock()
             elif dirty.everything:
                 await self._list_everything(client)
             elif dirty:
                 await self._targeted(client, dirty)
+            elif now >= next_ping:
+                await client.ping(timeout=min(REQUEST_TIMEOUT, s.liveness / 4))
+                continue
             self._follow_settling(dirty.service_tasks, hints_before)
             await self._publish()
 
@@ -58,11 +74,15 @@ class Refresher(WatchState):
             if hint > hints_before:
                 continue
             tasks = self._tasks.of_service(service_id)
+            # an agent said a container of it ended: its node's daemon knows before any manager does
+            awaited = self._awaited(service_id)
             # no task yet is not settled: a new service's first tasks are on their way
-            if now >= deadline or service_id not in self._services or (tasks and settled(tasks)):
+            if now >= deadline or service_id not in self._services or (tasks and settled(tasks) and not awaited):
                 del self._settling[service_id]
                 continue
             interval = min(max(interval * 2, self.settings.settle_first), self.settings.settle_max_interval)
+            if awaited:
+                interval = AWAIT_INTERVAL
             self._settling[service_id] = (deadline, now + interval, interval, hint)
 
     # --- listing ----------------------------------------------------------------------------------

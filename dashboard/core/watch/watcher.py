@@ -15,9 +15,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from dashboard.core.agents_store import AgentKnowledge
 from dashboard.core.docker import DaemonUnreachable, DockerClient, DockerProblem
 from dashboard.core.domain import Config, Node, Secret, Service
 from dashboard.core.model import ConnectionState, Snapshot, Status, advance
+from dashboard.core.watch.agent_side import AgentSide, UsageSubscriber
 from dashboard.core.watch.base import Dirty, Subscriber, TaskTable, WatchSettings, clock, now_iso
 from dashboard.core.watch.follower import Follower
 from dashboard.core.watch.refresher import Refresher
@@ -25,7 +27,7 @@ from dashboard.core.watch.refresher import Refresher
 log = logging.getLogger(__name__)
 
 
-class Watcher(Follower, Refresher):
+class Watcher(Follower, Refresher, AgentSide):
     # which model its seqs belong to: one process on its own has one; a replicated model counts a
     # new one each time another process takes the watcher over (dashboard.core.shared)
     epoch = 0
@@ -53,6 +55,9 @@ class Watcher(Follower, Refresher):
         self.progress_at: float | None = None  # the loop time the watcher last moved (liveness)
         self._last_ok: float | None = None  # the last answer from Docker to a closed client (loop time)
         self.syncs = 0  # full syncs done: a session that made one worked, and backoff starts over
+        self.agents = AgentKnowledge(ttl=self.settings.agent_ttl)
+        self._usage_subscribers: list[UsageSubscriber] = []
+        self._awaiting: dict[str, tuple[str, float]] = {}
 
     # --- what others use ----------------------------------------------------------------------
 
@@ -105,6 +110,14 @@ class Watcher(Follower, Refresher):
     # --- the loop -------------------------------------------------------------------------------
 
     async def run(self, *, _iterations: int | None = None) -> None:
+        usage = asyncio.create_task(self._usage_loop(), name="swarm-watcher-usage")
+        try:
+            await self._run(_iterations)
+        finally:
+            usage.cancel()
+            await asyncio.gather(usage, return_exceptions=True)
+
+    async def _run(self, _iterations: int | None) -> None:
         backoff = self.settings.backoff_initial
         attempt = 0
         while _iterations is None or attempt < _iterations:
@@ -178,17 +191,21 @@ class Watcher(Follower, Refresher):
                 log.exception("publishing the status %s failed", state)
 
     async def _publish(self) -> None:
+        # Docker's word, with the agents' where the model agrees with them (dashboard.core.agents_store)
+        nodes, tasks, agents_touched = self.agents.fold(self._nodes, self._tasks.items)
         new = Snapshot.build(
             seq=self.snapshot.seq,
             status=self._status,
-            nodes=self._nodes,
+            nodes=nodes,
             services=self._services,
-            tasks=self._tasks.items,
+            tasks=tasks,
             secrets=self._secrets,
             configs=self._configs,
         )
         # a node's change can orphan (or free) tasks nobody re-listed: then compare them all
         touched = self._tasks.touched if new.nodes == self.snapshot.nodes else None
+        if touched is not None:
+            touched = touched | agents_touched
         self.snapshot, patch = advance(self.snapshot, new, tasks_touched=touched)
         self._tasks.published()
         if patch is None:

@@ -1,0 +1,212 @@
+"""What the node agents know that a manager's API does not, kept where the watcher runs.
+
+An agent speaks for one node (the id it said hello with) and for the task containers its daemon
+runs. What it says is kept per node, bounded, and folded into the published model only where the
+model agrees: a task that exists, on that very node. So an agent can add health, an OOM kill and
+resource use to its own node's tasks, and can never move, end or invent a task - that is Docker's
+word, re-listed from a manager after every event an agent reports (``said`` returns the services to
+re-list).
+
+An agent is live from its hello until it goes (its socket closes) or nothing is heard of it for
+``ttl`` seconds (the process that held its socket died: no goodbye ever comes). With every ready
+node covered, the periodic /tasks reconcile may relax (``reconcile_period``). Pure: the caller
+gives the time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dashboard.agent.messages import AgentMessage
+from dashboard.core.domain import Node, Task
+
+MAX_AGENTS = 5000  # nodes with a live agent: a swarm has fewer
+MAX_TASKS_PER_AGENT = 5000  # task containers remembered per agent, the oldest word dropped first
+RELAX_FACTOR = 4.0  # the reconcile's period, multiplied, while every ready node has a live agent
+
+
+@dataclass(slots=True)
+class TaskWord:
+    """What an agent last said of one task container on its node."""
+
+    service_id: str
+    health: str = ""
+    output: str = ""
+    oom_killed: bool = False
+    said_at: float = 0.0
+
+
+@dataclass(slots=True)
+class Agent:
+    conn: str  # which socket speaks for the node: a newer hello replaces an older socket's word
+    hostname: str
+    heard_at: float
+    tasks: dict[str, TaskWord] = field(default_factory=dict)
+    usage: dict[str, tuple[float, int, int]] = field(default_factory=dict)  # task -> cpu, memory, limit
+    node_usage: tuple[float, float, int, int] | None = None  # cpu, cpus, memory, memory total
+    usage_at: float = 0.0
+
+
+def reconcile_period(base: float, nodes: Iterable[Node], live: Iterable[str], factor: float = RELAX_FACTOR) -> float:
+    """The reconcile's period: relaxed while every ready node has a live agent (agents' events then
+    say what a re-list would find), ``base`` the moment one ready node has none."""
+    ready = {n.id for n in nodes if n.state == "ready"}
+    return base * factor if ready and ready <= set(live) else base
+
+
+class AgentKnowledge:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.agents: dict[str, Agent] = {}
+        self._folded: dict[str, tuple[str, bool]] = {}  # task -> (health, oom_killed) as last folded
+        # health outputs changed since the last drain: task -> (node, health, output), None: forget it;
+        # kept only for a drainer (a leader passing them on through Redis), else they would pile up
+        self.track_outputs = False
+        self.outputs_changed: dict[str, tuple[str, str, str] | None] = {}
+
+    # --- what agents say ------------------------------------------------------------------------
+
+    def said(self, node_id: str, conn: str, message: AgentMessage, now: float) -> tuple[set[str], bool]:
+        """Take one (parsed) message: the services whose tasks to re-list, and whether the model's
+        agent side may have changed (publish it). A word from a replaced socket is ignored."""
+        agent = self.agents.get(node_id)
+        if message["type"] == "hello":
+            if agent is None and len(self.agents) >= MAX_AGENTS:
+                return set(), False
+            if agent is not None:
+                self._forget_outputs(node_id, agent)
+            self.agents[node_id] = Agent(conn=conn, hostname=message["hostname"], heard_at=now)
+            return set(), True
+        if agent is None:
+            # a word without its hello: a new leader hears agents that said hello to its predecessor
+            if len(self.agents) >= MAX_AGENTS:
+                return set(), False
+            agent = self.agents[node_id] = Agent(conn=conn, hostname="", heard_at=now)
+            fresh = True
+        elif agent.conn != conn:
+            return set(), False
+        else:
+            fresh = False
+        agent.heard_at = now
+        if message["type"] == "inventory":
+            self._forget_outputs(node_id, agent)
+            agent.tasks = {
+                c["task_id"]: TaskWord(c["service_id"], c["health"], c["output"], c["oom_killed"], now)
+                for c in message["tasks"][:MAX_TASKS_PER_AGENT]
+            }
+            for task_id, word in agent.tasks.items():
+                self._output(node_id, task_id, word)
+            return {c["service_id"] for c in message["tasks"]}, True
+        if message["type"] == "event":
+            known = agent.tasks.get(message["task_id"])
+            if known is None:
+                known = agent.tasks[message["task_id"]] = TaskWord(message["service_id"])
+                self._bound(agent)
+            word = known
+            word.said_at = now
+            action = message["action"]
+            if action == "health_status":
+                word.health, word.output = message["health"], message["output"]
+                self._output(node_id, message["task_id"], word)
+            elif action == "oom":
+                word.oom_killed = True
+            elif action == "destroy":  # the container is gone: its health with it, its OOM kill is history
+                word.health, word.output = "", ""
+                self._output(node_id, message["task_id"], word)
+            return {message["service_id"]}, True
+        # stats: not the model's (a low-rate channel of its own), only proof of life
+        agent.usage = {u["task_id"]: (u["cpu"], u["memory"], u["memory_limit"]) for u in message["tasks"]}
+        node = message["node"]
+        agent.node_usage = (node["cpu"], node["cpus"], node["memory"], node["memory_total"])
+        agent.usage_at = now
+        return set(), fresh
+
+    def gone(self, node_id: str, conn: str) -> bool:
+        """The socket ``conn`` closed; True when it was the node's agent (it is no longer live)."""
+        agent = self.agents.get(node_id)
+        if agent is None or agent.conn != conn:
+            return False
+        self._forget_outputs(node_id, agent)
+        del self.agents[node_id]
+        return True
+
+    def expire(self, now: float) -> bool:
+        """Forget agents not heard of for ``ttl`` seconds; True when any went."""
+        stale = [n for n, a in self.agents.items() if now - a.heard_at > self.ttl]
+        for node_id in stale:
+            self.gone(node_id, self.agents[node_id].conn)
+        return bool(stale)
+
+    def _bound(self, agent: Agent) -> None:
+        if len(agent.tasks) > MAX_TASKS_PER_AGENT:
+            oldest = min(agent.tasks, key=lambda t: agent.tasks[t].said_at)
+            del agent.tasks[oldest]
+
+    def _output(self, node_id: str, task_id: str, word: TaskWord) -> None:
+        if self.track_outputs:
+            self.outputs_changed[task_id] = (node_id, word.health, word.output) if word.health or word.output else None
+
+    def _forget_outputs(self, node_id: str, agent: Agent) -> None:
+        for task_id, word in agent.tasks.items():
+            if self.track_outputs and (word.health or word.output):
+                self.outputs_changed[task_id] = None
+
+    def drain_outputs(self) -> dict[str, tuple[str, str, str] | None]:
+        changed, self.outputs_changed = self.outputs_changed, {}
+        return changed
+
+    # --- what the model shows -------------------------------------------------------------------
+
+    def live(self) -> set[str]:
+        return set(self.agents)
+
+    def word_on(self, task: Task) -> TaskWord | None:
+        """What the agent of the task's own node said of it; None from any other node's agent."""
+        agent = self.agents.get(task.node_id) if task.node_id else None
+        return agent.tasks.get(task.id) if agent is not None else None
+
+    def fold(
+        self, nodes: Mapping[str, Node], tasks: Mapping[str, Task]
+    ) -> tuple[Mapping[str, Node], Mapping[str, Task], set[str]]:
+        """Docker's nodes and tasks with the agents' word on them, and the tasks whose folded word
+        changed since the last fold (for a diff that compares only touched tasks)."""
+        folded: dict[str, tuple[str, bool]] = {}
+        for node_id, agent in self.agents.items():
+            for task_id, word in agent.tasks.items():
+                task = tasks.get(task_id)
+                if task is not None and task.node_id == node_id and (word.health or word.oom_killed):
+                    folded[task_id] = (word.health, word.oom_killed)
+        touched = {t for t in folded.keys() | self._folded.keys() if folded.get(t) != self._folded.get(t)}
+        self._folded = folded
+        if folded:
+            new_tasks = dict(tasks)
+            for task_id, (health, oom) in folded.items():
+                task = tasks[task_id]
+                new_tasks[task_id] = dataclasses.replace(task, health=health or task.health, oom_killed=oom)
+            tasks = new_tasks
+        if self.agents or any(n.agent for n in nodes.values()):
+            nodes = {i: n if n.agent == (i in self.agents) else dataclasses.replace(n, agent=i in self.agents)
+                     for i, n in nodes.items()}  # fmt: skip
+        return nodes, tasks, touched
+
+    def usage(
+        self, nodes: Mapping[str, Node], tasks: Mapping[str, Task], now: float
+    ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        """The latest sample of each node and task (younger than ``ttl``), of nodes and tasks the
+        model has, each from its own node's agent: node -> [cpu, cpus, memory, memory total],
+        task -> [cpu, memory, memory limit] (cpu in cores)."""
+        node_rows: dict[str, list[float]] = {}
+        task_rows: dict[str, list[float]] = {}
+        for node_id, agent in self.agents.items():
+            if node_id not in nodes or now - agent.usage_at > self.ttl:
+                continue
+            if agent.node_usage is not None:
+                cpu, cpus, memory, total = agent.node_usage
+                node_rows[node_id] = [round(cpu, 3), round(cpus, 3), memory, total]
+            for task_id, (cpu, memory, limit) in agent.usage.items():
+                task = tasks.get(task_id)
+                if task is not None and task.node_id == node_id:
+                    task_rows[task_id] = [round(cpu, 3), memory, limit]
+        return node_rows, task_rows

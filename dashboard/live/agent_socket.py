@@ -1,0 +1,146 @@
+"""/ws/agent: where node agents dial in (dashboard.agent.messages), thin.
+
+Admission is the shared token alone: ``Authorization: Bearer <AGENT_TOKEN>``, compared in constant
+time, never logged. The route sits outside the pages' session and origin checks
+(dashboard.live.routing), so a session cookie admits nothing here, and the token admits nothing
+else (no page reads it). A browser always sends an Origin, an agent never does: a handshake with one
+is refused, so that no page of any site can make a visitor's browser talk to this endpoint.
+
+Every message is parsed (dashboard.core.agents) before anything else sees it; a malformed one closes
+the socket with AGENT_CLOSE_PROTOCOL and changes nothing. The first must be ``hello``: the node it
+names is what the socket speaks for from then on, and a later hello for the same node (on any
+process) replaces this socket (AGENT_CLOSE_REPLACED). What the agent says goes to the swarm's
+watcher, wherever it runs (dashboard.core.registry.Swarm.agent_said).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from dashboard import runtime
+from dashboard.agent.messages import (
+    AGENT_CLOSE_PROTOCOL,
+    AGENT_CLOSE_REPLACED,
+    AGENT_CLOSE_TOKEN,
+    AGENT_PATH,
+    Welcome,
+)
+from dashboard.core.agents import AgentProtocolError, parse_message
+from dashboard.live.budget import Bucket
+
+log = logging.getLogger(__name__)
+
+MESSAGES_BURST = 1000  # a restart of every container of a node at once: a few events each
+MESSAGES_PER_SECOND = 100.0
+
+
+def announce() -> None:
+    """Once at start: whether agents can connect at all."""
+    if settings.AGENT_TOKEN:
+        log.info("node agents may connect at %s (AGENT_TOKEN is set)", AGENT_PATH)
+    else:
+        log.warning("node agents are off: AGENT_TOKEN is not set, %s refuses every agent", AGENT_PATH)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def token_admits(scope: dict[str, Any], token: str | None) -> bool:
+    """Does the handshake carry ``Authorization: Bearer <token>``? Always False without a token."""
+    given = _header(scope, b"authorization") or ""
+    scheme, _, value = given.partition(" ")
+    if not token or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def group_of(node_id: str) -> str:
+    return f"agent.{node_id}"
+
+
+class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    node_id = ""  # what the hello said: the node this socket speaks for
+    _closed = False
+    _budget: Bucket | None = None
+
+    @property
+    def peer(self) -> str:
+        client = self.scope.get("client") or ("?", 0)
+        return str(client[0])
+
+    async def connect(self) -> None:
+        # accepted, then closed: an agent learns the close code (a refused handshake is a bare 403)
+        await self.accept()
+        if _header(self.scope, b"origin") is not None:
+            log.warning("agent socket from %s refused: a browser's handshake (it sent an Origin)", self.peer)
+            await self._refuse(AGENT_CLOSE_TOKEN)
+            return
+        if not token_admits(self.scope, settings.AGENT_TOKEN):
+            why = "agents are off (AGENT_TOKEN is not set)" if not settings.AGENT_TOKEN else "no or wrong token"
+            log.warning("agent socket from %s refused: %s", self.peer, why)
+            await self._refuse(AGENT_CLOSE_TOKEN)
+            return
+        self._budget = Bucket(MESSAGES_BURST, MESSAGES_PER_SECOND, asyncio.get_running_loop().time)
+
+    async def _refuse(self, code: int) -> None:
+        self._closed = True
+        await self.close(code=code)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closed or self._budget is None:
+            return
+        text = text_data if text_data is not None else ""
+        try:
+            if not self._budget.take():
+                raise AgentProtocolError(f"more than {MESSAGES_PER_SECOND:g} messages a second")
+            message = parse_message(text_data if text_data is not None else (bytes_data or b""))
+            if not self.node_id and message["type"] != "hello":
+                raise AgentProtocolError(f"the first message must be hello, not {message['type']}")
+            if self.node_id and message["type"] == "hello":
+                raise AgentProtocolError("a second hello on one socket")
+        except AgentProtocolError as e:
+            log.warning("agent socket of node %s from %s refused: %s", self.node_id or "?", self.peer, e)
+            await self._refuse(AGENT_CLOSE_PROTOCOL)
+            return
+        if message["type"] == "hello":
+            self.node_id = message["node_id"]
+            log.info("node agent of %s (%r) connected from %s", self.node_id, message["hostname"][:64], self.peer)
+            # any other socket of this node, on any process, gives way to this one
+            await self.channel_layer.group_add(group_of(self.node_id), self.channel_name)
+            await self.channel_layer.group_send(
+                group_of(self.node_id), {"type": "agent.replaced", "conn": self.channel_name}
+            )
+            welcome = Welcome(type="welcome", stats_every=float(settings.AGENT_STATS_EVERY))
+            await self.send(text_data=json.dumps(welcome))
+        try:
+            await runtime.swarm().agent_said(self.node_id, self.channel_name, message, text)
+        except Exception as e:  # Redis away: this word is lost, the reconcile still catches what it said
+            log.warning("a message of the node agent of %s could not reach the watcher: %s", self.node_id, e)
+
+    async def agent_replaced(self, event: dict[str, Any]) -> None:
+        if event.get("conn") != self.channel_name and not self._closed:
+            log.info("node agent of %s from %s replaced by a newer connection", self.node_id, self.peer)
+            await self._refuse(AGENT_CLOSE_REPLACED)
+
+    async def disconnect(self, code: int) -> None:
+        if not self.node_id:
+            return
+        try:
+            await self.channel_layer.group_discard(group_of(self.node_id), self.channel_name)
+        except Exception:  # the layer down: its groups forget this channel after group_expiry
+            log.warning("an agent socket could not leave its group", exc_info=True)
+        try:
+            await runtime.swarm().agent_gone(self.node_id, self.channel_name)
+        except Exception as e:  # its ttl ends it at the watcher instead
+            log.warning("the goodbye of the node agent of %s could not reach the watcher: %s", self.node_id, e)
