@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
+from tests.browser.axe import assert_accessible
 from tests.browser.conftest import USERS, Dashboard
 from tests.lab import Lab, Swarm, wait_until
 
@@ -66,6 +67,7 @@ async def test_the_matrix_equals_dockers_tasks_per_node_and_follows_a_scale(
     await asyncio.to_thread(swarm.scale, name, 7)
     await matrix_equals_docker(page, swarm, name, sid, 7)
     assert await page.evaluate("window.__sameDocument") is True  # live, not reloaded
+    await assert_accessible(page, "the services matrix")
 
 
 LOGGER = ("sh", "-c", 'i=0; while [ $i -lt 100000 ]; do echo "line $i"; i=$((i+1)); sleep 0.2; done')
@@ -103,6 +105,7 @@ async def test_a_service_page_shows_its_spec_and_merged_logs_from_every_node_in_
     assert all(who.startswith(f"{name}@") for _, who in shown)
     stamps = [ts for ts, _ in shown]
     assert stamps == sorted(stamps), "the merged lines are out of timestamp order"
+    await assert_accessible(page, "a service's page")
     # the download: the same merge, as text, "ts name.slot@node stream text" a line
     text = await page.evaluate("async (url) => (await fetch(url)).text()", f"/services/{sid}/logs.txt")
     rows = [line.split(" ", 3) for line in text.splitlines()]
@@ -153,6 +156,9 @@ async def test_a_node_page_lists_exactly_dockers_tasks_on_that_node(
             break
         await asyncio.sleep(0.2)
     assert shown == truth and truth
+    await assert_accessible(page, "a node's page")
+    await page.goto(f"{dashboard.url}/nodes/")
+    await assert_accessible(page, "the nodes")
 
 
 async def test_problems_list_a_failing_a_pending_and_an_orphaned_task(
@@ -186,6 +192,7 @@ async def test_problems_list_a_failing_a_pending_and_an_orphaned_task(
     href = await page.get_attribute(f'#problems li[data-kind="pending"][data-service-id="{pending_id}"] a', "href")
     assert href is not None and href.startswith("/tasks/")
     assert failing and pending  # names used by the swarm fixture's cleanup
+    await assert_accessible(page, "the problems")
     # the bar counts them on every page, and the grid may ask for them as JSON
     api = await page.evaluate("async () => (await (await fetch('/api/problems')).json())")
     assert {p["kind"] for p in api["problems"]} >= {"failing", "pending", "orphaned", "node-down"}
