@@ -6,7 +6,9 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
+    # the node agent runs on every node without the dashboard's secrets, database or data folder
+    agent = sys.argv[1:2] == ["agent"]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.agent_settings" if agent else "visualizer.settings")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
