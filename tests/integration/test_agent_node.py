@@ -127,8 +127,11 @@ def test_it_reports_a_workers_task_containers_their_deaths_health_oom_and_use(
 
     # a task over its memory limit: "oom". The allocation waits a second: a process killed the instant
     # it starts can end before containerd watches the container's OOM events (then Docker says 137 only)
-    hog = swarm.create_service("agent-oom", extra=(*ON_WORKER, "--limit-memory", "8M", "--restart-condition", "none"),
-                               command=("sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1"))  # fmt: skip
+    hog = swarm.create_service(
+        "agent-oom",
+        extra=(*ON_WORKER, "--limit-memory", "8M", "--restart-condition", "none"),
+        command=("sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1"),
+    )
     hog_id = swarm.service_id(hog)
     oom = dashboard.wait_for(lambda ms: events(ms, "oom", hog_id), timeout=30, what="oom")[0]
     assert oom["task_id"] in worker_containers(lab, hog)
