@@ -18,11 +18,15 @@ log = logging.getLogger("dashboard.agent")
 ROUND_SHARE = 0.8  # of the period: a round's samples must all answer within it, the slow ones wait for the next
 
 
-async def sample(daemon: NodeDaemon, *, timeout: float) -> dict[tuple[str, str], JSON]:
-    """(task id, container id) -> raw stats of every running task container that answered in time."""
+async def sample(daemon: NodeDaemon, *, timeout: float) -> tuple[dict[tuple[str, str], JSON], set[str]]:
+    """(task id, container id) -> raw stats of every running task container that answered in time;
+    and the ids of every running task container."""
     running = await daemon.task_containers(running_only=True)
     raw = await asyncio.gather(*(daemon.one_shot_stats(container_id, timeout=timeout) for _, container_id in running))
-    return {ids: stats for ids, stats in zip(running, raw, strict=True) if stats is not None}
+    samples = {ids: stats for ids, stats in zip(running, raw, strict=True) if stats is not None}
+    if len(samples) < len(running):
+        log.debug("stats: %d of %d task containers answered in time", len(samples), len(running))
+    return samples, {container_id for _, container_id in running}
 
 
 async def stats_rounds(
@@ -42,12 +46,12 @@ async def stats_rounds(
             primed = False
             continue
         try:
-            samples = await sample(daemon, timeout=link.stats_every * ROUND_SHARE)
+            samples, running = await sample(daemon, timeout=link.stats_every * ROUND_SHARE)
         except DockerProblem as e:
             log.warning("stats: %s", e)
             primed = False
             continue
-        stats = sampler.stats(samples)
+        stats = sampler.stats(samples, running=running)
         if primed:
             for message in split_stats(stats):
                 await link.send(message)

@@ -9,7 +9,7 @@ container, so a container's first sample has memory but no CPU yet: it is sent f
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,18 +96,20 @@ class Sampler:
         self.node = node
         self._before: dict[str, CPUCounters] = {}  # container id -> its previous sample's counters
 
-    def stats(self, samples: dict[tuple[str, str], JSON], *, at: float | None = None) -> Stats:
+    def stats(
+        self, samples: dict[tuple[str, str], JSON], *, running: Collection[str] | None = None, at: float | None = None
+    ) -> Stats:
         """``samples``: (task id, container id) -> that container's raw stats, for the running task
-        containers of this round. Containers absent from it are forgotten (stopped, or too slow to
-        answer this round: they start again with a first sample)."""
+        containers that answered this round. A container that did not (too slow this time) keeps its
+        last counters while it is ``running`` (container ids; by default those sampled); the others
+        are forgotten."""
         tasks: list[TaskUsage] = []
-        seen: dict[str, CPUCounters] = {}
         for (task_id, container_id), raw in samples.items():
             now = cpu_counters(raw.get("cpu_stats"))
             if now is None:
                 continue
-            seen[container_id] = now
             before = self._before.get(container_id) or cpu_counters(raw.get("precpu_stats"))
+            self._before[container_id] = now
             if before is None:
                 continue  # a first sample: memory without CPU would draw a misleading zero
             memory = raw.get("memory_stats")
@@ -119,7 +121,8 @@ class Sampler:
                     memory_limit=memory_limit(memory, self.node.memory),
                 )
             )
-        self._before = seen
+        keep = set(running) if running is not None else {container_id for _, container_id in samples}
+        self._before = {c: counters for c, counters in self._before.items() if c in keep}
         node = NodeUsage(
             cpus=self.node.cpus,
             cpu=round(sum(t["cpu"] for t in tasks), 4),

@@ -91,7 +91,8 @@ def test_a_ca_file_that_is_not_pem_is_refused_at_start(env: pytest.MonkeyPatch, 
 
 
 def run_agent(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """`manage.py agent` with nothing but ``env``: no SECRET_KEY, no database, DATA_DIR unwritable."""
+    """`manage.py agent` with nothing but ``env``: no SECRET_KEY, no database, DATA_DIR unwritable
+    (the dashboard's settings would try to write a key there)."""
     return subprocess.run(
         [sys.executable, "manage.py", "agent"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DATA_DIR": "/proc/no-data-here", **env},
@@ -102,10 +103,12 @@ def test_manage_py_agent_says_what_is_missing_in_one_line_and_exits_2(tmp_path: 
     missing = run_agent({"AGENT_DASHBOARD_URL": "ws://127.0.0.1:9"}, tmp_path)
     assert missing.returncode == 2
     assert missing.stderr.strip() == (
-        "CommandError: set AGENT_TOKEN or AGENT_TOKEN_FILE (the token the dashboard expects from agents)"
+        "agent: set AGENT_TOKEN or AGENT_TOKEN_FILE (the token the dashboard expects from agents)"
     )
     bad = run_agent({"AGENT_DASHBOARD_URL": "https://x", "AGENT_TOKEN": TOKEN}, tmp_path)
     assert (bad.returncode, bad.stderr.count("\n")) == (2, 1)
     assert "AGENT_DASHBOARD_URL" in bad.stderr and TOKEN not in bad.stderr + bad.stdout
     docker = run_agent({"AGENT_DASHBOARD_URL": "ws://x", "AGENT_TOKEN": TOKEN, "DOCKER_HOST": "ftp://x"}, tmp_path)
     assert (docker.returncode, docker.stderr.count("\n")) == (2, 1) and "DOCKER_HOST" in docker.stderr
+    level = run_agent({"AGENT_DASHBOARD_URL": "ws://x", "AGENT_TOKEN": TOKEN, "LOG_LEVEL": "chatty"}, tmp_path)
+    assert (level.returncode, level.stderr.count("\n")) == (2, 1) and "LOG_LEVEL" in level.stderr

@@ -56,7 +56,7 @@ def test_the_limit_is_zero_when_the_container_has_none_of_its_own() -> None:
     assert memory_limit({}, NODE.memory) == 0
 
 
-def test_a_containers_first_sample_waits_for_its_second() -> None:
+def test_a_containers_first_sample_waits_for_its_second_and_a_slow_round_is_no_restart() -> None:
     sampler = Sampler(NODE)
     first = sampler.stats({IDS: RECORDED["one"]}, at=1.0)
     assert first["tasks"] == [] and first["node"]["cpus"] == 2.0
@@ -67,9 +67,11 @@ def test_a_containers_first_sample_waits_for_its_second() -> None:
         "node": {"cpus": 2.0, "cpu": 0.887, "memory": 638976, "memory_total": NODE.memory},
         "tasks": [{"task_id": IDS[0], "cpu": 0.887, "memory": 638976, "memory_limit": 32 * 1024 * 1024}],
     }
-    # a container absent from a round (stopped, too slow) starts again from a first sample
-    sampler.stats({}, at=3.0)
-    assert sampler.stats({IDS: RECORDED["two"]}, at=4.0)["tasks"] == []
+    # a running container too slow for a round keeps its counters; a stopped one is forgotten
+    sampler.stats({}, running={IDS[1]}, at=3.0)
+    assert sampler.stats({IDS: RECORDED["two"]}, at=4.0)["tasks"][0]["cpu"] == 0.0  # no CPU since: same counters
+    sampler.stats({}, running=set(), at=5.0)
+    assert sampler.stats({IDS: RECORDED["two"]}, at=6.0)["tasks"] == []
 
 
 def test_a_sample_for_a_thousand_containers_is_split_under_the_message_limit() -> None:
