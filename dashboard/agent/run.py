@@ -76,6 +76,7 @@ class Agent:
         identity = await self.daemon.identity()
         if self.identity is not None and identity.node_id != self.identity.node_id:
             log.warning("node daemon: the node is now %s (was %s)", identity.node_id, self.identity.node_id)
+            self.changed.set()
         self.identity = identity
         self.known.set()
         opened = asyncio.Event()
@@ -156,8 +157,12 @@ class Agent:
     async def _serve(self, link: Link) -> LinkFailed:
         """Inventory on every new epoch (and first), events in between; returns only by raising."""
         sent_epoch = -1
+        assert self.identity is not None
+        said = self.identity.node_id
         while True:
             await self.subscribed.wait()
+            if self.identity.node_id != said:  # the node left the swarm and joined it again
+                raise LinkFailed(f"this node is now {self.identity.node_id}: saying hello anew")
             self.changed.clear()
             if sent_epoch != self.epoch or self.overflowed:
                 sent_epoch = self.epoch

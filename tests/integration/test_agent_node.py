@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,10 @@ def launch(lab: Lab, dashboard: AgentDashboard, agent_log: Path, token: str) -> 
     started: list[subprocess.Popen[bytes]] = []
     yield lambda: started.append(run_agent(lab, dashboard.url, agent_log, token))
     for proc in started:
+        t0 = time.monotonic()
         stop_process(proc, grace=10)
         assert proc.returncode == 0, f"the agent did not end cleanly on SIGTERM:\n{agent_log.read_text()[-2000:]}"
+        assert time.monotonic() - t0 < 3, "the agent took its time to stop on SIGTERM"
         assert token not in agent_log.read_text()
 
 
