@@ -177,3 +177,21 @@ def test_it_links_again_after_the_dashboard_restarts(
     dashboard.wait_for(has_task, timeout=40, what="hello and a fresh inventory after the restart")
     kinds = [m["type"] for m in dashboard.messages]
     assert kinds[:2] == ["hello", "inventory"]
+
+
+def test_it_follows_its_daemon_again_after_a_restart_and_lists_afresh(
+    lab: Lab, swarm: Swarm, dashboard: AgentDashboard, launch: Callable[[], None], agent_log: Path
+) -> None:
+    sleeper = swarm.create_service("agent-restart", extra=ON_WORKER)
+    swarm.wait_running(sleeper, 1)
+    launch()
+    dashboard.wait_for(lambda ms: [m for m in ms if m["type"] == "inventory"], timeout=30, what="the first inventory")
+    swarm.kill_node(WORKER)
+    gone = "node daemon: next attempt"  # logged only after a failure
+    wait_until(lambda: gone in agent_log.read_text(), timeout=30, what="the agent to see its daemon gone")
+    swarm.restart_node(WORKER)
+    # the link to the dashboard stayed up; the agent subscribed again and sent a fresh list after
+    dashboard.wait_for(lambda ms: len([m for m in ms if m["type"] == "inventory"]) >= 2, timeout=60,
+                       what="a fresh inventory after the daemon's restart")  # fmt: skip
+    assert dashboard.links == 1 and len(dashboard.of_type("hello")) == 1
+    wait_until(lambda: lab.node_state(f"swarm-n{WORKER}") == "ready", timeout=60, what="the worker ready again")
