@@ -64,6 +64,8 @@ class Agent:
                 await self._follow_once()
             except DockerProblem as e:
                 log.error("node daemon: %s", e)
+            except Exception:  # a bug or an answer nobody expected: said, and tried again, never fatal
+                log.exception("node daemon: unexpected failure")
             finally:
                 self.subscribed.clear()
             if time.monotonic() - started >= STABLE_SECONDS:
@@ -137,6 +139,8 @@ class Agent:
                     log.error("dashboard: %s", e)
                 except (LinkFailed, DockerProblem) as e:
                     log.warning("dashboard: %s", e)
+                except Exception:
+                    log.exception("dashboard: unexpected failure")
                 if time.monotonic() - started >= STABLE_SECONDS:
                     backoff.reset()
                 delay = backoff.next()
