@@ -134,3 +134,21 @@ async def test_a_refused_token_is_retried_with_backoff_and_never_logged(
     assert gaps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
     assert caplog.text.count("refused this agent's token (close 4401)") == 8
     assert TOKEN not in caplog.text
+
+
+async def test_an_unexpected_failure_is_logged_and_tried_again_not_the_end_of_the_agent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+
+    async def broken(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyError("an answer nobody expected")
+
+    agent = known_agent(FakeDaemon())
+    monkeypatch.setattr(agent, "_session", broken)
+    with caplog.at_level(logging.INFO, logger="dashboard.agent"):
+        await agent.keep_linked(_iterations=3)
+    assert calls == 3 and caplog.text.count("dashboard: unexpected failure") == 3
+    assert "KeyError: 'an answer nobody expected'" in caplog.text
