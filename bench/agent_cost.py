@@ -1,6 +1,6 @@
 """What a node agent costs its node: `manage.py agent` on a lab worker running 100 task containers (a
 service of 100 replicas constrained to it), linked to a recording stand-in of the dashboard. Reported
-over the measuring window: the agent's CPU share of one core and its RSS (/proc), stats bytes per
+over the measuring window: the agent's CPU share of one core, its RSS and USS (/proc), stats bytes per
 second (what the node sends the dashboard), and the time from start to the first inventory.
 
     .venv/bin/python -m bench.agent_cost [--replicas 100] [--seconds 60] [--stats-every 5]
@@ -33,11 +33,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, USS): all resident pages, and those of this process alone (RSS counts the shared libraries'
+    pages too - OpenSSL, libpython - which the dashboard's container on the same node shares)."""
+    kb = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        kb[name] = int(value.split()[0])
+    return kb["Rss"] / 1024, (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024
 
 
 def holds(kind: str, count: int) -> Callable[[list[dict[str, Any]]], bool]:
@@ -67,9 +70,12 @@ def measure(replicas: int, seconds: float, stats_every: float) -> dict[str, Any]
                 cpu0, bytes0 = cpu_seconds(agent.pid), dashboard.bytes_by_type.get("stats", 0)
                 t_start = time.monotonic()
                 rss: list[float] = []
+                uss: list[float] = []
                 deadline = t_start + seconds
                 while time.monotonic() < deadline:  # RSS sampled once a second
-                    rss.append(rss_mb(agent.pid))
+                    resident, private = memory_mb(agent.pid)
+                    rss.append(resident)
+                    uss.append(private)
                     time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
                 wall = time.monotonic() - t_start
                 cpu = cpu_seconds(agent.pid) - cpu0
@@ -88,6 +94,7 @@ def measure(replicas: int, seconds: float, stats_every: float) -> dict[str, Any]
                 "cpu_share_of_a_core_pct": round(100 * cpu / wall, 2),
                 "rss_mb_mean": round(sum(rss) / len(rss), 1),
                 "rss_mb_max": round(max(rss), 1),
+                "uss_mb_max": round(max(uss), 1),
                 "stats_bytes_per_s": round(stats_bytes / wall),
                 "stats_message_bytes": round(stats_bytes / max(1, round(wall / stats_every))),
                 "first_inventory_s": round(first_inventory, 2),
@@ -110,9 +117,10 @@ def main() -> None:
     print(table(
         f"node agent on a worker with {result['replicas']} task containers, stats every {result['stats_every']:g}s, "
         f"{result['seconds']:g}s window",
-        ["CPU % of a core", "RSS MB mean / max", "stats B/s", "stats B per round", "first inventory s"],
+        ["CPU % of a core", "RSS MB mean / max", "USS MB max", "stats B/s", "stats B per round", "first inventory s"],
         [[fmt(result["cpu_share_of_a_core_pct"], 2), f"{fmt(result['rss_mb_mean'])} / {fmt(result['rss_mb_max'])}",
-          result["stats_bytes_per_s"], result["stats_message_bytes"], fmt(result["first_inventory_s"], 2)]],
+          fmt(result["uss_mb_max"]), result["stats_bytes_per_s"], result["stats_message_bytes"],
+          fmt(result["first_inventory_s"], 2)]],
     ))  # fmt: skip
     path = save("agent_cost", {**result, "machine": machine()})
     print(f"figures: {path}")
