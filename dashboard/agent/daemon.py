@@ -22,6 +22,7 @@ INSPECTS_IN_FLIGHT = 8  # inspects are work for the daemon: a few at a time
 # second, for every container it is asked about): requests mostly wait, so many go at once (8 at a
 # time sampled 25 of 100 containers in 4 s on the lab). aiodocker's connection pool holds 100.
 STATS_IN_FLIGHT = 64
+STATS_ONE_SHOT = {"stream": "false", "one-shot": "true"}  # API >= 1.41: one sample, no second one a second later
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +115,21 @@ class NodeDaemon(System, Events):
 
     async def one_shot_stats(self, container_id: str, *, timeout: float) -> JSON | None:
         """GET /containers/{id}/stats?stream=false&one-shot=true within ``timeout``; None when the
-        container does not answer in time or is gone (a slow container skips a round, nothing more)."""
+        container does not answer in time or is gone (a slow container skips a round, nothing more).
+
+        The hottest path of the agent (one request per container and round): read and decoded here
+        rather than through aiodocker's JSON helper, which costs a quarter more CPU per request."""
+        path = f"containers/{container_id}/stats"
         try:
             async with asyncio.timeout(timeout):  # the wait for a free slot counts: a round has a deadline
-                async with self._stats:
-                    return await self._get(
-                        f"containers/{container_id}/stats", params={"stream": "false", "one-shot": "true"}
-                    )
+                async with self._stats, self._answer("GET", path):
+                    self.requests["GET /containers/{id}/stats"] += 1
+                    async with (await self._api())._query(path, "GET", params=STATS_ONE_SHOT) as response:
+                        raw = await response.read()
         except (TimeoutError, DockerProblem):
             return None
+        try:
+            found = json.loads(raw)
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
