@@ -43,17 +43,20 @@ SERVICE = "agentlag"
 
 
 class EndedPage(PageModel):
-    """A page on the dashboard, noting when each task is first seen not running (after running)."""
+    """A page on the dashboard, noting when each task is first seen no longer running (it was running)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ended_at: dict[str, float] = {}
+        self.was_running: set[str] = set()
 
     def frame(self, frame: dict[str, Any]) -> None:
         super().frame(frame)
         now = time.monotonic()
         for task_id, task in self.model["tasks"].items():
-            if task.get("state") != "running" and task_id not in self.ended_at:
+            if task.get("state") == "running":
+                self.was_running.add(task_id)
+            elif task_id in self.was_running and task_id not in self.ended_at:
                 self.ended_at[task_id] = now
 
     async def follow(self, dash: harness.Dashboard, stop: asyncio.Event) -> None:
@@ -129,7 +132,7 @@ async def kills(
                 raise RuntimeError("no running task on a worker to kill")
             task = candidates[i % len(candidates)]
             deadline = time.monotonic() + 10
-            while task["ID"] not in page.model["tasks"] and time.monotonic() < deadline:
+            while task["ID"] not in page.was_running and time.monotonic() < deadline:
                 page.changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(page.changed.wait(), timeout=0.5)

@@ -134,6 +134,7 @@ def probe(base: str, user: str, password: str) -> dict[str, Any]:
         if status == 200:
             snapshot = json.loads(body)
             out["snapshot_nodes"] = sorted(n["hostname"] for n in snapshot["nodes"])
+            out["snapshot_agents"] = sorted(n["hostname"] for n in snapshot["nodes"] if n.get("agent"))
         message = first_ws_message(base, session.cookie("sessionid") or "")
         out["ws_type"] = message.get("type")
         out["ws_nodes"] = sorted(n["hostname"] for n in message.get("nodes", []))

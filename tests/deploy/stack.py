@@ -62,6 +62,9 @@ class Stack:
             "ADMIN_PASSWORD_SECRET": swarm.create_secret("viz-admin", self.password.encode()),
             # the stacks' node agents read it (a global service); the agent's own tests are elsewhere
             "AGENT_TOKEN_SECRET": swarm.create_secret("viz-agent-token", secrets.token_urlsafe(32).encode()),
+            # the lab has no IPVS: nothing answers on a service's virtual IP, so the agents dial the
+            # dashboard's tasks by name (a user's swarm reaches the default, ws://visualizer:8000)
+            "AGENT_DASHBOARD_URL": f"ws://tasks.{self.name}_visualizer:8000",
             "DB_IMAGE": images.db,
             "DB_PASSWORD_SECRET": swarm.create_secret("viz-db-password", db_password.encode()),
             "DATABASE_URL_SECRET": swarm.create_secret(
@@ -202,6 +205,26 @@ class Stack:
         except AssertionError as e:
             raise AssertionError(f"{e}: {last}\n{self.diagnosis()}") from None
         return last
+
+    def wait_agents(
+        self, node: int, *, user: str = ADMIN, password: str | None = None, timeout: float = 90
+    ) -> list[str]:
+        """Until the dashboard at node says every lab node has a live agent (the stack's global service);
+        the nodes that have one. The agents dial out with backoff (up to 30 s between tries) while the
+        dashboard is not there yet."""
+        every = [f"swarm-n{n}" for n in range(1, self.lab.nodes + 1)]
+        last: dict[str, Any] = {}
+
+        def covered() -> bool:
+            nonlocal last
+            last = self.probe(node, user=user, password=password)
+            return last.get("snapshot_agents") == every
+
+        try:
+            wait_until(covered, timeout=timeout, interval=2, what="an agent on every node")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {last}\n{self.diagnosis()}") from None
+        return list(last["snapshot_agents"])
 
     def diagnosis(self) -> str:
         lines = [self.lab.docker("stack", "ps", "--no-trunc", self.name, check=False)]
