@@ -43,7 +43,8 @@ import { parseTime } from "./draw.js";
  * @property {string} created_at
  * @property {string} updated_at
  * @property {string} status_at when the task entered its state
- * @property {string} health
+ * @property {string} health "healthy" | "unhealthy" | "starting" | "" (from its node's agent)
+ * @property {boolean} [oom_killed] its node's agent saw its container OOM-killed
  */
 
 /**
@@ -58,6 +59,7 @@ import { parseTime } from "./draw.js";
  * @property {number} memory_bytes
  * @property {string} engine_version
  * @property {Record<string, string>} [labels] masked as every viewer sees them; none for a screen not shown labels
+ * @property {boolean} [agent] a node agent of this node is connected
  */
 
 /**
@@ -73,6 +75,7 @@ import { parseTime } from "./draw.js";
  * @property {Record<string, string>} labels
  * @property {string} update_state
  * @property {string} updated_at
+ * @property {[number, number]} [reservations] what each task asks of its node: CPU cores, memory bytes
  */
 
 /**
@@ -261,6 +264,113 @@ export function serviceCounts(model, services = model.services.values(), tasks =
   return new Map([...services].map((s) => [s.id, tally.of(s)]));
 }
 
+// --- resource use (the `usage` frames: dashboard/live/protocol.py) ---------------------------------
+
+// a sample is kept until a newer one comes, and dropped once this many `every` old: its agent is gone
+export const USAGE_KEPT_FOR = 3;
+
+/**
+ * What changed in the store since the listeners last heard: node ids and task ids.
+ * @typedef {{nodes: Set<string>, tasks: Set<string>}} UsageChanges
+ */
+
+/**
+ * The latest sample of each node and task, by the page's own clock (the server's may differ): a
+ * sample is as old as the frame that brought it. Listeners hear of what changed once per animation
+ * frame at most, however many frames (or parts of one) came meanwhile.
+ */
+export class UsageStore {
+  /** @param {(run: () => void) => void} [later] how a notice waits (the next animation frame) */
+  constructor(later = (run) => requestAnimationFrame(run)) {
+    /** @type {Map<string, {sample: number[], at: number}>} node id -> [cpu, cpus, memory, memory_total] */
+    this.nodes = new Map();
+    /** @type {Map<string, {sample: number[], at: number}>} task id -> [cpu, memory, memory_limit] */
+    this.tasks = new Map();
+    this.everyMs = 0;
+    this.later = later;
+    /** @type {((changes: UsageChanges) => void)[]} */
+    this.listeners = [];
+    /** @type {UsageChanges} */
+    this.dirty = { nodes: new Set(), tasks: new Set() };
+    this.noticeDue = false;
+  }
+
+  /** @param {(changes: UsageChanges) => void} fn */
+  listen(fn) { this.listeners.push(fn); }
+
+  /** @param {(changes: UsageChanges) => void} fn */
+  unlisten(fn) { this.listeners = this.listeners.filter((f) => f !== fn); }
+
+  // how long a sample counts (ms); nothing counts before the first frame says the pace
+  keptFor() { return USAGE_KEPT_FOR * this.everyMs; }
+
+  /**
+   * A `usage` frame (or a part of one) that came at `now` (ms).
+   * @param {{every?: unknown, nodes?: unknown, tasks?: unknown}} msg
+   * @param {number} now
+   */
+  apply(msg, now) {
+    if (typeof msg.every === "number" && msg.every > 0) this.everyMs = msg.every * 1000;
+    for (const [kind, map, size] of /** @type {const} */ ([["nodes", this.nodes, 4], ["tasks", this.tasks, 3]])) {
+      const part = msg[kind];
+      if (!part || typeof part !== "object") continue;
+      for (const [id, sample] of Object.entries(part)) {
+        if (!Array.isArray(sample) || sample.length !== size || !sample.every((v) => typeof v === "number" && v >= 0)) continue;
+        map.set(id, { sample, at: now });
+        this.dirty[kind].add(id);
+      }
+    }
+    this.notice();
+  }
+
+  /**
+   * A node's latest sample, [cpu, cpus, memory, memory_total], while fresh.
+   * @param {string} id
+   * @param {number} [now]
+   */
+  node(id, now = Date.now()) { return this.fresh(this.nodes, id, now); }
+
+  /**
+   * A task's latest sample, [cpu, memory, memory_limit], while fresh.
+   * @param {string} id
+   * @param {number} [now]
+   */
+  task(id, now = Date.now()) { return this.fresh(this.tasks, id, now); }
+
+  /**
+   * @param {Map<string, {sample: number[], at: number}>} map
+   * @param {string} id
+   * @param {number} now
+   */
+  fresh(map, id, now) {
+    const kept = map.get(id);
+    return kept && now - kept.at <= this.keptFor() ? kept.sample : undefined;
+  }
+
+  // drops the samples too old to count (their agent has gone quiet); listeners hear of them
+  /** @param {number} now */
+  expire(now) {
+    const bound = this.keptFor();
+    for (const [kind, map] of /** @type {const} */ ([["nodes", this.nodes], ["tasks", this.tasks]])) {
+      for (const [id, kept] of map) {
+        if (now - kept.at > bound) { map.delete(id); this.dirty[kind].add(id); }
+      }
+    }
+    this.notice();
+  }
+
+  notice() {
+    if (this.noticeDue || (!this.dirty.nodes.size && !this.dirty.tasks.size)) return;
+    this.noticeDue = true;
+    this.later(() => {
+      this.noticeDue = false;
+      const changes = this.dirty;
+      this.dirty = { nodes: new Set(), tasks: new Set() };
+      for (const fn of this.listeners) fn(changes);
+    });
+  }
+}
+
 /** @returns {Changes} */
 function emptyChanges() {
   return { full: false, previous: null, status: null, nodes: new Map(), services: new Map(), tasks: new Map() };
@@ -376,6 +486,10 @@ export class LiveSwarm {
     };
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.retry = null;
+    // resource use from the node agents, beside the model (never a patch)
+    this.usage = new UsageStore((run) => {
+      if (document.visibilityState === "hidden") setTimeout(run, 250); else requestAnimationFrame(run);
+    });
     window.swarmReady = false;
     window.swarm = this.model;
   }
@@ -560,6 +674,7 @@ export class LiveSwarm {
     else if (ws && ws.readyState === WebSocket.OPEN) {
       if (this.lastHeardAt !== null && now - this.lastHeardAt > this.silentLimit()) this.dropped();
     }
+    this.usage.expire(now);
     // a reload that waited for the guard to pass
     if (this.serverVersion !== null && this.outdated(this.serverVersion)) return;
     this.onConnection();
@@ -605,6 +720,9 @@ export class LiveSwarm {
         break;
       case "heartbeat":
         this.heartbeat(msg, now);
+        break;
+      case "usage":
+        this.usage.apply(msg, now);
         break;
       case "error":
         this.lastError = String(msg.error || "");
