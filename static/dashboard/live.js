@@ -492,6 +492,7 @@ export class LiveSwarm {
     });
     window.swarmReady = false;
     window.swarm = this.model;
+    window.swarmUsage = this.usage;
   }
 
   start() {
