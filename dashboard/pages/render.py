@@ -121,7 +121,8 @@ def task_box(task: Task, service: Service | None, *, match: bool = True, tab_sto
         f"{health_mark(task.health)}</span>"
         f'<span class="age"></span>'
         + (f'<span class="err" title="{_attr(error)}">!</span>' if error else "")
-        + "</div>"
+        # its CPU and memory bars, drawn by the page from the node agents' samples
+        + '<span class="use" aria-hidden="true" hidden></span></div>'
     )
 
 

@@ -175,26 +175,14 @@ function columnBars(id) {
   nodeBars(holder, { requested, used: live.usage.node(id), cpus: n.cpus, memory: n.memory_bytes });
 }
 
-// the boxes in view that a usage frame names, and the columns in view: a frame costs a few hundred
-// bars at most, whatever the swarm's size (the grid holds boxes only for the columns near the view)
-live.usage.listen((changed) => {
-  for (const id of changed.tasks) {
-    const box = boxes.get(id);
-    const holder = box && box.querySelector(".use");
-    if (holder instanceof HTMLElement) boxBars(id, holder);
+// new samples: the bars of the boxes and columns on the page, a few hundred at most whatever the
+// swarm's size (the grid holds boxes only for the columns near the view)
+live.usage.listen(() => {
+  for (const [id, box] of boxes) {
+    const holder = box.lastElementChild;
+    if (holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(id, holder);
   }
-  if (changed.nodes.size) {
-    // a node's capacity scales its boxes' bars
-    for (const id of changed.nodes) {
-      if (!filled.has(id)) continue;
-      for (const box of column(id).tasks.children) {
-        const holder = box.querySelector(".use");
-        const taskId = keyOf(box);
-        if (holder instanceof HTMLElement && taskId && !changed.tasks.has(taskId)) boxBars(taskId, holder);
-      }
-      columnBars(id);
-    }
-  }
+  for (const id of filled) columnBars(id);
 });
 
 // "agents on 2 of 3 nodes": nothing when no node has one

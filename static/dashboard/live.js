@@ -268,37 +268,43 @@ export function serviceCounts(model, services = model.services.values(), tasks =
 
 // a sample is kept until a newer one comes, and dropped once this many `every` old: its agent is gone
 export const USAGE_KEPT_FOR = 3;
+const USAGE_FRAMES_MAX = 512; // frames (parts of frames) kept at most, whatever the pace
 
 /**
- * What changed in the store since the listeners last heard: node ids and task ids.
- * @typedef {{nodes: Set<string>, tasks: Set<string>}} UsageChanges
+ * @param {unknown} sample
+ * @param {number} size
+ * @returns {sample is number[]}
  */
+function validSample(sample, size) {
+  if (!Array.isArray(sample) || sample.length !== size) return false;
+  for (const v of sample) if (typeof v !== "number" || !(v >= 0)) return false;
+  return true;
+}
 
 /**
  * The latest sample of each node and task, by the page's own clock (the server's may differ): a
- * sample is as old as the frame that brought it. Listeners hear of what changed once per animation
- * frame at most, however many frames (or parts of one) came meanwhile.
+ * sample is as old as the frame that brought it. A frame is kept as it came and read only for
+ * what the page shows (a few hundred boxes), newest first: at 20,000 tasks a frame costs its
+ * parsing and nothing per task. Listeners hear that samples changed once per animation frame at
+ * most, however many frames (or parts of one) came meanwhile.
  */
 export class UsageStore {
   /** @param {(run: () => void) => void} [later] how a notice waits (the next animation frame) */
   constructor(later = (run) => requestAnimationFrame(run)) {
-    /** @type {Map<string, {sample: number[], at: number}>} node id -> [cpu, cpus, memory, memory_total] */
-    this.nodes = new Map();
-    /** @type {Map<string, {sample: number[], at: number}>} task id -> [cpu, memory, memory_limit] */
-    this.tasks = new Map();
+    /** @type {{at: number, nodes: Record<string, unknown>, tasks: Record<string, unknown>}[]} oldest first */
+    this.frames = [];
     this.everyMs = 0;
     this.later = later;
-    /** @type {((changes: UsageChanges) => void)[]} */
+    /** @type {(() => void)[]} */
     this.listeners = [];
-    /** @type {UsageChanges} */
-    this.dirty = { nodes: new Set(), tasks: new Set() };
+    this.dirty = false;
     this.noticeDue = false;
   }
 
-  /** @param {(changes: UsageChanges) => void} fn */
+  /** @param {() => void} fn */
   listen(fn) { this.listeners.push(fn); }
 
-  /** @param {(changes: UsageChanges) => void} fn */
+  /** @param {() => void} fn */
   unlisten(fn) { this.listeners = this.listeners.filter((f) => f !== fn); }
 
   // how long a sample counts (ms); nothing counts before the first frame says the pace
@@ -311,15 +317,11 @@ export class UsageStore {
    */
   apply(msg, now) {
     if (typeof msg.every === "number" && msg.every > 0) this.everyMs = msg.every * 1000;
-    for (const [kind, map, size] of /** @type {const} */ ([["nodes", this.nodes, 4], ["tasks", this.tasks, 3]])) {
-      const part = msg[kind];
-      if (!part || typeof part !== "object") continue;
-      for (const [id, sample] of Object.entries(part)) {
-        if (!Array.isArray(sample) || sample.length !== size || !sample.every((v) => typeof v === "number" && v >= 0)) continue;
-        map.set(id, { sample, at: now });
-        this.dirty[kind].add(id);
-      }
-    }
+    const part = (/** @type {unknown} */ x) => (x && typeof x === "object" && !Array.isArray(x)
+      ? /** @type {Record<string, unknown>} */ (x) : {});
+    this.frames.push({ at: now, nodes: part(msg.nodes), tasks: part(msg.tasks) });
+    if (this.frames.length > USAGE_FRAMES_MAX) this.frames.splice(0, this.frames.length - USAGE_FRAMES_MAX);
+    this.dirty = true;
     this.notice();
   }
 
@@ -328,45 +330,53 @@ export class UsageStore {
    * @param {string} id
    * @param {number} [now]
    */
-  node(id, now = Date.now()) { return this.fresh(this.nodes, id, now); }
+  node(id, now = Date.now()) { return this.latest("nodes", id, 4, now); }
 
   /**
    * A task's latest sample, [cpu, memory, memory_limit], while fresh.
    * @param {string} id
    * @param {number} [now]
    */
-  task(id, now = Date.now()) { return this.fresh(this.tasks, id, now); }
+  task(id, now = Date.now()) { return this.latest("tasks", id, 3, now); }
 
   /**
-   * @param {Map<string, {sample: number[], at: number}>} map
+   * @param {"nodes" | "tasks"} kind
    * @param {string} id
+   * @param {number} size
    * @param {number} now
+   * @returns {number[] | undefined}
    */
-  fresh(map, id, now) {
-    const kept = map.get(id);
-    return kept && now - kept.at <= this.keptFor() ? kept.sample : undefined;
+  latest(kind, id, size, now) {
+    const bound = this.keptFor();
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const frame = this.frames[i];
+      if (now - frame.at > bound) return undefined;
+      if (!Object.hasOwn(frame[kind], id)) continue;
+      const sample = frame[kind][id];
+      return validSample(sample, size) ? sample : undefined;
+    }
+    return undefined;
   }
 
-  // drops the samples too old to count (their agent has gone quiet); listeners hear of them
+  // drops the frames too old to count (their agents have gone quiet); listeners hear of it
   /** @param {number} now */
   expire(now) {
     const bound = this.keptFor();
-    for (const [kind, map] of /** @type {const} */ ([["nodes", this.nodes], ["tasks", this.tasks]])) {
-      for (const [id, kept] of map) {
-        if (now - kept.at > bound) { map.delete(id); this.dirty[kind].add(id); }
-      }
-    }
+    let old = 0;
+    while (old < this.frames.length && now - this.frames[old].at > bound) old += 1;
+    if (!old) return;
+    this.frames.splice(0, old);
+    this.dirty = true;
     this.notice();
   }
 
   notice() {
-    if (this.noticeDue || (!this.dirty.nodes.size && !this.dirty.tasks.size)) return;
+    if (this.noticeDue || !this.dirty) return;
     this.noticeDue = true;
     this.later(() => {
       this.noticeDue = false;
-      const changes = this.dirty;
-      this.dirty = { nodes: new Set(), tasks: new Set() };
-      for (const fn of this.listeners) fn(changes);
+      this.dirty = false;
+      for (const fn of this.listeners) fn();
     });
   }
 }

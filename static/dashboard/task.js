@@ -4,8 +4,6 @@
 import { bytesText, coresText, el, find, sparkPoints } from "./draw.js";
 import { UsageStore, basePath, socketUrl } from "./live.js";
 
-/** @import { UsageChanges } from "./live.js" */
-
 const MAX_LINES = 5000; // in the page: older lines go, so a chatty task cannot fill the memory
 
 /**
@@ -213,11 +211,12 @@ function followUsage(panel, taskId, usage) {
     mem.svg.setAttribute("aria-label", `${memText}, over the last 15 minutes`);
   }
 
-  /** @param {UsageChanges} changed */
-  const onUsage = (changed) => {
-    if (!changed.tasks.has(taskId)) return;
+  /** @type {number[] | undefined} */
+  let lastSample;
+  const onUsage = () => {
     const sample = usage.task(taskId);
-    if (!sample) return;
+    if (!sample || sample === lastSample) return; // a frame that did not name it
+    lastSample = sample;
     limit = sample[2];
     samples.push([Date.now() / 1000, sample[0], sample[1]]);
     draw();

@@ -793,20 +793,17 @@ function renderHeader(groups) {
   out.classList.toggle("warn", agents > 0 && agents < nodes.length);
 }
 
-// usage frames touch only what this page shows: the boxes of full density and the tiles' bars
-live.usage.listen((changed) => {
+// new samples: only what this page shows, the boxes of full density and the tiles' bars
+live.usage.listen(() => {
   if (!layout || (layout.mode !== "full" && layout.mode !== "compact")) return;
   if (layout.mode === "full") {
     for (const [id, box] of boxes) {
       const t = model.tasks.get(id);
-      const holder = box.querySelector(".use");
-      if (t && holder instanceof HTMLElement && (changed.tasks.has(id) || changed.nodes.has(t.node_id))) boxBars(t, holder);
+      const holder = box.lastElementChild;
+      if (t && holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(t, holder);
     }
   }
-  for (const id of changed.nodes) {
-    const tile = tiles.get(id);
-    if (tile) tileBars(tile, id, lastGroups.get(id) || []);
-  }
+  for (const [id, tile] of tiles) if (model.nodes.has(id)) tileBars(tile, id, lastGroups.get(id) || []);
 });
 
 // --- what happened: pulses and the ticker ------------------------------------------------------------

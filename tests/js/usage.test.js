@@ -10,8 +10,8 @@ import { USAGE_KEPT_FOR, UsageStore } from "../../static/dashboard/live.js";
 function storeWithFrames() {
   const due = [];
   const store = new UsageStore((run) => due.push(run));
-  const heard = [];
-  store.listen((changes) => heard.push({ nodes: [...changes.nodes].sort(), tasks: [...changes.tasks].sort() }));
+  const heard = { count: 0 };
+  store.listen(() => { heard.count += 1; });
   return { store, heard, flush: () => { for (const run of due.splice(0)) run(); } };
 }
 
@@ -48,31 +48,43 @@ describe("UsageStore", () => {
     const { store, heard, flush } = storeWithFrames();
     store.apply({ every: 5, nodes: { n1: [0, 1, 0, 1] }, tasks: { t1: [0, 1, 0] } }, 0);
     store.apply({ every: 5, tasks: { t2: [0, 1, 0] } }, 0); // the second part of one large frame
-    assert.equal(heard.length, 0);
+    assert.equal(heard.count, 0);
     flush();
-    assert.deepEqual(heard, [{ nodes: ["n1"], tasks: ["t1", "t2"] }]);
+    assert.equal(heard.count, 1);
+    assert.deepEqual([store.task("t1", 0), store.task("t2", 0), store.node("n1", 0)], [[0, 1, 0], [0, 1, 0], [0, 1, 0, 1]]);
     flush();
-    assert.equal(heard.length, 1);
+    assert.equal(heard.count, 1);
   });
 
-  it("tells its listeners of the samples that expired (an agent gone quiet)", () => {
+  it("tells its listeners when samples expired (an agent gone quiet)", () => {
     const { store, heard, flush } = storeWithFrames();
     store.apply({ every: 1, nodes: { n1: [0, 1, 0, 1] }, tasks: { t1: [0, 1, 0] } }, 0);
     flush();
-    store.expire(2000);
+    store.expire(3000);
     flush();
-    assert.equal(heard.length, 1); // still fresh: nothing to say
+    assert.equal(heard.count, 1); // still fresh: nothing to say
     store.expire(3001);
     flush();
-    assert.deepEqual(heard[1], { nodes: ["n1"], tasks: ["t1"] });
-    assert.equal(store.tasks.size, 0);
+    assert.equal(heard.count, 2);
+    assert.equal(store.frames.length, 0);
+    assert.equal(store.task("t1", 3001), undefined);
+  });
+
+  it("keeps a bounded number of frames, whatever the pace", () => {
+    const { store } = storeWithFrames();
+    for (let i = 0; i < 2000; i++) store.apply({ every: 1000, tasks: { [`t${i}`]: [0, 1, 0] } }, i);
+    assert.ok(store.frames.length <= 512);
+    assert.deepEqual(store.task("t1999", 2000), [0, 1, 0]);
   });
 
   it("refuses samples of the wrong shape or with junk in them", () => {
     const { store } = storeWithFrames();
     store.apply({ every: 5, nodes: { a: [1, 2, 3], b: "x" }, tasks: { c: [1, "2", 3], d: [1, -2, 3], e: [1, 2, 3] } }, 0);
-    assert.deepEqual([...store.nodes.keys()], []);
-    assert.deepEqual([...store.tasks.keys()], ["e"]);
+    assert.deepEqual(["a", "b"].map((id) => store.node(id, 0)), [undefined, undefined]);
+    assert.deepEqual(["c", "d", "e", "constructor", "__proto__"].map((id) => store.task(id, 0)),
+      [undefined, undefined, [1, 2, 3], undefined, undefined]);
+    store.apply({ every: 5, tasks: [[1, 2, 3]] }, 0); // not an object of samples
+    assert.deepEqual(store.task("0", 0), undefined);
   });
 });
 
