@@ -21,6 +21,7 @@ import pytest
 from tests.browser.axe import assert_accessible
 from tests.browser.conftest import ROOT, Dashboard, signed_in
 from tests.browser.test_grid import service
+from tests.browser.wall_helpers import token_of, wall
 from tests.lab import Lab, Swarm, stop_process
 
 TOKEN = secrets.token_urlsafe(32)
@@ -115,6 +116,33 @@ async def test_it_says_oom_killed_for_a_task_over_its_memory_limit(swarm: Swarm,
     panel = await open_panel(agent_page, await task.get_attribute("data-task-id"))
     error = await panel.wait_for_selector(".error-text.oom", timeout=10000)
     assert (await error.text_content()).startswith("OOM killed")
+
+
+WALL = """(sid) => ({
+  mode: window.wall && window.wall.mode,
+  agents: document.getElementById("w-agents").textContent,
+  tags: document.querySelectorAll(".tile .tag.agent").length,
+  tileBars: document.querySelectorAll(".tile .node-usage:not([hidden])").length,
+  boxes: [...document.querySelectorAll(`.box[data-service-id="${sid}"]`)].map((b) => ({
+    healthy: Boolean(b.querySelector(".hm-healthy")), bars: Boolean(b.querySelector(".use:not([hidden])")) })),
+})"""
+
+
+async def test_the_wall_shows_health_marks_bars_and_its_agents(
+    browser: Any, swarm: Swarm, agent_dashboard: Dashboard, agents: dict[int, Any]
+) -> None:
+    _, sid = await service(swarm, "fine", mode="global", extra=(
+        "--health-cmd", "true", "--health-interval", "1s", "--reserve-memory", "8M",
+    ))  # fmt: skip
+    token = await asyncio.to_thread(token_of, agent_dashboard)
+    async with wall(browser, agent_dashboard.url, query=f"?kiosk={token}") as page:
+        ready = (
+            f"(sid) => {{ const w = ({WALL})(sid); return w.boxes.length === {len(NODES)} && w.tags === {len(NODES)}"
+        )
+        ready += " && w.tileBars >= 1 && w.boxes.every((b) => b.healthy && b.bars); }"
+        await page.wait_for_function(ready, arg=sid, timeout=30000)
+        shown = await page.evaluate(WALL, sid)
+        assert shown["mode"] == "full" and shown["agents"] == "agents 3/3", shown
 
 
 BARS = """(sid) => [...document.querySelectorAll(`#grid .task[data-service-id="${sid}"]`)].map((b) => {
