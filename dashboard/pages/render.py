@@ -144,7 +144,7 @@ def node_header(node: Node) -> str:
     return (
         f'<header><h2 title="{_attr(node.id)}">{escape(node.hostname or node.id[:12])}</h2>'
         f'<div class="badges">{"".join(badges)}</div><div class="facts">{escape(facts)}</div>'
-        '<div class="node-usage"></div></header>'
+        '<div class="node-usage" hidden></div></header>'
     )
 
 

@@ -4,7 +4,7 @@
 // build it all. The server's first paint of the grid (dashboard/pages/render.py) draws the same. Every
 // value reaches the page as text, never as markup.
 
-/** @import { Service, Status, SwarmNode, Task } from "./live.js" */
+/** @import { Model, Service, Status, SwarmNode, Task, UsageStore } from "./live.js" */
 
 // --- states ----------------------------------------------------------------------------------------
 
@@ -203,6 +203,40 @@ export function taskBars(holder, sample, nodeCpus, nodeMemory) {
   const title = `cpu ${coresText(cpu)}${nodeCpus ? ` of ${nodeCpus} cores` : " cores"} · memory ${bytesText(memory)}`
     + (limit > 0 ? ` of its ${bytesText(limit)} limit` : nodeMemory ? ` of ${bytesText(nodeMemory)}` : "");
   if (holder.title !== title) holder.title = title;
+}
+
+/**
+ * A task box's bars from the latest samples of the task and its node (the node's capacity scales them).
+ * @param {HTMLElement} holder
+ * @param {Task} t
+ * @param {Model} model
+ * @param {UsageStore} usage
+ */
+export function boxBars(holder, t, model, usage) {
+  const n = model.nodes.get(t.node_id);
+  const node = n ? usage.node(n.id) : undefined;
+  taskBars(holder, usage.task(t.id), node ? node[1] : n?.cpus || 0, node ? node[3] : n?.memory_bytes || 0);
+  return holder;
+}
+
+/**
+ * A node's bars (its grid column's header, its wall tile): what its running tasks among `tasks`
+ * reserve by their services, what its agent says they use, what the node has.
+ * @param {HTMLElement} holder
+ * @param {SwarmNode} n
+ * @param {Iterable<Task>} tasks the node's tasks on the page
+ * @param {Model} model
+ * @param {UsageStore} usage
+ */
+export function nodeBarsOf(holder, n, tasks, model, usage) {
+  /** @type {[number, number]} */
+  const requested = [0, 0];
+  for (const t of tasks) {
+    if (t.state !== "running") continue;
+    const asks = model.services.get(t.service_id)?.reservations;
+    if (asks) { requested[0] += asks[0]; requested[1] += asks[1]; }
+  }
+  nodeBars(holder, { requested, used: usage.node(n.id), cpus: n.cpus, memory: n.memory_bytes });
 }
 
 /**

@@ -2,8 +2,8 @@
 import { mountPanel } from "./task.js";
 import { LiveSwarm, Tally, basePath } from "./live.js";
 import {
-  FAILED, age, byId, cmp, dockerLoss, el, errorText, find, healthMark, hhmmss, imageRef, imageTag, nodeBars, nodeOrder,
-  parseTime, serviceName, serviceOrder, setText, slotText, stateIcon, taskAttrs, taskBars, taskKey, visible as visibleAt,
+  FAILED, age, boxBars, byId, cmp, dockerLoss, el, errorText, find, healthMark, hhmmss, imageRef, imageTag, nodeBarsOf,
+  nodeOrder, parseTime, serviceName, serviceOrder, setText, slotText, stateIcon, taskAttrs, taskKey, visible as visibleAt,
 } from "./draw.js";
 import { keyOf, keyed, setKey } from "./keyed.js";
 import { matchText, matcher, parseQuery } from "./filter.js";
@@ -136,43 +136,26 @@ function taskBox(t) {
   el("span", { class: "st" }, el("i", { "aria-hidden": "true" }, stateIcon(state)), ` ${state}`, healthMark(t.health)),
   el("span", { class: "age" }, age(Date.now() - parseTime(t.status_at))),
   error ? el("span", { class: "err", title: error }, "!") : null,
-  boxBars(t.id, el("span", { class: "use", "aria-hidden": "true" })));
+  boxBars(el("span", { class: "use", "aria-hidden": "true" }), t, model, live.usage));
 }
 
 // --- resource use: bars from the node agents' samples, on the boxes and columns in view ------------
-
-/**
- * A box's bars as the latest sample of its task says (none without one).
- * @param {string} taskId
- * @param {HTMLElement} holder
- */
-function boxBars(taskId, holder) {
-  const t = model.tasks.get(taskId);
-  const n = t ? model.nodes.get(t.node_id) : undefined;
-  const node = n ? live.usage.node(n.id) : undefined;
-  taskBars(holder, live.usage.task(taskId), node ? node[1] : n?.cpus || 0, node ? node[3] : n?.memory_bytes || 0);
-  return holder;
-}
 
 // a filled column's header: what its running tasks reserve, use and what the node has
 /** @param {string} id */
 function columnBars(id) {
   const n = model.nodes.get(id);
   const col = columns.get(id);
-  if (!n || !col) return;
-  const header = col.sec.querySelector("header");
-  if (!header) return;
+  const header = col && col.sec.querySelector("header");
+  if (!n || !header) return;
   const found = header.querySelector(".node-usage");
   const holder = found instanceof HTMLElement ? found : header.appendChild(el("div", { class: "node-usage" }));
-  /** @type {[number, number]} */
-  const requested = [0, 0];
+  const tasks = [];
   for (const box of col.tasks.children) {
     const t = model.tasks.get(keyOf(box) || "");
-    if (!t || t.state !== "running") continue;
-    const asks = model.services.get(t.service_id)?.reservations;
-    if (asks) { requested[0] += asks[0]; requested[1] += asks[1]; }
+    if (t) tasks.push(t);
   }
-  nodeBars(holder, { requested, used: live.usage.node(id), cpus: n.cpus, memory: n.memory_bytes });
+  nodeBarsOf(holder, n, tasks, model, live.usage);
 }
 
 // new samples: the bars of the boxes and columns on the page, a few hundred at most whatever the
@@ -180,7 +163,8 @@ function columnBars(id) {
 live.usage.listen(() => {
   for (const [id, box] of boxes) {
     const holder = box.lastElementChild;
-    if (holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(id, holder);
+    const t = model.tasks.get(id);
+    if (t && holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(holder, t, model, live.usage);
   }
   for (const id of filled) columnBars(id);
 });
@@ -204,7 +188,7 @@ function nodeHeader(n) {
   const memory = n.memory_bytes ? `${(n.memory_bytes / 2 ** 30).toFixed(1)} GiB` : "";
   const facts = [n.cpus ? `${n.cpus} CPU` : "", memory, n.engine_version].filter(Boolean).join(" · ");
   return el("header", {}, el("h2", { title: n.id }, n.hostname || n.id.slice(0, 12)), badges,
-    el("div", { class: "facts" }, facts), el("div", { class: "node-usage" }));
+    el("div", { class: "facts" }, facts), el("div", { class: "node-usage", hidden: "" }));
 }
 const AGENT_TITLE = "a node agent runs here: health, OOM kills and resource use come from this node";
 

@@ -1,8 +1,8 @@
 // @ts-check
 import { LiveSwarm, serviceCounts } from "./live.js";
 import {
-  FAILED, ago, alarming, byId, cmp, dockerLoss, el, errorText, healthMark, hhmmss, imageName, nodeBars, nodeOrder,
-  serviceName, setText, shortServiceName, slotText, stateIcon, stateLabel, taskAttrs, taskBars, taskKey, visible,
+  FAILED, ago, alarming, boxBars, byId, cmp, dockerLoss, el, errorText, healthMark, hhmmss, imageName, nodeBarsOf,
+  nodeOrder, serviceName, setText, shortServiceName, slotText, stateIcon, stateLabel, taskAttrs, taskKey, visible,
 } from "./draw.js";
 import { keyed } from "./keyed.js";
 import { matcher, parseQuery } from "./filter.js";
@@ -448,25 +448,13 @@ function makeBox(t, svc, mode) {
       el("span", { class: "l1" }, el("span", { class: "nm" }, serviceName(t, svc)),
         el("span", { class: "sl" }, slotText(t)), healthMark(t.health)),
       el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, stateIcon(t.state)), ` ${stateLabel(t.state)}${why}`),
-      boxBars(t, el("span", { class: "use", "aria-hidden": "true" })));
+      boxBars(el("span", { class: "use", "aria-hidden": "true" }), t, model, live.usage));
   }
   if (mode === "compact") {
     return el("div", attrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, stateIcon(t.state)),
       healthMark(t.health), el("span", { class: "nm" }, shortServiceName(t, svc)), el("span", { class: "sl" }, slotText(t)));
   }
   return el("i", attrs(t, svc, "pip"));
-}
-
-// a full box's bars from its task's latest sample (its node's capacity scales them)
-/**
- * @param {Task} t
- * @param {HTMLElement} holder
- */
-function boxBars(t, holder) {
-  const n = model.nodes.get(t.node_id);
-  const node = n ? live.usage.node(n.id) : undefined;
-  taskBars(holder, live.usage.task(t.id), node ? node[1] : n?.cpus || 0, node ? node[3] : n?.memory_bytes || 0);
-  return holder;
 }
 
 // a node tile's bars at the fuller densities: reserved (a tick), used, out of what it has
@@ -481,14 +469,7 @@ function tileBars(tile, id, list) {
   const found = tile.header.querySelector(".node-usage");
   if (!n || (mode !== "full" && mode !== "compact")) { found?.remove(); return; }
   const holder = found instanceof HTMLElement ? found : tile.header.appendChild(el("div", { class: "node-usage" }));
-  /** @type {[number, number]} */
-  const requested = [0, 0];
-  for (const t of list) {
-    if (t.state !== "running") continue;
-    const asks = model.services.get(t.service_id)?.reservations;
-    if (asks) { requested[0] += asks[0]; requested[1] += asks[1]; }
-  }
-  nodeBars(holder, { requested, used: live.usage.node(id), cpus: n.cpus, memory: n.memory_bytes });
+  nodeBarsOf(holder, n, list, model, live.usage);
 }
 
 // the element of a task for this frame: the one on the page when it is still right
@@ -800,7 +781,7 @@ live.usage.listen(() => {
     for (const [id, box] of boxes) {
       const t = model.tasks.get(id);
       const holder = box.lastElementChild;
-      if (t && holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(t, holder);
+      if (t && holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(holder, t, model, live.usage);
     }
   }
   for (const [id, tile] of tiles) if (model.nodes.has(id)) tileBars(tile, id, lastGroups.get(id) || []);
