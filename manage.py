@@ -6,6 +6,12 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:] == ["agent"]:
+        # the node agent runs on every node with none of the dashboard's settings, secrets or
+        # database, and without Django's apps (dashboard.agent.main)
+        from dashboard.agent.main import main as agent
+
+        sys.exit(agent())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
     from django.core.management import execute_from_command_line
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.pages import api, grid, health, secrets, tasks, wall
+from dashboard.pages import api, grid, health, nodes, problems, secrets, services, tasks, wall
 
 urlpatterns = [
     path("", grid.grid, name="grid"),
@@ -20,4 +20,11 @@ urlpatterns = [
     path("secrets/<str:secret_id>/remove", secrets.secret_remove, name="secret-remove"),
     path("secrets/<str:secret_id>/rotate", secrets.secret_rotate, name="secret-rotate"),
     path("configs/<str:config_id>/", secrets.config_page, name="config"),
+    path("services/", services.services_page, name="services"),
+    path("services/<str:service_id>/", services.service_page, name="service"),
+    path("services/<str:service_id>/logs.txt", services.service_logs_download, name="service-logs"),
+    path("nodes/", nodes.nodes_page, name="nodes"),
+    path("nodes/<str:node_id>/", nodes.node_page, name="node"),
+    path("problems/", problems.problems_page, name="problems"),
+    path("api/problems", problems.api_problems, name="api-problems"),
 ]

@@ -1,8 +1,13 @@
 #!/bin/sh
 # The image's entrypoint: prepare the database, create the first admin when no user exists yet, serve.
-# Given a command instead (docker run IMAGE python manage.py createsuperuser), it runs that.
+# Given a command instead (docker run IMAGE python manage.py createsuperuser), it runs that; `agent` is
+# the node agent (python manage.py agent): no database, no migration, no first admin.
 set -eu
 cd "$(dirname "$0")/.."  # /app in the image
+if [ "${1:-}" = agent ]; then
+  shift
+  exec python manage.py agent "$@"
+fi
 if [ "$#" -gt 0 ]; then
   exec "$@"
 fi

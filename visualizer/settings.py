@@ -236,6 +236,11 @@ SWARM_EVENTS_LIVENESS_SECONDS = env_float("SWARM_EVENTS_LIVENESS_SECONDS", 60.0,
 SWARM_BACKOFF_MAX_SECONDS = env_float("SWARM_BACKOFF_MAX_SECONDS", 10.0, minimum=0.1)
 SWARM_FAILED_TASKS_MINUTES = env_int("SWARM_FAILED_TASKS_MINUTES", 15, minimum=0)
 CLUSTER_NAME = env_str("CLUSTER_NAME", "swarm")
+# Problems first (/problems/, the bar's count, /api/problems): a slot whose tasks failed this many times
+# within SWARM_FAILED_TASKS_MINUTES is "failing"; an update still running after this long is "stuck".
+PROBLEMS_FAILURES = env_int("PROBLEMS_FAILURES", 3, minimum=1)
+PROBLEMS_UPDATE_MINUTES = env_int("PROBLEMS_UPDATE_MINUTES", 30, minimum=1)
+PROBLEMS_SHOWN = env_int("PROBLEMS_SHOWN", 200, minimum=1)
 
 # Node agents (`manage.py agent`, one per node) dial in at /ws/agent with this shared token (or the
 # content of AGENT_TOKEN_FILE); without one the endpoint refuses every agent.
@@ -263,6 +268,8 @@ WS_PING_TIMEOUT_SECONDS = env_float("WS_PING_TIMEOUT_SECONDS", 20.0, minimum=1.0
 # Followed task logs: each holds a Docker connection of the swarm's one log client (a pool of 100).
 LOG_SOCKETS_PER_USER = env_int("LOG_SOCKETS_PER_USER", 4, minimum=1)
 LOG_SOCKETS_PER_PROCESS = env_int("LOG_SOCKETS_PER_PROCESS", 64, minimum=1)
+# A service's merged logs (dashboard.live.service_logs) read this many of its newest tasks' streams at most.
+SERVICE_LOG_TASKS = env_int("SERVICE_LOG_TASKS", 16, minimum=1)
 if LOG_SOCKETS_PER_PROCESS > 90:
     raise ImproperlyConfigured(
         "LOG_SOCKETS_PER_PROCESS must be at most 90: the log client's pool holds 100 connections"

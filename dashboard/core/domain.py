@@ -8,6 +8,7 @@ shapes vary by version and by state (a pending task has no NodeID, a global serv
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 JSON = dict[str, Any]
@@ -34,6 +35,18 @@ _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 def valid_id(object_id: str) -> bool:
     """A Docker object id as the API gives it (lower-case alphanumerics): what may go into a URL to Docker."""
     return 0 < len(object_id) <= 64 and set(object_id) <= _ID_CHARS
+
+
+def docker_time(text: str) -> datetime | None:
+    """Docker's RFC 3339 timestamps (nanoseconds, "Z"), None when empty or not one."""
+    if not text:
+        return None
+    try:
+        # Docker gives nanoseconds; Python keeps microseconds
+        head, _, tail = text.rstrip("Z").partition(".")
+        return datetime.fromisoformat(head + ("." + tail[:6] if tail else "")).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def as_dict(raw: Any) -> JSON:

@@ -58,47 +58,75 @@ log = logging.getLogger(__name__)
 open_sockets: dict[int, int] = {}
 
 
+# Docker log streams held beyond one per socket (a service's socket reads several tasks' streams):
+# counted with the sockets against LOG_SOCKETS_PER_PROCESS, as each holds a connection of the log
+# client's pool all the same
+extra_streams = 0
+
+
 def _open_count() -> int:
-    return sum(open_sockets.values())
+    return sum(open_sockets.values()) + extra_streams
 
 
-class TaskLogsConsumer(GuardedConsumer):
+def take_stream() -> bool:
+    """One more Docker log stream for a socket that already holds one, if the process has room."""
+    global extra_streams
+    if _open_count() >= int(settings.LOG_SOCKETS_PER_PROCESS):
+        return False
+    extra_streams += 1
+    return True
+
+
+def give_stream() -> None:
+    global extra_streams
+    extra_streams = max(0, extra_streams - 1)
+
+
+def claim(user_id: int) -> str | None:
+    """Count one more log socket of this user's (a task's or a service's); or why not, counting nothing."""
+    per_user, per_process = int(settings.LOG_SOCKETS_PER_USER), int(settings.LOG_SOCKETS_PER_PROCESS)
+    if open_sockets.get(user_id, 0) >= per_user:
+        return f"too many log streams: at most {per_user} at once per user; close another log panel"
+    if _open_count() >= per_process:
+        return f"too many log streams on this server (at most {per_process}); try again later"
+    open_sockets[user_id] = open_sockets.get(user_id, 0) + 1
+    return None
+
+
+def release(user_id: int) -> None:
+    left = open_sockets.get(user_id, 0) - 1
+    if left > 0:
+        open_sockets[user_id] = left
+    else:
+        open_sockets.pop(user_id, None)
+
+
+class LogConsumer(GuardedConsumer):
+    """What a task's and a service's log sockets share: who may open one, the counts, the reader's end."""
+
     reader: asyncio.Task[None] | None = None
     client: DockerClient | None = None
     _counted: int | None = None  # the user id this socket is counted under
 
-    async def connect(self) -> None:
+    async def open_for(self, what: str, found: bool) -> bool:
+        """Accept, then close with the reason unless a signed-in user may follow one more log of a
+        ``found`` ``what`` ("task", "service"): a refused handshake reaches a page as 1006 only."""
         user = self.scope.get("user")
-        task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
-        # accepted, then closed with the reason: a refused handshake reaches a page as 1006 only
         await self.accept()
         if user is None or not user.is_authenticated or not user.is_active:
-            await self.end(CLOSE_SIGNED_OUT, "sign in to read task logs")
-            return
-        if not valid_id(task_id):
-            await self.end(CLOSE_NOT_FOUND, "no such task")
-            return
-        per_user, per_process = int(settings.LOG_SOCKETS_PER_USER), int(settings.LOG_SOCKETS_PER_PROCESS)
-        if open_sockets.get(user.pk, 0) >= per_user:
-            await self.end(
-                CLOSE_TOO_MANY, f"too many log streams: at most {per_user} at once per user; close another log panel"
-            )
-            return
-        if _open_count() >= per_process:
-            await self.end(
-                CLOSE_TOO_MANY, f"too many log streams on this server (at most {per_process}); try again later"
-            )
-            return
+            await self.end(CLOSE_SIGNED_OUT, f"sign in to read {what} logs")
+            return False
+        if not found:
+            await self.end(CLOSE_NOT_FOUND, f"no such {what}")
+            return False
+        refused = claim(user.pk)
+        if refused is not None:
+            await self.end(CLOSE_TOO_MANY, refused)
+            return False
         self._counted = user.pk
-        open_sockets[user.pk] = open_sockets.get(user.pk, 0) + 1
         await self.guard(user)
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        try:
-            tail = max(0, min(int((query.get("tail") or [DEFAULT_TAIL])[0]), MAX_TAIL))
-        except ValueError:
-            tail = DEFAULT_TAIL
         self.client = runtime.swarm().logs_client
-        self.reader = asyncio.create_task(self._follow(task_id, tail), name=f"logs-{task_id[:12]}")
+        return True
 
     async def disconnect(self, code: int) -> None:
         if self.reader is not None:
@@ -107,11 +135,7 @@ class TaskLogsConsumer(GuardedConsumer):
                 await self.reader
         await self.unguard()
         if self._counted is not None:
-            left = open_sockets.get(self._counted, 0) - 1
-            if left > 0:
-                open_sockets[self._counted] = left
-            else:
-                open_sockets.pop(self._counted, None)
+            release(self._counted)
             self._counted = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -128,6 +152,19 @@ class TaskLogsConsumer(GuardedConsumer):
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+
+class TaskLogsConsumer(LogConsumer):
+    async def connect(self) -> None:
+        task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
+        if not await self.open_for("task", valid_id(task_id)):
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            tail = max(0, min(int((query.get("tail") or [DEFAULT_TAIL])[0]), MAX_TAIL))
+        except ValueError:
+            tail = DEFAULT_TAIL
+        self.reader = asyncio.create_task(self._follow(task_id, tail), name=f"logs-{task_id[:12]}")
 
     async def _follow(self, task_id: str, tail: int) -> None:
         """Read the stream into a list; every BATCH_SECONDS send what has come. One writer, in order."""
@@ -169,7 +206,7 @@ class TaskLogsConsumer(GuardedConsumer):
                 batch = pending[:]
                 pending.clear()
                 pending_bytes = 0
-                for frame in _frames(batch):
+                for frame in frames(batch):
                     await self.send(text_data=frame)
             if skipped:
                 await self._send({"type": "skipped", "count": skipped})
@@ -218,21 +255,21 @@ class TaskLogsConsumer(GuardedConsumer):
         await self.close(code=1000)  # nothing more will come on it
 
 
-def _frames(lines: list[list[Any]]) -> list[str]:
+def frames(lines: list[list[Any]]) -> list[str]:
     """``lines`` messages of at most FRAME_BYTES of JSON each (one line of 64 KiB fits: at most ~390 KB)."""
-    frames: list[str] = []
+    out: list[str] = []
     parts: list[str] = []
     size = 0
     for line in lines:
         text = json.dumps(line, separators=(",", ":"))
         if parts and size + len(text) > FRAME_BYTES:
-            frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+            out.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
             parts, size = [], 0
         parts.append(text)
         size += len(text) + 1
     if parts:
-        frames.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
-    return frames
+        out.append(f'{{"type":"lines","lines":[{",".join(parts)}]}}')
+    return out
 
 
 def _final_state(task_id: str) -> str | None:

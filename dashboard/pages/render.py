@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from html import escape
 
-from dashboard.core.domain import Node, Service, Task, image_without_digest
+from dashboard.core.domain import Node, Service, Task, docker_time, image_without_digest
 from dashboard.core.model import Snapshot, counts
 from dashboard.live.wire import labels_json, service_hue
 
@@ -37,20 +37,9 @@ def visible(task: Task, *, failed_window: timedelta, now: datetime) -> bool:
     if state in HIDDEN_WHEN_DONE:
         return False
     if state in FAILED:
-        since = _parse_time(task.status_at)
+        since = docker_time(task.status_at)
         return since is None or now - since <= failed_window
     return True
-
-
-def _parse_time(text: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        # Docker gives nanoseconds; Python keeps microseconds
-        head, _, tail = text.rstrip("Z").partition(".")
-        return datetime.fromisoformat(head + ("." + tail[:6] if tail else "")).replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def node_order(nodes: Iterable[Node]) -> list[Node]:

@@ -42,12 +42,17 @@ async def _detail(request: HttpRequest, task_id: str) -> tuple[TaskDetail, dict[
         return HttpResponse("no such task", status=404, content_type="text/plain")
     try:
         return await runtime.swarm().client.task_detail(task_id, service_tasks=_model_tasks, keys=secret_keys())
-    except DockerAPIError as e:
-        if e.status == 404:
-            return HttpResponse("no such task (Docker no longer knows it)", status=404, content_type="text/plain")
-        return HttpResponse(f"Docker refused: {e}", status=502, content_type="text/plain")
     except DockerProblem as e:
-        return HttpResponse(f"Docker is not reachable: {e}", status=503, content_type="text/plain")
+        return docker_failure(e, "task")
+
+
+def docker_failure(e: DockerProblem, what: str) -> HttpResponse:
+    """A page whose object Docker could not give: gone (404), refused (502) or unreachable (503)."""
+    if isinstance(e, DockerAPIError) and e.status == 404:
+        return HttpResponse(f"no such {what} (Docker no longer knows it)", status=404, content_type="text/plain")
+    if isinstance(e, DockerAPIError):
+        return HttpResponse(f"Docker refused: {e}", status=502, content_type="text/plain")
+    return HttpResponse(f"Docker is not reachable: {e}", status=503, content_type="text/plain")
 
 
 def secret_keys() -> SecretKeys:

@@ -11,10 +11,11 @@ const MAX_LINES = 5000; // in the page: older lines go, so a chatty task cannot 
  * @param {string} ts
  * @param {string} text
  * @param {number} [split] 1: a line longer than the server's bound, cut here and going on in the next
+ * @param {string} [who] the task it came from ("name.slot@node"), in a service's merged logs
  */
-function line(stream, ts, text, split = 0) {
+function line(stream, ts, text, split = 0, who = "") {
   return el("div", { class: `log-line ${stream}${split ? " split" : ""}` }, el("span", { class: "ts" }, ts),
-    el("span", { class: "text" }, text));
+    ...(who ? [el("span", { class: "who" }, who)] : []), el("span", { class: "text" }, text));
 }
 
 /**
@@ -50,11 +51,14 @@ function bindReveal(root) {
 }
 
 /**
+ * Follows a log socket into a panel's .logs section: a task's (lines [stream, ts, text, split?]) or,
+ * with `merged`, a service's (lines [stream, ts, "name.slot@node", text, split?]).
  * @param {HTMLElement} panel
- * @param {string} taskId
+ * @param {string} path the socket's path, relative to the dashboard's base
+ * @param {boolean} [merged]
  * @returns {() => void} stops following
  */
-function followLogs(panel, taskId) {
+export function followLogs(panel, path, merged = false) {
   const box = find(panel, ".log-lines");
   const status = find(panel, ".logs-status");
   const filter = /** @type {HTMLInputElement} */ (find(panel, ".logs-filter"));
@@ -81,7 +85,8 @@ function followLogs(panel, taskId) {
   const following = () => (started ? say("following", "following") : say("waiting", "no container yet: lines appear once the task starts"));
 
   /** @param {Element} row */
-  const matches = (row) => !needle || (row.lastChild?.textContent || "").toLowerCase().includes(needle);
+  const matches = (row) => !needle || (row.lastChild?.textContent || "").toLowerCase().includes(needle)
+    || (row.querySelector(".who")?.textContent || "").toLowerCase().includes(needle);
   /** @param {HTMLElement[]} rows */
   function append(rows) {
     const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
@@ -108,14 +113,14 @@ function followLogs(panel, taskId) {
     }
   });
 
-  const socket = new WebSocket(socketUrl(`ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`));
+  const socket = new WebSocket(socketUrl(path));
   socket.addEventListener("open", following);
   socket.addEventListener("message", (event) => {
     const msg = JSON.parse(event.data);
     if (msg.type === "lines") {
       /** @type {HTMLElement[]} */
-      const rows = msg.lines.map((/** @type {[string, string, string, number?]} */ [stream, ts, text, split]) =>
-        line(stream, ts, text, split));
+      const rows = msg.lines.map((/** @type {any[]} */ l) =>
+        (merged ? line(l[0], l[1], l[3], l[4], l[2]) : line(l[0], l[1], l[2], l[3])));
       if (paused) {
         held.push(...rows);
         if (held.length > MAX_LINES) held = held.slice(-MAX_LINES);
@@ -128,6 +133,8 @@ function followLogs(panel, taskId) {
     } else if (msg.type === "end") {
       finished = true;
       say("ended", msg.cut ? `ended: ${msg.reason}` : "ended", msg.reason);
+    } else if (msg.type === "notice") {
+      append([line("stderr", "", msg.text, 0, "dashboard")]);
     } else if (msg.type === "error") {
       finished = true;
       say("error", msg.error);
@@ -242,7 +249,7 @@ function followUsage(panel, taskId, usage) {
 export function mountPanel(panel, usage = new UsageStore()) {
   const taskId = panel.dataset.taskId || "";
   bindReveal(panel);
-  const stopLogs = followLogs(panel, taskId);
+  const stopLogs = followLogs(panel, `ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`);
   const stopUsage = followUsage(panel, taskId, usage);
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let refreshing;

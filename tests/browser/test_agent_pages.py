@@ -6,20 +6,18 @@ sparklines; and an agent killed: its node's mark goes within the agent TTL and t
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.agentdash import start_agent
 from tests.browser.axe import assert_accessible
-from tests.browser.conftest import ROOT, Dashboard, signed_in
+from tests.browser.conftest import Dashboard, signed_in
 from tests.browser.test_grid import service
 from tests.browser.wall_helpers import token_of, wall
 from tests.lab import Lab, Swarm, stop_process
@@ -43,22 +41,12 @@ def agent_dashboard(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Itera
     assert TOKEN not in d.log.read_text(), "the dashboard logged the agents' token"
 
 
-def start_agent(docker_host: str, url: str, log: Path) -> subprocess.Popen[bytes]:
-    """`python manage.py agent` as the image runs it: only the agent's variables, its node's daemon."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DOCKER_HOST": docker_host, "AGENT_DASHBOARD_URL": url,
-           "AGENT_TOKEN": TOKEN, "LOG_LEVEL": "INFO"}  # fmt: skip
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "agent"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
 @pytest.fixture(scope="module")
 def agents(lab: Lab, agent_dashboard: Dashboard, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Any]]:
     """`manage.py agent` for every lab node, each on its own node's daemon, dialling the dashboard."""
     folder = tmp_path_factory.mktemp("agents")
     url = agent_dashboard.url.replace("http://", "ws://")
-    procs = {n: start_agent(f"unix://{lab.sock(n)}", url, folder / f"agent-{n}.log") for n in NODES}
+    procs = {n: start_agent(f"unix://{lab.sock(n)}", url, folder / f"agent-{n}.log", token=TOKEN) for n in NODES}
     yield procs
     for proc in procs.values():
         stop_process(proc)

@@ -60,6 +60,8 @@ class Stack:
             "ADMIN_USER": ADMIN,
             "SECRET_KEY_SECRET": swarm.create_secret("viz-key", secrets.token_urlsafe(48).encode()),
             "ADMIN_PASSWORD_SECRET": swarm.create_secret("viz-admin", self.password.encode()),
+            # the stacks' node agents read it (a global service); the agent's own tests are elsewhere
+            "AGENT_TOKEN_SECRET": swarm.create_secret("viz-agent-token", secrets.token_urlsafe(32).encode()),
             "DB_IMAGE": images.db,
             "DB_PASSWORD_SECRET": swarm.create_secret("viz-db-password", db_password.encode()),
             "DATABASE_URL_SECRET": swarm.create_secret(

@@ -49,16 +49,23 @@ def parse_event(raw: JSON) -> Event:
 
 class Events(Transport):
     async def events(
-        self, *, since: int | None, liveness: float, opened: asyncio.Event | None = None
+        self,
+        *,
+        since: int | None,
+        liveness: float,
+        opened: asyncio.Event | None = None,
+        filters: dict[str, list[str]] | None = None,
     ) -> AsyncIterator[Event | None]:
         """Follow GET /events from ``since`` (seconds; inclusive, so callers de-duplicate).
 
         Docker sends nothing while nothing happens, and a frozen connection never errors: after
         every ``liveness`` seconds of silence this yields None, and the caller decides whether the
         silence needs a proof of life (see dashboard.core.watch.follower). ``opened`` is set once
-        Docker has accepted the request: events from then on will arrive.
+        Docker has accepted the request: events from then on will arrive. ``filters`` are Docker's
+        event filters (type, event, label...); by default every type the watcher hints from.
         """
-        params: dict[str, Any] = {"filters": json.dumps({"type": ["service", "node", "container", "secret", "config"]})}
+        wanted = filters or {"type": ["service", "node", "container", "secret", "config"]}
+        params: dict[str, Any] = {"filters": json.dumps(wanted)}
         if since is not None:
             params["since"] = str(since)
         self.requests["GET /events"] += 1

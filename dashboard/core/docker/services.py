@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dashboard.core.docker.transport import Transport
-from dashboard.core.domain import Service, as_dict, parse_service
+from dashboard.core.domain import JSON, Service, as_dict, parse_service
 
 
 class Services(Transport):
@@ -47,3 +47,8 @@ class Services(Transport):
                 body=json.dumps(spec),
             )  # fmt: skip
         return swapped
+
+    async def service_inspect(self, service_id: str) -> JSON:
+        """GET /services/{id}: the service's spec as Docker holds it, in clear; the caller masks it
+        (dashboard.core.service_detail) before anything of it is shown."""
+        return await self._get(f"services/{quote(service_id, safe='')}")

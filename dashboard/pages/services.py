@@ -1,0 +1,181 @@
+"""The services: the services x nodes matrix, one service in full, and its merged logs as a file.
+
+Signed-in users only (a service's spec, env names and logs are more than a read-only screen is
+shown). The matrix and each service's live part come from the model; a service's spec comes from
+Docker (GET /services/{id}) masked by the one rule (dashboard.core.masking), once per page load
+and again when the model says the service changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+
+from dashboard import runtime
+from dashboard.core import matrix
+from dashboard.core.docker import DockerProblem, LogsUnavailable
+from dashboard.core.domain import Service, Task, valid_id
+from dashboard.core.model import Snapshot, counts
+from dashboard.core.service_detail import parse_service_detail, update_progress
+from dashboard.live.service_logs import log_tasks, prefix, sort_key
+from dashboard.live.wire import labels_json
+from dashboard.pages import downloads, live_page, matrix_render
+from dashboard.pages.nav import MAX_QUERY_CHARS
+from dashboard.pages.nodes import task_row
+from dashboard.pages.tasks import LOG_DOWNLOAD_LINES, docker_failure, secret_keys
+
+TASKS_SHOWN = 300  # a service's tasks listed on its page (current first, then its history, newest first)
+
+log = logging.getLogger(__name__)
+
+# service id -> its UpdateStatus.StartedAt as its page last read it: the live part's progress counts from it
+_update_started: dict[str, str] = {}
+UPDATES_KEPT = 1024
+
+
+@require_GET
+async def services_page(request: HttpRequest) -> HttpResponse:
+    model = await live_page.snapshot()
+    whole = matrix.build(model, now=live_page.now(), window=live_page.failed_window())
+    query = request.GET.get("q", "")[:MAX_QUERY_CHARS]
+    built = matrix.narrow(whole, query) if query.strip() else whole
+    html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
+    # every value in it is escaped by dashboard.pages.matrix_render
+    context = {
+        "matrix_html": mark_safe(html),  # noqa: S308
+        "window": settings.SWARM_FAILED_TASKS_MINUTES,
+        "filtered": bool(query.strip()),
+        "shown": sum(len(s.rows) for s in built.stacks),
+        "total": sum(len(s.rows) for s in whole.stacks),
+        "filter_here": True,
+    }
+    return await live_page.page(
+        request, "dashboard/services.html", "dashboard/services_live.html", model, "services", context
+    )
+
+
+def _slot(task: Task) -> str:
+    return str(task.slot).zfill(6) if task.slot is not None else task.node_id
+
+
+def live_context(model: Snapshot, service: Service, started: str) -> dict[str, Any]:
+    """What moves on a service's page: its counts, its update and the update's progress, its tasks."""
+    tasks = [t for t in model.tasks.values() if t.service_id == service.id]
+    # by slot, and in a slot the task Docker wants running first, then the rest newest first
+    tasks.sort(key=lambda t: (_slot(t), t.desired_state != "running", _desc(t.status_at)))
+    running, desired = counts(model).get(service.id, (0, None))
+    done, total = update_progress(service, tasks, started)
+    return {
+        "s": service,
+        "running": running,
+        "desired": desired,
+        "progress": (done, total) if service.update_state in ("updating", "rollback_started") else None,
+        "tasks": [task_row(model, t) for t in tasks[:TASKS_SHOWN]],
+        "tasks_more": max(0, len(tasks) - TASKS_SHOWN),
+    }
+
+
+def _desc(stamp: str) -> str:
+    """A key that sorts RFC 3339 stamps newest first."""
+    return "".join(chr(0x10FFFF - ord(c)) for c in stamp)
+
+
+@require_GET
+async def service_page(request: HttpRequest, service_id: str) -> HttpResponse:
+    if not valid_id(service_id):
+        return HttpResponse("no such service", status=404, content_type="text/plain")
+    model = await live_page.snapshot()
+    if request.GET.get("fragment") == "live":
+        # the live part comes from the model alone: a page following a service costs Docker nothing
+        found = model.services.get(service_id)
+        if found is None:
+            return HttpResponse("no such service", status=404, content_type="text/plain")
+        context = live_context(model, found, _update_started.get(service_id, ""))
+        return await live_page.page(request, "", "dashboard/service_live.html", model, "services", context)
+    try:
+        raw = await runtime.swarm().client.service_inspect(service_id)
+    except DockerProblem as e:
+        return docker_failure(e, "service")
+    detail = parse_service_detail(raw, secret_keys())
+    _update_started[service_id] = detail.update_started
+    while len(_update_started) > UPDATES_KEPT:
+        del _update_started[next(iter(_update_started))]
+    service = model.services.get(service_id, detail.service)
+    context = {
+        "d": detail,
+        "labels": sorted(labels_json(detail.service.labels).items()),
+        **live_context(model, service, detail.update_started),
+    }
+    response = await live_page.page(
+        request, "dashboard/service.html", "dashboard/service_live.html", model, "services", context
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+async def service_logs_download(request: HttpRequest, service_id: str) -> HttpResponseBase:
+    """The service's logs as a file: every task's (the newest SERVICE_LOG_TASKS), merged by timestamp."""
+    model = await live_page.snapshot()
+    if not valid_id(service_id) or service_id not in model.services:
+        return HttpResponse("no such service", status=404, content_type="text/plain")
+    slot = downloads.take(request.user.get_username())
+    if isinstance(slot, str):
+        return HttpResponse(slot, status=429, content_type="text/plain; charset=utf-8", headers={"Retry-After": "5"})
+    tasks = log_tasks(model, service_id, int(settings.SERVICE_LOG_TASKS))
+    names = {t.id: prefix(model, t) for t in tasks}
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            merged, notes = await _read_all(tasks, names)
+            for note in notes:
+                yield f"# {note}\n".encode()
+            for line in merged:
+                yield line
+        finally:
+            slot.release()
+
+    response = StreamingHttpResponse(body(), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="service-{service_id[:12]}.log"'
+    slot.tie_to(response)
+    return response
+
+
+async def _read_all(tasks: list[Task], names: dict[str, str]) -> tuple[list[bytes], list[str]]:
+    """Each task's lines read to the end, at most LOG_DOWNLOAD_MAX_BYTES in all; merged by timestamp.
+    Each task's own lines come in order, so a merge of the sorted lists is the whole order."""
+    client = runtime.swarm().logs_client
+    budget = [settings.LOG_DOWNLOAD_MAX_BYTES]
+    notes: list[str] = []
+    tail = max(1, LOG_DOWNLOAD_LINES // max(1, len(tasks)))
+
+    async def read(task: Task) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        last_ts = ""
+        try:
+            async for line in client.task_logs(task.id, follow=False, tail=tail):
+                last_ts = line.ts or last_ts
+                data = f"{line.ts or last_ts} {names[task.id]} {line.stream} {line.text}\n".encode()
+                if len(data) > budget[0]:
+                    notes.append(f"{names[task.id]}: cut: LOG_DOWNLOAD_MAX_BYTES is {settings.LOG_DOWNLOAD_MAX_BYTES}")
+                    break
+                budget[0] -= len(data)
+                out.append((sort_key(last_ts), data))
+        except (LogsUnavailable, DockerProblem) as e:
+            notes.append(f"{names[task.id]}: {e}")
+        except Exception as e:
+            log.exception("the log download of task %s failed", task.id)
+            notes.append(f"{names[task.id]}: the log stream failed ({type(e).__name__})")
+        return out
+
+    per_task = await asyncio.gather(*(read(t) for t in tasks))
+    return [data for _, data in heapq.merge(*per_task, key=lambda item: item[0])], notes
