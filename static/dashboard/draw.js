@@ -196,7 +196,7 @@ export function taskBars(holder, sample, nodeCpus, nodeMemory) {
   }
   const [cpu, memory, limit] = sample;
   const memCap = limit > 0 ? limit : nodeMemory;
-  if (!holder.firstChild) holder.append(el("span", { class: "bar cpu" }, el("span")), el("span", { class: "bar mem" }, el("span")));
+  if (!holder.firstChild) holder.append(el("span", { class: "ubar cpu" }, el("span")), el("span", { class: "ubar mem" }, el("span")));
   holder.hidden = false;
   fill(/** @type {HTMLElement} */ (holder.firstChild?.firstChild), barScale(cpu, nodeCpus));
   fill(/** @type {HTMLElement} */ (holder.lastChild?.firstChild), barScale(memory, memCap));
@@ -373,8 +373,11 @@ export function setText(id, text) {
   if (node.textContent !== value) node.textContent = value;
 }
 
+const SPARK_PAD = 2;
+
 // A sparkline's points in a w x h box: x from `from` to `to` (unix seconds), y from 0 (bottom) to
-// max (top); the samples outside the window are left out.
+// max (top), 2 units inside the box so that a line at either end shows; the samples outside the
+// window are left out.
 /**
  * @param {number[][]} samples [unix time, ...values], oldest first
  * @param {number} index which value
@@ -388,7 +391,7 @@ export function sparkPoints(samples, index, { from, to, max, w, h }) {
   for (const s of samples) {
     if (s[0] < from || s[0] > to) continue;
     const x = ((s[0] - from) / span) * w;
-    const y = h - Math.min(1, Math.max(0, s[index] / top)) * h;
+    const y = h - SPARK_PAD - Math.min(1, Math.max(0, s[index] / top)) * (h - 2 * SPARK_PAD);
     points.push(`${x.toFixed(1)},${y.toFixed(1)}`);
   }
   return points.join(" ");

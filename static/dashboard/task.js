@@ -194,8 +194,7 @@ function followUsage(panel, taskId, usage) {
 
   function draw() {
     const to = Date.now() / 1000;
-    const from = to - WINDOW;
-    samples = samples.filter((s) => s[0] >= from).slice(-MAX_SAMPLES);
+    samples = samples.filter((s) => s[0] >= to - WINDOW).slice(-MAX_SAMPLES);
     if (!samples.length) {
       status.textContent = "no samples: no agent reports this task's node, or its container is not running";
       charts.hidden = true;
@@ -203,16 +202,19 @@ function followUsage(panel, taskId, usage) {
     }
     status.textContent = "";
     charts.hidden = false;
+    // a task younger than the window: its lines span the width from its first sample (a minute at least)
+    const from = Math.max(to - WINDOW, Math.min(samples[0][0], to - 60));
     const last = samples[samples.length - 1];
     const cpuPeak = Math.max(...samples.map((s) => s[1]));
     const memPeak = Math.max(...samples.map((s) => s[2]));
     const cpu = chart("cpu", "CPU");
-    cpu.line.setAttribute("points", sparkPoints(samples, 1, { from, to, max: Math.max(cpuPeak, 0.01), w: W, h: H }));
+    cpu.line.setAttribute("points", sparkPoints(samples, 1, { from, to, max: Math.max(cpuPeak * 1.2, 0.01), w: W, h: H }));
     const cpuText = `CPU ${coresText(last[1])} cores now, peak ${coresText(cpuPeak)}`;
     cpu.caption.textContent = cpuText;
     cpu.svg.setAttribute("aria-label", `${cpuText}, over the last 15 minutes`);
     const mem = chart("mem", "memory");
-    mem.line.setAttribute("points", sparkPoints(samples, 2, { from, to, max: limit > 0 ? limit : Math.max(memPeak, 1), w: W, h: H }));
+    // each line is scaled by its peak, so that a small use still shows its shape; the words say the limit
+    mem.line.setAttribute("points", sparkPoints(samples, 2, { from, to, max: Math.max(memPeak * 1.2, 1), w: W, h: H }));
     const memText = `memory ${bytesText(last[2])} now, peak ${bytesText(memPeak)}${limit > 0 ? `, limit ${bytesText(limit)}` : ""}`;
     mem.caption.textContent = memText;
     mem.svg.setAttribute("aria-label", `${memText}, over the last 15 minutes`);

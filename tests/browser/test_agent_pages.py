@@ -136,7 +136,7 @@ async def test_the_wall_shows_health_marks_bars_and_its_agents(
 BARS = """(sid) => [...document.querySelectorAll(`#grid .task[data-service-id="${sid}"]`)].map((b) => {
   const use = b.querySelector(".use");
   return { node: b.dataset.nodeId, shown: Boolean(use && !use.hidden), title: use ? use.title : "",
-    mem: use && !use.hidden ? parseFloat(use.querySelector(".bar.mem > span").style.width) : 0 };
+    mem: use && !use.hidden ? parseFloat(use.querySelector(".ubar.mem > span").style.width) : 0 };
 })"""
 NODE_BARS = """() => [...document.querySelectorAll("#grid section.node[data-node-id]:not(.unassigned)")].map((s) => ({
   node: s.dataset.nodeId, agent: Boolean(s.querySelector(".badge.agent")),

@@ -91,10 +91,10 @@ describe("UsageStore", () => {
 describe("sparkPoints", () => {
   it("places samples by time and value in the box, leaving out those outside the window", () => {
     const samples = [[90, 1], [100, 0], [150, 1], [200, 2]];
-    assert.equal(sparkPoints(samples, 1, { from: 100, to: 200, max: 2, w: 100, h: 10 }), "0.0,10.0 50.0,5.0 100.0,0.0");
+    assert.equal(sparkPoints(samples, 1, { from: 100, to: 200, max: 2, w: 100, h: 14 }), "0.0,12.0 50.0,7.0 100.0,2.0");
   });
   it("clamps a value over the top", () => {
-    assert.equal(sparkPoints([[0, 5]], 1, { from: 0, to: 1, max: 1, w: 10, h: 10 }), "0.0,0.0");
+    assert.equal(sparkPoints([[0, 5]], 1, { from: 0, to: 1, max: 1, w: 10, h: 10 }), "0.0,2.0");
   });
 });
 
