@@ -108,6 +108,8 @@ class Service:
     updated_at: str
     secrets: tuple[SecretRef, ...] = ()
     configs: tuple[SecretRef, ...] = ()
+    # what each task asks of its node (Resources.Reservations): CPU cores, memory bytes; 0: nothing
+    reservations: tuple[float, int] = (0.0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +287,17 @@ def parse_service(raw: JSON) -> Service:
         updated_at=_str(raw.get("UpdatedAt")),
         secrets=_refs(container.get("Secrets"), "SecretID", "SecretName"),
         configs=_refs(container.get("Configs"), "ConfigID", "ConfigName"),
+        reservations=_reservations(
+            as_dict(as_dict(as_dict(spec.get("TaskTemplate")).get("Resources")).get("Reservations"))
+        ),
     )
+
+
+def _reservations(raw: JSON) -> tuple[float, int]:
+    """NanoCPUs and MemoryBytes as cores and bytes; junk or a negative value counts as none."""
+    cpus = _int(raw.get("NanoCPUs")) or 0
+    memory = _int(raw.get("MemoryBytes")) or 0
+    return (max(cpus, 0) / 1e9, max(memory, 0))
 
 
 def parse_task(raw: JSON) -> Task:

@@ -21,6 +21,10 @@ STATE_ICONS = {
 }  # fmt: skip
 HIDDEN_WHEN_DONE = frozenset({"shutdown", "complete", "remove"})
 FAILED = frozenset({"failed", "rejected"})
+# a container's health as its node agent says it: a mark that reads without colour (its shape, and
+# its name for a screen reader); as static/dashboard/draw.js's HEALTH
+HEALTH_MARKS = {"healthy": "♥", "unhealthy": "⚠", "starting": "◔"}
+AGENT_TITLE = "a node agent runs here: health, OOM kills and resource use come from this node"
 
 
 def task_state(task: Task) -> str:
@@ -57,6 +61,31 @@ def image_tag(image: str) -> str:
     return last.split(":", 1)[1] if ":" in last else "latest"
 
 
+def error_text(task: Task) -> str:
+    """What went wrong, in the fewest words: "OOM killed" for a container the kernel killed for
+    memory (its node agent says so; Docker's own error then is only an exit code), else Docker's."""
+    if task.oom_killed and task_state(task) not in ACTIVE:
+        return "OOM killed"
+    return task.error or ("exit " + str(task.exit_code) if task.exit_code not in (None, 0) else "")
+
+
+ACTIVE = frozenset({"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"})
+
+
+def health_mark(health: str) -> str:
+    mark = HEALTH_MARKS.get(health)
+    if mark is None:
+        return ""
+    return (
+        f'<span class="hm hm-{health}" role="img" aria-label="health: {health}" title="health: {health}">{mark}</span>'
+    )
+
+
+def box_version(task: Task) -> str:
+    """What a box shows changes with these (static/dashboard/grid.js's boxVersion writes the same)."""
+    return f"{task.updated_at}{int(task.orphaned)}{task.health}{int(task.oom_killed)}"
+
+
 def task_box(task: Task, service: Service | None, *, match: bool = True, tab_stop: bool = False) -> str:
     """A task's box; ``match``: whether the page's filter matches it; ``tab_stop``: the one box of
     the grid that Tab reaches (the arrows move on from it: a roving tabindex)."""
@@ -64,7 +93,7 @@ def task_box(task: Task, service: Service | None, *, match: bool = True, tab_sto
     name = service.name if service else task.service_id[:12]
     hue = _hue(service)
     slot = f".{task.slot}" if task.slot is not None else ""
-    error = task.error or ("exit " + str(task.exit_code) if task.exit_code not in (None, 0) else "")
+    error = error_text(task)
     title = (
         f"{name}{slot} · {state}" + (f" · {error}" if error else "") + (f" · {task.message}" if task.message else "")
     )
@@ -73,14 +102,16 @@ def task_box(task: Task, service: Service | None, *, match: bool = True, tab_sto
         f'data-task-id="{_attr(task.id)}" data-match="{"true" if match else "false"}" '
         f'data-service-id="{_attr(task.service_id)}" data-node-id="{_attr(task.node_id)}" '
         f'data-state="{_attr(state)}" data-desired-state="{_attr(task.desired_state)}" '
-        f'data-since="{_attr(task.status_at)}" data-v="{_attr(task.updated_at)}{int(task.orphaned)}" '
+        f'data-since="{_attr(task.status_at)}" data-v="{_attr(box_version(task))}" '
         f'title="{_attr(title)}">'
         f'<span class="svc">{escape(name)}</span><span class="slot">{escape(slot)}</span>'
         f'<span class="img" title="{_attr(image_without_digest(task.image))}">:{escape(image_tag(task.image))}</span>'
-        f'<span class="st"><i aria-hidden="true">{STATE_ICONS.get(state, "·")}</i> {escape(state)}</span>'
+        f'<span class="st"><i aria-hidden="true">{STATE_ICONS.get(state, "·")}</i> {escape(state)}'
+        f"{health_mark(task.health)}</span>"
         f'<span class="age"></span>'
         + (f'<span class="err" title="{_attr(error)}">!</span>' if error else "")
-        + "</div>"
+        # its CPU and memory bars, drawn by the page from the node agents' samples
+        + '<span class="use" aria-hidden="true" hidden></span></div>'
     )
 
 
@@ -93,13 +124,16 @@ def node_header(node: Node) -> str:
     if node.leader:
         badges.append('<span class="badge leader" title="swarm leader">★ leader</span>')
     badges.append(f'<span class="badge state-{_attr(node.state)}">{escape(node.state)}</span>')
+    if node.agent:
+        badges.append(f'<span class="badge agent" title="{AGENT_TITLE}">agent</span>')
     if node.availability != "active":
         badges.append(f'<span class="badge avail-{_attr(node.availability)}">{escape(node.availability)}</span>')
     memory = f"{node.memory_bytes / 2**30:.1f} GiB" if node.memory_bytes else ""
     facts = " · ".join(x for x in (f"{node.cpus:g} CPU" if node.cpus else "", memory, node.engine_version) if x)
     return (
         f'<header><h2 title="{_attr(node.id)}">{escape(node.hostname or node.id[:12])}</h2>'
-        f'<div class="badges">{"".join(badges)}</div><div class="facts">{escape(facts)}</div></header>'
+        f'<div class="badges">{"".join(badges)}</div><div class="facts">{escape(facts)}</div>'
+        '<div class="node-usage" hidden></div></header>'
     )
 
 

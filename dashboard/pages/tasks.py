@@ -83,8 +83,13 @@ async def _context(request: HttpRequest, detail: TaskDetail) -> dict[str, Any]:
     user = await request.auser()
     detail = await _with_agent_word(detail)
     task = detail.task
+    snapshot = runtime.swarm().watcher.snapshot
+    known = snapshot.tasks.get(task.id)
+    if known is not None and known.oom_killed and not task.oom_killed:
+        # Docker's answer never says it: only the node's agent saw it, and the model keeps its word
+        task = dataclasses.replace(task, oom_killed=True)
     state = task_state(task)
-    node = runtime.swarm().watcher.snapshot.nodes.get(task.node_id)
+    node = snapshot.nodes.get(task.node_id)
     return {
         "node_name": node.hostname if node else "",
         "final": state in FINAL_STATES,

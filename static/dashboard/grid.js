@@ -2,8 +2,8 @@
 import { mountPanel } from "./task.js";
 import { LiveSwarm, Tally, basePath } from "./live.js";
 import {
-  FAILED, age, byId, cmp, dockerLoss, el, errorText, find, hhmmss, imageRef, imageTag, nodeOrder, parseTime,
-  serviceName, serviceOrder, setText, slotText, stateIcon, taskAttrs, taskKey, visible as visibleAt,
+  FAILED, age, boxBars, byId, cmp, dockerLoss, el, errorText, find, healthMark, hhmmss, imageRef, imageTag, nodeBarsOf,
+  nodeOrder, parseTime, serviceName, serviceOrder, setText, slotText, stateIcon, taskAttrs, taskKey, visible as visibleAt,
 } from "./draw.js";
 import { keyOf, keyed, setKey } from "./keyed.js";
 import { matchText, matcher, parseQuery } from "./filter.js";
@@ -117,7 +117,7 @@ function sortKey(t) {
 
 // what a box shows changes with these (the server's first paint writes the same data-v)
 /** @param {Task} t */
-function boxVersion(t) { return `${t.updated_at}${t.orphaned ? 1 : 0}`; }
+function boxVersion(t) { return `${t.updated_at}${t.orphaned ? 1 : 0}${t.health}${t.oom_killed ? 1 : 0}`; }
 
 /** @param {Task} t */
 function taskBox(t) {
@@ -133,9 +133,49 @@ function taskBox(t) {
   },
   el("span", { class: "svc" }, name), el("span", { class: "slot" }, slot),
   el("span", { class: "img", title: imageRef(t.image) }, `:${imageTag(t.image)}`),
-  el("span", { class: "st" }, el("i", { "aria-hidden": "true" }, stateIcon(state)), ` ${state}`),
+  el("span", { class: "st" }, el("i", { "aria-hidden": "true" }, stateIcon(state)), ` ${state}`, healthMark(t.health)),
   el("span", { class: "age" }, age(Date.now() - parseTime(t.status_at))),
-  error ? el("span", { class: "err", title: error }, "!") : null);
+  error ? el("span", { class: "err", title: error }, "!") : null,
+  boxBars(el("span", { class: "use", "aria-hidden": "true" }), t, model, live.usage));
+}
+
+// --- resource use: bars from the node agents' samples, on the boxes and columns in view ------------
+
+// a filled column's header: what its running tasks reserve, use and what the node has
+/** @param {string} id */
+function columnBars(id) {
+  const n = model.nodes.get(id);
+  const col = columns.get(id);
+  const header = col && col.sec.querySelector("header");
+  if (!n || !header) return;
+  const found = header.querySelector(".node-usage");
+  const holder = found instanceof HTMLElement ? found : header.appendChild(el("div", { class: "node-usage" }));
+  const tasks = [];
+  for (const box of col.tasks.children) {
+    const t = model.tasks.get(keyOf(box) || "");
+    if (t) tasks.push(t);
+  }
+  nodeBarsOf(holder, n, tasks, model, live.usage);
+}
+
+// new samples: the bars of the boxes and columns on the page, a few hundred at most whatever the
+// swarm's size (the grid holds boxes only for the columns near the view)
+live.usage.listen(() => {
+  for (const [id, box] of boxes) {
+    const holder = box.lastElementChild;
+    const t = model.tasks.get(id);
+    if (t && holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(holder, t, model, live.usage);
+  }
+  for (const id of filled) columnBars(id);
+});
+
+// "agents on 2 of 3 nodes": nothing when no node has one
+function syncAgents() {
+  let on = 0;
+  for (const n of model.nodes.values()) if (n.agent) on += 1;
+  const out = byId("n-agents");
+  out.hidden = on === 0;
+  setText("n-agents", on ? `agents on ${on} of ${model.nodes.size} nodes` : "");
 }
 
 /** @param {SwarmNode} n */
@@ -144,11 +184,13 @@ function nodeHeader(n) {
   if (n.leader) badges.append(el("span", { class: "badge leader", title: "swarm leader" }, "★ leader"));
   badges.append(el("span", { class: `badge state-${n.state}` }, n.state));
   if (n.availability !== "active") badges.append(el("span", { class: `badge avail-${n.availability}` }, n.availability));
+  if (n.agent) badges.append(el("span", { class: "badge agent", title: AGENT_TITLE }, "agent"));
   const memory = n.memory_bytes ? `${(n.memory_bytes / 2 ** 30).toFixed(1)} GiB` : "";
   const facts = [n.cpus ? `${n.cpus} CPU` : "", memory, n.engine_version].filter(Boolean).join(" · ");
   return el("header", {}, el("h2", { title: n.id }, n.hostname || n.id.slice(0, 12)), badges,
-    el("div", { class: "facts" }, facts));
+    el("div", { class: "facts" }, facts), el("div", { class: "node-usage", hidden: "" }));
 }
+const AGENT_TITLE = "a node agent runs here: health, OOM kills and resource use come from this node";
 
 /** @param {string} nodeId */
 function column(nodeId) {
@@ -171,7 +213,7 @@ function columnOf(t) { return model.nodes.has(t.node_id) ? t.node_id : ""; }
 /** @param {SwarmNode} n */
 function syncColumn(n) {
   const col = column(n.id);
-  const look = [n.hostname, n.role, n.leader, n.state, n.availability, n.cpus, n.memory_bytes, n.engine_version].join("\u0001");
+  const look = [n.hostname, n.role, n.leader, n.state, n.availability, n.cpus, n.memory_bytes, n.engine_version, n.agent].join("\u0001");
   if (col.look === look) return;
   col.look = look;
   col.sec.dataset.state = n.state;
@@ -487,6 +529,8 @@ function render(changes) {
   if (changes.nodes.size) setText("n-nodes", model.nodes.size);
   const unassigned = column("");
   unassigned.sec.hidden = unassigned.tasks.children.length === 0;
+  if (full || changes.nodes.size) syncAgents();
+  for (const id of filled) columnBars(id); // a column's running tasks, or the column itself, may be new
 }
 
 // every box on the page marked as the filter finds its task
@@ -584,7 +628,7 @@ async function showTask(taskId) {
   panelBox.hidden = false;
   const panel = panelBox.querySelector(".task-panel");
   if (!(panel instanceof HTMLElement)) return; // an error message from the server, shown as it came
-  openPanel = mountPanel(panel);
+  openPanel = mountPanel(panel, live.usage);
   find(panel, ".close").addEventListener("click", closePanel);
 }
 /** @param {Event} event */

@@ -43,7 +43,8 @@ import { parseTime } from "./draw.js";
  * @property {string} created_at
  * @property {string} updated_at
  * @property {string} status_at when the task entered its state
- * @property {string} health
+ * @property {string} health "healthy" | "unhealthy" | "starting" | "" (from its node's agent)
+ * @property {boolean} [oom_killed] its node's agent saw its container OOM-killed
  */
 
 /**
@@ -58,6 +59,7 @@ import { parseTime } from "./draw.js";
  * @property {number} memory_bytes
  * @property {string} engine_version
  * @property {Record<string, string>} [labels] masked as every viewer sees them; none for a screen not shown labels
+ * @property {boolean} [agent] a node agent of this node is connected
  */
 
 /**
@@ -73,6 +75,7 @@ import { parseTime } from "./draw.js";
  * @property {Record<string, string>} labels
  * @property {string} update_state
  * @property {string} updated_at
+ * @property {[number, number]} [reservations] what each task asks of its node: CPU cores, memory bytes
  */
 
 /**
@@ -261,6 +264,123 @@ export function serviceCounts(model, services = model.services.values(), tasks =
   return new Map([...services].map((s) => [s.id, tally.of(s)]));
 }
 
+// --- resource use (the `usage` frames: dashboard/live/protocol.py) ---------------------------------
+
+// a sample is kept until a newer one comes, and dropped once this many `every` old: its agent is gone
+export const USAGE_KEPT_FOR = 3;
+const USAGE_FRAMES_MAX = 512; // frames (parts of frames) kept at most, whatever the pace
+
+/**
+ * @param {unknown} sample
+ * @param {number} size
+ * @returns {sample is number[]}
+ */
+function validSample(sample, size) {
+  if (!Array.isArray(sample) || sample.length !== size) return false;
+  for (const v of sample) if (typeof v !== "number" || !(v >= 0)) return false;
+  return true;
+}
+
+/**
+ * The latest sample of each node and task, by the page's own clock (the server's may differ): a
+ * sample is as old as the frame that brought it. A frame is kept as it came and read only for
+ * what the page shows (a few hundred boxes), newest first: at 20,000 tasks a frame costs its
+ * parsing and nothing per task. Listeners hear that samples changed once per animation frame at
+ * most, however many frames (or parts of one) came meanwhile.
+ */
+export class UsageStore {
+  /** @param {(run: () => void) => void} [later] how a notice waits (the next animation frame) */
+  constructor(later = (run) => requestAnimationFrame(run)) {
+    /** @type {{at: number, nodes: Record<string, unknown>, tasks: Record<string, unknown>}[]} oldest first */
+    this.frames = [];
+    this.everyMs = 0;
+    this.later = later;
+    /** @type {(() => void)[]} */
+    this.listeners = [];
+    this.dirty = false;
+    this.noticeDue = false;
+  }
+
+  /** @param {() => void} fn */
+  listen(fn) { this.listeners.push(fn); }
+
+  /** @param {() => void} fn */
+  unlisten(fn) { this.listeners = this.listeners.filter((f) => f !== fn); }
+
+  // how long a sample counts (ms); nothing counts before the first frame says the pace
+  keptFor() { return USAGE_KEPT_FOR * this.everyMs; }
+
+  /**
+   * A `usage` frame (or a part of one) that came at `now` (ms).
+   * @param {{every?: unknown, nodes?: unknown, tasks?: unknown}} msg
+   * @param {number} now
+   */
+  apply(msg, now) {
+    if (typeof msg.every === "number" && msg.every > 0) this.everyMs = msg.every * 1000;
+    const part = (/** @type {unknown} */ x) => (x && typeof x === "object" && !Array.isArray(x)
+      ? /** @type {Record<string, unknown>} */ (x) : {});
+    this.frames.push({ at: now, nodes: part(msg.nodes), tasks: part(msg.tasks) });
+    if (this.frames.length > USAGE_FRAMES_MAX) this.frames.splice(0, this.frames.length - USAGE_FRAMES_MAX);
+    this.dirty = true;
+    this.notice();
+  }
+
+  /**
+   * A node's latest sample, [cpu, cpus, memory, memory_total], while fresh.
+   * @param {string} id
+   * @param {number} [now]
+   */
+  node(id, now = Date.now()) { return this.latest("nodes", id, 4, now); }
+
+  /**
+   * A task's latest sample, [cpu, memory, memory_limit], while fresh.
+   * @param {string} id
+   * @param {number} [now]
+   */
+  task(id, now = Date.now()) { return this.latest("tasks", id, 3, now); }
+
+  /**
+   * @param {"nodes" | "tasks"} kind
+   * @param {string} id
+   * @param {number} size
+   * @param {number} now
+   * @returns {number[] | undefined}
+   */
+  latest(kind, id, size, now) {
+    const bound = this.keptFor();
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const frame = this.frames[i];
+      if (now - frame.at > bound) return undefined;
+      if (!Object.hasOwn(frame[kind], id)) continue;
+      const sample = frame[kind][id];
+      return validSample(sample, size) ? sample : undefined;
+    }
+    return undefined;
+  }
+
+  // drops the frames too old to count (their agents have gone quiet); listeners hear of it
+  /** @param {number} now */
+  expire(now) {
+    const bound = this.keptFor();
+    let old = 0;
+    while (old < this.frames.length && now - this.frames[old].at > bound) old += 1;
+    if (!old) return;
+    this.frames.splice(0, old);
+    this.dirty = true;
+    this.notice();
+  }
+
+  notice() {
+    if (this.noticeDue || !this.dirty) return;
+    this.noticeDue = true;
+    this.later(() => {
+      this.noticeDue = false;
+      this.dirty = false;
+      for (const fn of this.listeners) fn();
+    });
+  }
+}
+
 /** @returns {Changes} */
 function emptyChanges() {
   return { full: false, previous: null, status: null, nodes: new Map(), services: new Map(), tasks: new Map() };
@@ -376,8 +496,13 @@ export class LiveSwarm {
     };
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.retry = null;
+    // resource use from the node agents, beside the model (never a patch)
+    this.usage = new UsageStore((run) => {
+      if (document.visibilityState === "hidden") setTimeout(run, 250); else requestAnimationFrame(run);
+    });
     window.swarmReady = false;
     window.swarm = this.model;
+    window.swarmUsage = this.usage;
   }
 
   start() {
@@ -560,6 +685,7 @@ export class LiveSwarm {
     else if (ws && ws.readyState === WebSocket.OPEN) {
       if (this.lastHeardAt !== null && now - this.lastHeardAt > this.silentLimit()) this.dropped();
     }
+    this.usage.expire(now);
     // a reload that waited for the guard to pass
     if (this.serverVersion !== null && this.outdated(this.serverVersion)) return;
     this.onConnection();
@@ -605,6 +731,9 @@ export class LiveSwarm {
         break;
       case "heartbeat":
         this.heartbeat(msg, now);
+        break;
+      case "usage":
+        this.usage.apply(msg, now);
         break;
       case "error":
         this.lastError = String(msg.error || "");

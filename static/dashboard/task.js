@@ -1,8 +1,8 @@
 // @ts-check
 // The task panel: revealing masked values (operators), live logs over a websocket, and live details.
 // Used inside the grid's side panel (grid.js calls mountPanel) and on the /tasks/<id>/ page.
-import { el, find } from "./draw.js";
-import { basePath, socketUrl } from "./live.js";
+import { bytesText, coresText, el, find, sparkPoints } from "./draw.js";
+import { UsageStore, basePath, socketUrl } from "./live.js";
 
 const MAX_LINES = 5000; // in the page: older lines go, so a chatty task cannot fill the memory
 
@@ -146,16 +146,118 @@ export function followLogs(panel, path, merged = false) {
   return () => { closed = true; socket.close(); };
 }
 
-/** @param {HTMLElement} panel a task panel (task_panel.html) */
-export function mountPanel(panel) {
+const WINDOW = 15 * 60; // seconds of samples the charts show (what GET /tasks/<id>/usage keeps)
+const MAX_SAMPLES = 2000; // a bound on what the page keeps, whatever the pace
+const SVG = "http://www.w3.org/2000/svg";
+const W = 300;
+const H = 60;
+
+/**
+ * The task's CPU and memory over the last 15 minutes: its node agent's samples as the dashboard
+ * kept them, then each new one from the page's usage frames while the panel is open.
+ * @param {HTMLElement} panel
+ * @param {string} taskId
+ * @param {UsageStore} usage
+ * @returns {() => void} stops following
+ */
+function followUsage(panel, taskId, usage) {
+  const section = panel.querySelector("section.usage");
+  if (!(section instanceof HTMLElement)) return () => {};
+  const status = find(section, ".usage-status");
+  const charts = find(section, ".usage-charts");
+  /** @type {number[][]} [unix time, cpu, memory] */
+  let samples = [];
+  let limit = 0;
+  let closed = false;
+  /** @type {Record<string, {svg: SVGSVGElement, line: SVGPolylineElement, caption: HTMLElement}>} */
+  const shown = {};
+
+  /**
+   * @param {string} key
+   * @param {string} name
+   */
+  function chart(key, name) {
+    if (!shown[key]) {
+      const svg = document.createElementNS(SVG, "svg");
+      svg.setAttribute("class", `spark ${key}`);
+      svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+      svg.setAttribute("preserveAspectRatio", "none");
+      svg.setAttribute("role", "img");
+      const line = document.createElementNS(SVG, "polyline");
+      svg.append(line);
+      const caption = el("figcaption", {}, name);
+      charts.append(el("figure", { class: `spark-${key}` }, svg, caption));
+      shown[key] = { svg, line, caption };
+    }
+    return shown[key];
+  }
+
+  function draw() {
+    const to = Date.now() / 1000;
+    samples = samples.filter((s) => s[0] >= to - WINDOW).slice(-MAX_SAMPLES);
+    if (!samples.length) {
+      status.textContent = "no samples: no agent reports this task's node, or its container is not running";
+      charts.hidden = true;
+      return;
+    }
+    status.textContent = "";
+    charts.hidden = false;
+    // a task younger than the window: its lines span the width from its first sample (a minute at least)
+    const from = Math.max(to - WINDOW, Math.min(samples[0][0], to - 60));
+    const last = samples[samples.length - 1];
+    const cpuPeak = Math.max(...samples.map((s) => s[1]));
+    const memPeak = Math.max(...samples.map((s) => s[2]));
+    const cpu = chart("cpu", "CPU");
+    cpu.line.setAttribute("points", sparkPoints(samples, 1, { from, to, max: Math.max(cpuPeak * 1.2, 0.01), w: W, h: H }));
+    const cpuText = `CPU ${coresText(last[1])} cores now, peak ${coresText(cpuPeak)}`;
+    cpu.caption.textContent = cpuText;
+    cpu.svg.setAttribute("aria-label", `${cpuText}, over the last 15 minutes`);
+    const mem = chart("mem", "memory");
+    // each line is scaled by its peak, so that a small use still shows its shape; the words say the limit
+    mem.line.setAttribute("points", sparkPoints(samples, 2, { from, to, max: Math.max(memPeak * 1.2, 1), w: W, h: H }));
+    const memText = `memory ${bytesText(last[2])} now, peak ${bytesText(memPeak)}${limit > 0 ? `, limit ${bytesText(limit)}` : ""}`;
+    mem.caption.textContent = memText;
+    mem.svg.setAttribute("aria-label", `${memText}, over the last 15 minutes`);
+  }
+
+  /** @type {number[] | undefined} */
+  let lastSample;
+  const onUsage = () => {
+    const sample = usage.task(taskId);
+    if (!sample || sample === lastSample) return; // a frame that did not name it
+    lastSample = sample;
+    limit = sample[2];
+    samples.push([Date.now() / 1000, sample[0], sample[1]]);
+    draw();
+  };
+  status.textContent = "loading…";
+  fetch(section.dataset.usageUrl || "", { credentials: "same-origin", cache: "no-store" }).then(async (response) => {
+    if (closed) return;
+    if (!response.ok) { status.textContent = "resource use could not be read"; return; }
+    const body = await response.json();
+    // before what came on the socket meanwhile (the page's clock and the dashboard's are taken as one)
+    if (Array.isArray(body.samples)) samples = [...body.samples.slice(-MAX_SAMPLES), ...samples];
+    if (typeof body.memory_limit === "number") limit = body.memory_limit;
+    draw();
+  }).catch(() => { if (!closed) status.textContent = "resource use could not be read"; });
+  usage.listen(onUsage);
+  return () => { closed = true; usage.unlisten(onUsage); };
+}
+
+/**
+ * @param {HTMLElement} panel a task panel (task_panel.html)
+ * @param {UsageStore} [usage] the page's resource use from the node agents
+ */
+export function mountPanel(panel, usage = new UsageStore()) {
   const taskId = panel.dataset.taskId || "";
   bindReveal(panel);
   const stopLogs = followLogs(panel, `ws/tasks/${encodeURIComponent(taskId)}/logs?tail=200`);
+  const stopUsage = followUsage(panel, taskId, usage);
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let refreshing;
   return {
     taskId,
-    close() { stopLogs(); },
+    close() { stopLogs(); stopUsage(); },
     // the task changed: fetch its details again, keep the logs as they are
     refresh() {
       clearTimeout(refreshing);
@@ -175,11 +277,14 @@ export function mountPanel(panel) {
 const page = document.getElementById("task-page");
 if (page) {
   const panel = find(page, ".task-panel");
-  const mounted = mountPanel(panel);
+  const usage = new UsageStore();
+  const mounted = mountPanel(panel, usage);
   find(panel, ".close").hidden = true;
   const swarm = new WebSocket(socketUrl("ws/swarm"));
   swarm.addEventListener("message", (event) => {
+    if (typeof event.data !== "string") return;
     const msg = JSON.parse(event.data);
-    if (msg.type === "patch" && msg.tasks.upsert.some((/** @type {{id: string}} */ t) => t.id === mounted.taskId)) mounted.refresh();
+    if (msg.type === "usage") usage.apply(msg, Date.now());
+    else if (msg.type === "patch" && msg.tasks.upsert.some((/** @type {{id: string}} */ t) => t.id === mounted.taskId)) mounted.refresh();
   });
 }

@@ -1,8 +1,8 @@
 // @ts-check
 import { LiveSwarm, serviceCounts } from "./live.js";
 import {
-  FAILED, ago, alarming, byId, cmp, dockerLoss, el, errorText, hhmmss, imageName, nodeOrder, serviceName, setText,
-  shortServiceName, slotText, stateIcon, stateLabel, taskAttrs, taskKey, visible,
+  FAILED, ago, alarming, boxBars, byId, cmp, dockerLoss, el, errorText, healthMark, hhmmss, imageName, nodeBarsOf,
+  nodeOrder, serviceName, setText, shortServiceName, slotText, stateIcon, stateLabel, taskAttrs, taskKey, visible,
 } from "./draw.js";
 import { keyed } from "./keyed.js";
 import { matcher, parseQuery } from "./filter.js";
@@ -340,7 +340,9 @@ function applyLayout(l) {
  * @param {Task} t
  * @param {Service | undefined} svc
  */
-function taskVersion(t, svc) { return `${t.updated_at}|${t.state}|${t.desired_state}|${svc ? 1 : 0}`; }
+function taskVersion(t, svc) {
+  return `${t.updated_at}|${t.state}|${t.desired_state}|${svc ? 1 : 0}|${t.health}|${t.oom_killed ? 1 : 0}`;
+}
 
 // tile id -> its visible tasks, in the order tiles and boxes are shown
 /**
@@ -441,17 +443,33 @@ function attrs(t, svc, cls) {
  */
 function makeBox(t, svc, mode) {
   if (mode === "full") {
-    const exit = FAILED.has(t.state) && t.exit_code ? ` · exit ${t.exit_code}` : "";
+    const why = FAILED.has(t.state) && (t.oom_killed || t.exit_code) ? ` · ${errorText(t)}` : "";
     return el("div", attrs(t, svc, "box full"),
       el("span", { class: "l1" }, el("span", { class: "nm" }, serviceName(t, svc)),
-        el("span", { class: "sl" }, slotText(t))),
-      el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, stateIcon(t.state)), ` ${stateLabel(t.state)}${exit}`));
+        el("span", { class: "sl" }, slotText(t)), healthMark(t.health)),
+      el("span", { class: "l2" }, el("i", { "aria-hidden": "true" }, stateIcon(t.state)), ` ${stateLabel(t.state)}${why}`),
+      boxBars(el("span", { class: "use", "aria-hidden": "true" }), t, model, live.usage));
   }
   if (mode === "compact") {
     return el("div", attrs(t, svc, "box compact"), el("i", { "aria-hidden": "true" }, stateIcon(t.state)),
-      el("span", { class: "nm" }, shortServiceName(t, svc)), el("span", { class: "sl" }, slotText(t)));
+      healthMark(t.health), el("span", { class: "nm" }, shortServiceName(t, svc)), el("span", { class: "sl" }, slotText(t)));
   }
   return el("i", attrs(t, svc, "pip"));
+}
+
+// a node tile's bars at the fuller densities: reserved (a tick), used, out of what it has
+/**
+ * @param {Tile} tile
+ * @param {string} id
+ * @param {Task[]} list the tile's tasks
+ */
+function tileBars(tile, id, list) {
+  const n = model.nodes.get(id);
+  const mode = layout ? layout.mode : "";
+  const found = tile.header.querySelector(".node-usage");
+  if (!n || (mode !== "full" && mode !== "compact")) { found?.remove(); return; }
+  const holder = found instanceof HTMLElement ? found : tile.header.appendChild(el("div", { class: "node-usage" }));
+  nodeBarsOf(holder, n, list, model, live.usage);
 }
 
 // the element of a task for this frame: the one on the page when it is still right
@@ -528,11 +546,11 @@ function tileFor(id, l) {
   const d = l.d;
   const band = id.startsWith(BAND) ? id.slice(BAND.length) : null;
   const bandName = band ? `${options.group}=${band}` : `no ${options.group}`;
-  const what = n ? `${n.hostname}|${n.state}|${n.availability}|${n.role}|${n.leader}` : band === null ? "unassigned" : bandName;
+  const what = n ? `${n.hostname}|${n.state}|${n.availability}|${n.role}|${n.leader}|${n.agent}` : band === null ? "unassigned" : bandName;
   const sig = `${what}|${l.tileW}|${d.u}`;
   if (tile.sig !== sig) {
     tile.sig = sig;
-    /** @type {[string, string][]} */
+    /** @type {[string, string, string?][]} */
     const tags = [];
     if (n) {
       tile.el.dataset.state = n.state;
@@ -541,6 +559,7 @@ function tileFor(id, l) {
       if (n.leader) tags.push(["leader", "★"]);
       if (n.state !== "ready") tags.push(["bad", n.state.toUpperCase()]);
       if (n.availability !== "active") tags.push(["warn", n.availability.toUpperCase()]);
+      if (n.agent) tags.push(["agent", "A", "a node agent runs here: health, OOM kills and resource use come from this node"]);
     } else if (band === null) {
       tile.el.classList.add("unassigned");
     }
@@ -549,7 +568,7 @@ function tileFor(id, l) {
     const tagsWidth = tags.reduce((w, [, text]) => w + measure.measureText(text).width + 0.9 * d.u, 0);
     const room = l.tileW - 2 * d.b - 2 * d.p - tagsWidth - 0.3 * d.u - 2; // 0.3u: the gap before the tags
     tile.header.replaceChildren(el("span", { class: "host", title: name }, fitName(name, room, d.u)),
-      el("span", { class: "tags" }, ...tags.map(([cls, text]) => el("span", { class: `tag ${cls}` }, text))));
+      el("span", { class: "tags" }, ...tags.map(([cls, text, title]) => el("span", title ? { class: `tag ${cls}`, title } : { class: `tag ${cls}` }, text))));
   }
   return tile;
 }
@@ -660,6 +679,7 @@ function renderPage(groups, pulses) {
     if (mode === "counts") fillCounts(tile, list, next, pulses);
     else if (mode === "pips") fillPips(tile, list, next, pulses);
     else fillBoxes(tile, list, mode, next, pulses);
+    tileBars(tile, id, list);
   }
   const keep = new Set(ids);
   for (const id of tiles.keys()) if (!keep.has(id)) tiles.delete(id);
@@ -746,7 +766,26 @@ function renderHeader(groups) {
   setText("w-running", String(running));
   setText("w-desired", String(desired));
   byId("w-running").classList.toggle("bad", running < desired);
+  // "agents 2/3": nothing when no node has one
+  const agents = nodes.filter((n) => n && n.agent).length;
+  const out = byId("w-agents");
+  out.hidden = agents === 0;
+  setText("w-agents", agents ? `agents ${agents}/${nodes.length}` : "");
+  out.classList.toggle("warn", agents > 0 && agents < nodes.length);
 }
+
+// new samples: only what this page shows, the boxes of full density and the tiles' bars
+live.usage.listen(() => {
+  if (!layout || (layout.mode !== "full" && layout.mode !== "compact")) return;
+  if (layout.mode === "full") {
+    for (const [id, box] of boxes) {
+      const t = model.tasks.get(id);
+      const holder = box.lastElementChild;
+      if (t && holder instanceof HTMLElement && holder.classList.contains("use")) boxBars(holder, t, model, live.usage);
+    }
+  }
+  for (const [id, tile] of tiles) if (model.nodes.has(id)) tileBars(tile, id, lastGroups.get(id) || []);
+});
 
 // --- what happened: pulses and the ticker ------------------------------------------------------------
 

@@ -6,6 +6,8 @@ interface Window {
   swarmReady: boolean;
   /** the live model (live.js) */
   swarm: import("../../static/dashboard/live.js").Model;
+  /** resource use from the node agents (live.js): the latest sample of each node and task */
+  swarmUsage: import("../../static/dashboard/live.js").UsageStore;
   /** the wall's layout (wall.js): density, text size, tiles and pages */
   wall: {
     mode: string;
