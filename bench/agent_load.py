@@ -10,7 +10,7 @@ every ``stats_every`` seconds): what the dashboard is sent by real agents, witho
 Figures: Docker requests/s by endpoint without and with agents; the agents' traffic (stats bytes
 per second per node).
 
-    .venv/bin/python -m bench.agent_load [--nodes 500] [--tasks 20000] [--seconds 120] [--quick]
+    .venv/bin/python -m bench.agent_load [--nodes 500] [--tasks 20000] [--seconds 240] [--quick]
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class Agents:
                     return
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with aiohttp.ClientSession() as session:
+        # one connection per agent: aiohttp's default pool would hold all but 100 back
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             await asyncio.gather(*(self.one(session, node, stop) for node in self.nodes), return_exceptions=True)
 
 
@@ -118,14 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.agent_load", description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("--seconds", type=float, default=120)
-    parser.add_argument("--quick", action="store_true", help="60 s windows")
+    parser.add_argument("--seconds", type=float, default=240)
+    parser.add_argument("--quick", action="store_true", help="90 s windows")
     args = parser.parse_args(argv)
-    seconds = 60 if args.quick else args.seconds
+    seconds = 90 if args.quick else args.seconds
     harness.interrupt_on_sigterm()
     token = secrets.token_urlsafe(32)
     with harness.SimHost(nodes=args.nodes, tasks=args.tasks) as sim:
-        nodes = list(DockerAPI(sim.socket).request("GET", "/nodes"))
+        api = DockerAPI(sim.socket)
+        nodes = list(api.request("GET", "/nodes"))
+        # what each listing weighs (its JSON as the manager sends it, near enough): the bytes the manager
+        # serves per second follow from the rates
+        sizes = {
+            f"GET /{kind}": len(json.dumps(api.request("GET", f"/{kind}"))) for kind in ("nodes", "services", "tasks")
+        }
+        api.close()
         with harness.Dashboard(sim.docker_host, env={"AGENT_TOKEN": token}) as dash:
             without = asyncio.run(measure(dash, seconds))
             agents = Agents(dash, token, nodes)
@@ -133,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = sorted(set(without) | set(with_))
     rows = [[e, harness.fmt(without.get(e, 0.0), 3), harness.fmt(with_.get(e, 0.0), 3)] for e in endpoints]
     rows.append(["total", harness.fmt(sum(without.values()), 3), harness.fmt(sum(with_.values()), 3)])
+
+    def served(rates: dict[str, float]) -> float:
+        return sum(rate * sizes.get(e, 0) for e, rate in rates.items()) / 1e6
+
+    rows.append(["listings, MB/s", harness.fmt(served(without), 2), harness.fmt(served(with_), 2)])
     print(
         harness.table(
             f"Docker requests/s at the manager, {args.nodes} nodes / {args.tasks} tasks",
@@ -141,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"agents' traffic: {per_node:.0f} bytes/s per node (hello, inventory, stats)")
-    results = {"without": without, "with": with_, "agent_bytes_per_node_s": per_node, "machine": harness.machine()}
+    results = {
+        "without": without,
+        "with": with_,
+        "listing_bytes": sizes,
+        "agent_bytes_per_node_s": per_node,
+        "machine": harness.machine(),
+    }
     print(f"results: {harness.save('agent_load', results)}")
     return 0
 
