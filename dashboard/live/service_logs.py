@@ -150,6 +150,7 @@ class _Merger:
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.ended_at: dict[str, float] = {}  # a followed task the model says has ended -> when it was seen
         self.notices: list[str] = []
+        self.user_id = consumer._counted or 0  # whose share its extra streams count against
         self.crowded = False  # told the page that the process has no room for more streams
         self.skipped = 0
         self.window_start, self.in_window, self.bytes_in_window = _now(), 0, 0
@@ -182,13 +183,11 @@ class _Merger:
                 break
             # the socket's count holds one stream; every further one needs room in the process
             extra = reading > 0
-            if extra and not log_socket.take_stream():
+            why = log_socket.take_stream(self.user_id) if extra else None
+            if why is not None:
                 if not self.crowded:
                     self.crowded = True
-                    self.notices.append(
-                        "not every task's log is read: the server's log connections are all in use "
-                        "(LOG_SOCKETS_PER_PROCESS); the others join when some close"
-                    )
+                    self.notices.append(f"not every task's log is read: {why}; the others join when some close")
                 break
             reading += 1
             follow = task.state not in FINAL_STATES
@@ -235,7 +234,7 @@ class _Merger:
         finally:
             self.ended_at.pop(task_id, None)
             if extra:
-                log_socket.give_stream()
+                log_socket.give_stream(self.user_id)
 
     def _admit(self, size: int) -> bool:
         now = _now()

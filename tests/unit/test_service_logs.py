@@ -64,8 +64,8 @@ def scripted(static_model: Any, monkeypatch: pytest.MonkeyPatch) -> ScriptedLogs
     return logs
 
 
-def _cookie() -> str:
-    user = get_user_model().objects.create_user(username="ann")
+def _cookie(username: str = "ann") -> str:
+    user = get_user_model().objects.create_user(username=username)
     access.set_role(user, "viewer")
     client = Client()
     client.force_login(user)
@@ -111,3 +111,26 @@ async def test_its_streams_count_against_the_process_and_it_says_when_it_reads_f
     await socket.disconnect()
     await asyncio.sleep(0)
     assert scripted.open == set() and log_socket.extra_streams == 0
+
+
+@override_settings(LOG_SOCKETS_PER_USER=1, LOG_SOCKETS_PER_PROCESS=4)
+async def test_one_user_holds_at_most_half_the_processs_streams(scripted: ScriptedLogs) -> None:
+    from visualizer.asgi import application
+
+    sockets = []
+    for name in ("ann", "bob"):
+        cookie = await sync_to_async(_cookie)(name)
+        socket = WebsocketCommunicator(
+            application, "/ws/services/s1/logs", headers=[ORIGIN, (b"cookie", cookie.encode())]
+        )
+        assert (await socket.connect(timeout=5))[0]
+        got = await messages(socket, until=2)
+        notices = [m["text"] for m in got if m["type"] == "notice"]
+        # 2 of the 3 tasks each: ann's share is half the process's 4 streams, bob has the other half
+        assert notices and ("share" if name == "ann" else "LOG_SOCKETS_PER_PROCESS") in notices[0]
+        sockets.append(socket)
+    assert log_socket.extra_streams == 2 and sorted(log_socket.extra_by_user.values()) == [1, 1]
+    for socket in sockets:
+        await socket.disconnect()
+    await asyncio.sleep(0)
+    assert log_socket.extra_streams == 0 and log_socket.extra_by_user == {} and log_socket.open_sockets == {}
