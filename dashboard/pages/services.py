@@ -37,10 +37,6 @@ TASKS_SHOWN = 300  # a service's tasks listed on its page (current first, then i
 
 log = logging.getLogger(__name__)
 
-# service id -> its UpdateStatus.StartedAt as its page last read it: the live part's progress counts from it
-_update_started: dict[str, str] = {}
-UPDATES_KEPT = 1024
-
 
 @require_GET
 async def services_page(request: HttpRequest) -> HttpResponse:
@@ -67,13 +63,13 @@ def _slot(task: Task) -> str:
     return str(task.slot).zfill(6) if task.slot is not None else task.node_id
 
 
-def live_context(model: Snapshot, service: Service, started: str) -> dict[str, Any]:
+def live_context(model: Snapshot, service: Service) -> dict[str, Any]:
     """What moves on a service's page: its counts, its update and the update's progress, its tasks."""
     tasks = [t for t in model.tasks.values() if t.service_id == service.id]
     # by slot, and in a slot the task Docker wants running first, then the rest newest first
     tasks.sort(key=lambda t: (_slot(t), t.desired_state != "running", _desc(t.status_at)))
     running, desired = counts(model).get(service.id, (0, None))
-    done, total = update_progress(service, tasks, started)
+    done, total = update_progress(service, tasks, service.update_started_at)  # any process's model has it
     return {
         "s": service,
         "running": running,
@@ -99,21 +95,18 @@ async def service_page(request: HttpRequest, service_id: str) -> HttpResponse:
         found = model.services.get(service_id)
         if found is None:
             return HttpResponse("no such service", status=404, content_type="text/plain")
-        context = live_context(model, found, _update_started.get(service_id, ""))
+        context = live_context(model, found)
         return await live_page.page(request, "", "dashboard/service_live.html", model, "services", context)
     try:
         raw = await runtime.swarm().client.service_inspect(service_id)
     except DockerProblem as e:
         return docker_failure(e, "service")
     detail = parse_service_detail(raw, secret_keys())
-    _update_started[service_id] = detail.update_started
-    while len(_update_started) > UPDATES_KEPT:
-        del _update_started[next(iter(_update_started))]
     service = model.services.get(service_id, detail.service)
     context = {
         "d": detail,
         "labels": sorted(labels_json(detail.service.labels).items()),
-        **live_context(model, service, detail.update_started),
+        **live_context(model, service),
     }
     response = await live_page.page(
         request, "dashboard/service.html", "dashboard/service_live.html", model, "services", context
