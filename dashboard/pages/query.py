@@ -108,13 +108,13 @@ def glob(value: str) -> Glob:
     return Glob(value)
 
 
-def _image_names(image: str) -> tuple[str, str, str]:
+def image_names(image: str) -> tuple[str, str, str]:
     ref = image.split("@")[0]
     last = ref.rsplit("/", 1)[-1]
     return ref, last, last.split(":", 1)[0]
 
 
-def _has_label(labels: Mapping[str, str] | None, spec: str) -> bool:
+def has_label(labels: Mapping[str, str] | None, spec: str) -> bool:
     if not labels:
         return False
     key, eq, value = spec.partition("=")
@@ -156,11 +156,11 @@ def _compile(term: Term, services: Mapping[str, ServiceFacts], nodes: Mapping[st
         by_state = _remembered(g.fullmatch)
         return lambda t, s, n: by_state(t.state)
     if term.key == "label":
-        svc_label = _remembered(lambda i: _has_label(s.labels if (s := services.get(i)) else None, v))
-        node_label = _remembered(lambda i: _has_label(n.labels if (n := nodes.get(i)) else None, v))
+        svc_label = _remembered(lambda i: has_label(s.labels if (s := services.get(i)) else None, v))
+        node_label = _remembered(lambda i: has_label(n.labels if (n := nodes.get(i)) else None, v))
         return lambda t, s, n: svc_label(t.service_id) or node_label(t.node_id)
     if term.key == "image":
-        by_image = _remembered(lambda image: any(g.fullmatch(x) for x in _image_names(image)))
+        by_image = _remembered(lambda image: any(g.fullmatch(x) for x in image_names(image)))
         return lambda t, s, n: by_image(t.image)
     needle = v.lower()
 

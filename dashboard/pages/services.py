@@ -28,7 +28,7 @@ from dashboard.core.model import Snapshot, counts
 from dashboard.core.service_detail import parse_service_detail, update_progress
 from dashboard.live.service_logs import log_tasks, prefix, sort_key
 from dashboard.live.wire import labels_json
-from dashboard.pages import downloads, live_page, matrix_render
+from dashboard.pages import downloads, live_page, matrix_filter, matrix_render
 from dashboard.pages.nav import MAX_QUERY_CHARS
 from dashboard.pages.nodes import task_row
 from dashboard.pages.tasks import LOG_DOWNLOAD_LINES, docker_failure, secret_keys
@@ -43,7 +43,7 @@ async def services_page(request: HttpRequest) -> HttpResponse:
     model = await live_page.snapshot()
     whole = matrix.build(model, now=live_page.now(), window=live_page.failed_window())
     query = request.GET.get("q", "")[:MAX_QUERY_CHARS]
-    built = matrix.narrow(whole, query) if query.strip() else whole
+    built = matrix_filter.narrow(whole, query) if query.strip() else whole
     html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
     # every value in it is escaped by dashboard.pages.matrix_render
     context = {

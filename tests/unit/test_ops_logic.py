@@ -11,7 +11,7 @@ from dashboard.core import matrix
 from dashboard.core.model import Snapshot, Status
 from dashboard.core.service_detail import parse_service_detail, update_progress
 from dashboard.live.service_logs import Reorder, log_tasks, prefix, sort_key
-from dashboard.pages import matrix_render
+from dashboard.pages import matrix_filter, matrix_render
 from tests.unit.fakedocker import node, service, task
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -49,16 +49,16 @@ def test_the_matrix_groups_services_by_stack_orders_by_name_and_counts_per_node(
     assert html.count("<tr data-service-id=") == 4 and html.count("<td></td>") == 4 * 3 - 3
     assert '<td class="cell" data-node-id="b" data-running="1" data-active="1" data-failed="1">' in html
     # the bar's filter: rows by service, stack or free text, columns by node, every term at once
-    narrowed = matrix.narrow(built, "SHOP node:node-b state:running")
+    narrowed = matrix_filter.narrow(built, "SHOP node:node-b state:running")
     assert [n.id for n in narrowed.nodes] == ["b"]
     assert [(s.name, [(i, c.node_id) for r in s.rows for i, c in r.cells]) for s in narrowed.stacks] == [
         ("shop", [(0, "b")])
     ]
-    assert [s.name for s in matrix.narrow(built, "stack:bill").stacks] == ["bill"]
-    assert [r.service.name for s in matrix.narrow(built, "service:a").stacks for r in s.rows] == [
+    assert [s.name for s in matrix_filter.narrow(built, "stack:bill").stacks] == ["bill"]
+    assert [r.service.name for s in matrix_filter.narrow(built, "service:*a*").stacks for r in s.rows] == [
         "bill_api", "alpha", "zeta",
     ]  # fmt: skip
-    assert matrix.narrow(built, "nothing-like-it").stacks == ()
+    assert matrix_filter.narrow(built, "nothing-like-it").stacks == ()
 
 
 SERVICE_JSON = {
