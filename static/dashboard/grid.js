@@ -8,6 +8,7 @@ import {
 import { keyOf, keyed, setKey } from "./keyed.js";
 import { matchText, matcher, parseQuery } from "./filter.js";
 import { filterField, keepInUrl, keysDialog, roving } from "./keys.js";
+import { problemsFollow } from "./problems.js";
 
 /** @import { Changes, SwarmNode, Service, Task } from "./live.js" */
 
@@ -495,6 +496,7 @@ function syncStatus() {
 /** @param {Changes} changes */
 function render(changes) {
   if (!live.installed) return; // the server's first paint stays until the model is here
+  problemsFollow(model.seq);
   const full = changes.full;
   const now = Date.now();
   // the counts first: they must follow every frame's changes, whatever happens to the DOM below

@@ -6,6 +6,7 @@
 // At most one fetch runs at a time and they are MIN_GAP apart: a burst of patches costs one fetch.
 import { byId } from "./draw.js";
 import { LiveSwarm } from "./live.js";
+import { problemsFollow } from "./problems.js";
 
 const MIN_GAP = 500; // ms between two fetches of the live part
 const initial = JSON.parse(byId("initial").textContent || "{}");
@@ -69,6 +70,7 @@ const live = new LiveSwarm({
   heartbeatSeconds: initial.heartbeatSeconds,
   onFrame: () => {
     document.body.dataset.seq = String(live.model.seq);
+    problemsFollow(live.model.seq);
     if (live.model.seq !== shownSeq) refresh();
   },
   onConnection: () => {
