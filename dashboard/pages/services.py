@@ -38,20 +38,42 @@ TASKS_SHOWN = 300  # a service's tasks listed on its page (current first, then i
 log = logging.getLogger(__name__)
 
 
+# the matrices drawn lately: every page open on /services/ asks again on each model change, most
+# with the same query: (the model itself, the clock's bucket, q) -> (its HTML, rows shown, rows in all)
+_drawn: list[tuple[Snapshot, int, str, tuple[str, int, int]]] = []
+DRAWN_KEPT = 16
+CLOCK_BUCKET_SECONDS = 30  # a cell's failures are those within the window: they age with the clock
+
+
+def drawn_matrix(model: Snapshot, query: str) -> tuple[str, int, int]:
+    """The matrix of ``model`` under ``query`` as HTML, with how many services it shows and has."""
+    now = live_page.now()
+    bucket = int(now.timestamp() // CLOCK_BUCKET_SECONDS)
+    for held, at, q, found in _drawn:
+        if held is model and at == bucket and q == query:
+            return found
+    whole = matrix.build(model, now=now, window=live_page.failed_window())
+    built = matrix_filter.narrow(whole, query) if query.strip() else whole
+    html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
+    found = (html, sum(len(s.rows) for s in built.stacks), sum(len(s.rows) for s in whole.stacks))
+    _drawn[:] = [d for d in _drawn if d[0] is model]  # an older model's are of no more use: let it go
+    _drawn.insert(0, (model, bucket, query, found))
+    del _drawn[DRAWN_KEPT:]
+    return found
+
+
 @require_GET
 async def services_page(request: HttpRequest) -> HttpResponse:
     model = await live_page.snapshot()
-    whole = matrix.build(model, now=live_page.now(), window=live_page.failed_window())
     query = request.GET.get("q", "")[:MAX_QUERY_CHARS]
-    built = matrix_filter.narrow(whole, query) if query.strip() else whole
-    html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
+    html, shown, total = drawn_matrix(model, query)
     # every value in it is escaped by dashboard.pages.matrix_render
     context = {
         "matrix_html": mark_safe(html),  # noqa: S308
         "window": settings.SWARM_FAILED_TASKS_MINUTES,
         "filtered": bool(query.strip()),
-        "shown": sum(len(s.rows) for s in built.stacks),
-        "total": sum(len(s.rows) for s in whole.stacks),
+        "shown": shown,
+        "total": total,
         "filter_here": True,
     }
     return await live_page.page(

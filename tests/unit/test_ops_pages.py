@@ -13,6 +13,7 @@ from django.test import Client, override_settings
 from dashboard import access
 from dashboard.core.domain import parse_service
 from dashboard.core.model import Snapshot, Status
+from dashboard.pages import services
 from tests.unit.fakedocker import node, service, task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,3 +126,14 @@ def test_an_updates_progress_counts_from_the_models_start_in_any_process(model: 
         "UpdateStatus": {"State": "updating", "StartedAt": "2026-11-30T11:00:00Z"},
     }
     assert parse_service(raw).update_started_at == "2026-11-30T11:00:00Z"
+
+
+def test_the_live_matrix_is_drawn_once_per_model_and_query_and_sent_compressed(model: Any) -> None:
+    client = signed_in()
+    fragment = client.get("/services/?fragment=live", HTTP_ACCEPT_ENCODING="gzip")
+    assert fragment["Content-Encoding"] == "gzip"  # fetched again on every change by every open page
+    whole = client.get("/services/", HTTP_ACCEPT_ENCODING="gzip")
+    assert not whole.has_header("Content-Encoding")  # the whole page has the CSRF token: BREACH
+    assert "csrfmiddlewaretoken" in whole.content.decode()
+    snapshot = model.snapshot
+    assert services.drawn_matrix(snapshot, "stack:shop") is services.drawn_matrix(snapshot, "stack:shop")
