@@ -255,7 +255,7 @@ function columnOrder() {
   /** @type {Map<string, string[]>} */
   const per = new Map();
   for (const n of nodes) {
-    const value = (n.labels && n.labels[group]) || "";
+    const value = (n.labels && Object.hasOwn(n.labels, group) && n.labels[group]) || ""; // group=__proto__ is a name too
     const col = column(n.id).sec;
     if (col.dataset.band !== value) col.dataset.band = value;
     const ids = per.get(value);

@@ -18,18 +18,32 @@ let lastAt = 0;
 /** @param {number} ms */
 const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
+/** @param {string} text the trouble; "" when the last fetch went well */
+function trouble(text) {
+  const banner = byId("banner");
+  banner.hidden = !text;
+  if (banner.textContent !== text) banner.textContent = text;
+}
+
 /** @param {string} fragment "" for the whole page */
 async function fetchPage(fragment) {
   const url = new URL(location.href);
   if (fragment) url.searchParams.set("fragment", fragment);
-  const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-  if (!response.ok) {
-    const banner = byId("banner");
-    banner.hidden = false;
-    banner.textContent = response.status === 404 ? "This is gone from the swarm." : `The page could not be updated (${response.status}).`;
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+  } catch {
+    trouble("The page could not be updated: the server is not answering. The next change tries again.");
     return null;
   }
-  return new DOMParser().parseFromString(await response.text(), "text/html");
+  if (!response.ok) {
+    trouble(response.status === 404 ? "This is gone from the swarm." : `The page could not be updated (${response.status}).`);
+    return null;
+  }
+  const text = await response.text().catch(() => null);
+  if (text === null) { trouble("The page could not be updated: the answer broke off."); return null; }
+  trouble(""); // a later success clears an earlier failure's banner
+  return new DOMParser().parseFromString(text, "text/html");
 }
 
 // the scroll positions of the live part's scrolled boxes (a wide matrix), kept across a swap
