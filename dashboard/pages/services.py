@@ -9,10 +9,12 @@ and again when the model says the service changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
+import itertools
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -23,6 +25,7 @@ from django.views.decorators.http import require_GET
 from dashboard import runtime
 from dashboard.core import matrix
 from dashboard.core.docker import DockerProblem, LogsUnavailable
+from dashboard.core.docker.logs import LogLine
 from dashboard.core.domain import Service, Task, valid_id
 from dashboard.core.model import Snapshot, counts
 from dashboard.core.service_detail import parse_service_detail, update_progress
@@ -151,11 +154,8 @@ async def service_logs_download(request: HttpRequest, service_id: str) -> HttpRe
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            merged, notes = await _read_all(tasks, names)
-            for note in notes:
-                yield f"# {note}\n".encode()
-            for line in merged:
-                yield line
+            async for data in _merged(tasks, names):
+                yield data
         finally:
             slot.release()
 
@@ -165,32 +165,55 @@ async def service_logs_download(request: HttpRequest, service_id: str) -> HttpRe
     return response
 
 
-async def _read_all(tasks: list[Task], names: dict[str, str]) -> tuple[list[bytes], list[str]]:
-    """Each task's lines read to the end, at most LOG_DOWNLOAD_MAX_BYTES in all; merged by timestamp.
-    Each task's own lines come in order, so a merge of the sorted lists is the whole order."""
+async def _merged(tasks: list[Task], names: dict[str, str]) -> AsyncIterator[bytes]:
+    """Each task's lines to the end, merged by timestamp as they are read, at most
+    LOG_DOWNLOAD_MAX_BYTES in all. Each task's own lines come in order, so holding the next line of
+    each (a heap of one line per task) is the whole merge: nothing more is held."""
     client = runtime.swarm().logs_client
-    budget = [settings.LOG_DOWNLOAD_MAX_BYTES]
-    notes: list[str] = []
+    budget = settings.LOG_DOWNLOAD_MAX_BYTES
     tail = max(1, LOG_DOWNLOAD_LINES // max(1, len(tasks)))
+    streams = {t.id: cast("AsyncGenerator[LogLine]", client.task_logs(t.id, follow=False, tail=tail)) for t in tasks}
+    last_ts = dict.fromkeys(streams, "")
+    heap: list[tuple[str, int, str, bytes]] = []
+    notes: list[str] = []
+    order = itertools.count()
 
-    async def read(task: Task) -> list[tuple[str, bytes]]:
-        out: list[tuple[str, bytes]] = []
-        last_ts = ""
+    async def pull(task_id: str) -> None:
+        """The task's next line into the heap (none when its stream ended or broke)."""
+        name = names[task_id]
         try:
-            async for line in client.task_logs(task.id, follow=False, tail=tail):
-                last_ts = line.ts or last_ts
-                data = f"{line.ts or last_ts} {names[task.id]} {line.stream} {line.text}\n".encode()
-                if len(data) > budget[0]:
-                    notes.append(f"{names[task.id]}: cut: LOG_DOWNLOAD_MAX_BYTES is {settings.LOG_DOWNLOAD_MAX_BYTES}")
-                    break
-                budget[0] -= len(data)
-                out.append((sort_key(last_ts), data))
+            while True:
+                try:
+                    line = await anext(streams[task_id])
+                except StopAsyncIteration:
+                    return
+                if line.cut and not line.text:  # the empty end of a cut line
+                    continue
+                last_ts[task_id] = line.ts or last_ts[task_id]  # a long line's pieces go with the line
+                data = f"{last_ts[task_id]} {name} {line.stream} {line.text}\n".encode()
+                heapq.heappush(heap, (sort_key(last_ts[task_id]), next(order), task_id, data))
+                return
         except (LogsUnavailable, DockerProblem) as e:
-            notes.append(f"{names[task.id]}: {e}")
+            notes.append(f"{name}: {e}")
         except Exception as e:
-            log.exception("the log download of task %s failed", task.id)
-            notes.append(f"{names[task.id]}: the log stream failed ({type(e).__name__})")
-        return out
+            log.exception("the log download of task %s failed", task_id)
+            notes.append(f"{name}: the log stream failed ({type(e).__name__})")
 
-    per_task = await asyncio.gather(*(read(t) for t in tasks))
-    return [data for _, data in heapq.merge(*per_task, key=lambda item: item[0])], notes
+    try:
+        await asyncio.gather(*(pull(task_id) for task_id in streams))
+        while heap or notes:
+            while notes:
+                yield f"# {notes.pop(0)}\n".encode()
+            if not heap:
+                break
+            _, _, task_id, data = heapq.heappop(heap)
+            if len(data) > budget:
+                yield f"# cut: LOG_DOWNLOAD_MAX_BYTES is {settings.LOG_DOWNLOAD_MAX_BYTES}\n".encode()
+                break
+            budget -= len(data)
+            yield data
+            await pull(task_id)
+    finally:
+        for stream in streams.values():
+            with contextlib.suppress(Exception):  # one stream's failure to close must not keep the others open
+                await stream.aclose()

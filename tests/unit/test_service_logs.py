@@ -134,3 +134,49 @@ async def test_one_user_holds_at_most_half_the_processs_streams(scripted: Script
         await socket.disconnect()
     await asyncio.sleep(0)
     assert log_socket.extra_streams == 0 and log_socket.extra_by_user == {} and log_socket.open_sockets == {}
+
+
+class FiniteLogs:
+    """Each task's lines to the end (a download, not followed), counting what was read and left open."""
+
+    def __init__(self, lines: dict[str, list[LogLine]]) -> None:
+        self.lines = lines
+        self.read = 0
+        self.open = 0
+
+    async def task_logs(self, task_id: str, *, follow: bool, tail: int) -> AsyncIterator[LogLine]:
+        self.open += 1
+        try:
+            for line in self.lines[task_id]:
+                self.read += 1
+                yield line
+                await asyncio.sleep(0)
+        finally:
+            self.open -= 1
+
+
+async def test_a_services_download_merges_as_it_reads_and_skips_the_empty_ends_of_cut_lines(
+    scripted: ScriptedLogs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.test import AsyncClient
+
+    def stamp(second: int) -> str:
+        return f"2026-11-30T11:00:{second:02d}.000000000Z"
+
+    lines = {
+        task_id: [LogLine(stream="stdout", ts=stamp(s), text=f"{task_id}-{s}") for s in range(start, 60, 3)]
+        for task_id, start in (("ta", 0), ("tb", 1), ("tc", 2))
+    }
+    lines["tb"].insert(3, LogLine(stream="stdout", ts="", text="", cut=True))  # a cut line's empty end
+    logs = FiniteLogs(lines)
+    monkeypatch.setattr(runtime.swarm(), "_logs_client", logs)
+    client = AsyncClient()
+    await sync_to_async(client.force_login)(await sync_to_async(get_user_model().objects.create_user)("dl"))
+    response = await client.get("/services/s1/logs.txt")
+    got: list[str] = []
+    async with asyncio.timeout(10):
+        async for chunk in response.streaming_content:
+            got.append(chunk.decode())
+            assert logs.read <= len(got) + 3 + 1  # the next line of each task (and the cut end) only
+    assert [line.split()[-1] for line in got] == [f"{('ta', 'tb', 'tc')[s % 3]}-{s}" for s in range(60)]
+    assert logs.open == 0
