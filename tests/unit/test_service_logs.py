@@ -172,7 +172,7 @@ async def test_a_services_download_merges_as_it_reads_and_skips_the_empty_ends_o
     monkeypatch.setattr(runtime.swarm(), "_logs_client", logs)
     client = AsyncClient()
     await sync_to_async(client.force_login)(await sync_to_async(get_user_model().objects.create_user)("dl"))
-    response = await client.get("/services/s1/logs.txt")
+    response: Any = await client.get("/services/s1/logs.txt")
     got: list[str] = []
     async with asyncio.timeout(10):
         async for chunk in response.streaming_content:
