@@ -125,7 +125,8 @@ def prefix(model: Snapshot, task: Task) -> str:
 class ServiceLogsConsumer(log_socket.LogConsumer):
     async def connect(self) -> None:
         service_id = str(self.scope["url_route"]["kwargs"]["service_id"])
-        found = valid_id(service_id) and service_id in runtime.swarm().watcher.snapshot.services
+        # a process just started has no model yet: wait for its first listing (bounded), not 4404
+        found = valid_id(service_id) and service_id in (await runtime.swarm().first_sync(timeout=5)).snapshot.services
         if await self.open_for("service", found):
             self.reader = asyncio.create_task(self._run(service_id), name=f"service-logs-{service_id[:12]}")
 

@@ -180,3 +180,22 @@ async def test_a_services_download_merges_as_it_reads_and_skips_the_empty_ends_o
             assert logs.read <= len(got) + 3 + 1  # the next line of each task (and the cut end) only
     assert [line.split()[-1] for line in got] == [f"{('ta', 'tb', 'tc')[s % 3]}-{s}" for s in range(60)]
     assert logs.open == 0
+
+
+async def test_a_process_that_has_no_model_yet_waits_for_its_first_listing(scripted: ScriptedLogs) -> None:
+    from visualizer.asgi import application
+
+    watcher = runtime.swarm().watcher
+    listed = watcher.snapshot
+    watcher.snapshot = Snapshot(seq=0, status=Status(state="connecting"))  # a process just started
+    cookie = await sync_to_async(_cookie)()
+    socket = WebsocketCommunicator(application, "/ws/services/s1/logs", headers=[ORIGIN, (b"cookie", cookie.encode())])
+    connecting = asyncio.ensure_future(socket.connect(timeout=5))
+    await asyncio.sleep(0.1)
+    watcher.snapshot = listed  # its first listing, with the service
+    async with watcher._changed:
+        watcher._changed.notify_all()
+    assert (await connecting)[0]
+    got = await messages(socket, until=5)  # not a close with 4404 ("no such service")
+    assert sum(len(m.get("lines", [])) for m in got) == 5
+    await socket.disconnect()
