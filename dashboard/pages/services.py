@@ -122,6 +122,9 @@ async def service_page(request: HttpRequest, service_id: str) -> HttpResponse:
             return HttpResponse("no such service", status=404, content_type="text/plain")
         context = live_context(model, found)
         return await live_page.page(request, "", "dashboard/service_live.html", model, "services", context)
+    if service_id not in model.services and model.status.state == "live":
+        # the live model lists every service: one it has not is not worth a request to Docker
+        return HttpResponse("no such service", status=404, content_type="text/plain")
     try:
         raw = await runtime.swarm().client.service_inspect(service_id)
     except DockerProblem as e:

@@ -137,3 +137,8 @@ def test_the_live_matrix_is_drawn_once_per_model_and_query_and_sent_compressed(m
     assert "csrfmiddlewaretoken" in whole.content.decode()
     snapshot = model.snapshot
     assert services.drawn_matrix(snapshot, "stack:shop") is services.drawn_matrix(snapshot, "stack:shop")
+
+
+def test_a_service_the_live_model_does_not_list_is_not_found_without_asking_docker(model: Any) -> None:
+    # no Docker behind this model (its endpoint does not exist): a request to it would answer 502/503
+    assert signed_in().get("/services/nope/").status_code == 404
