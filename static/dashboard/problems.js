@@ -6,6 +6,7 @@
 // bar has #nav-problems: without it this does nothing. Problems are text, never markup.
 import { basePath } from "./live.js";
 import { el } from "./draw.js";
+import { paced } from "./paced.js";
 
 const MIN_GAP = 1000; // ms between two requests
 const STRIP_SHOWN = 5;
@@ -18,13 +19,7 @@ const STRIP_SHOWN = 5;
  * @property {string} url
  */
 
-let asking = false;
-let again = false;
-let lastAt = 0;
 let askedSeq = -1;
-
-/** @param {number} ms */
-const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /** @param {number} total */
 function drawCount(total) {
@@ -55,12 +50,8 @@ function drawStrip(problems, total) {
   strip.hidden = total === 0;
 }
 
-async function ask() {
-  if (asking) { again = true; return; }
-  asking = true;
+const ask = paced(async () => {
   try {
-    await pause(Math.max(0, lastAt + MIN_GAP - Date.now()));
-    lastAt = Date.now();
     const response = await fetch(`${basePath()}api/problems`, { credentials: "same-origin", cache: "no-store" });
     if (!response.ok) return; // signed out, or the server is going: the next model change asks again
     const body = await response.json();
@@ -68,11 +59,8 @@ async function ask() {
     drawStrip(Array.isArray(body.problems) ? body.problems : [], Number(body.total) || 0);
   } catch {
     // the network went: the next model change asks again
-  } finally {
-    asking = false;
-    if (again) { again = false; ask(); }
   }
-}
+}, MIN_GAP);
 
 /**
  * Ask again if the model moved since the last time (call it on each frame of the swarm socket).
