@@ -41,6 +41,7 @@ class SlowPage:
     def __init__(self) -> None:
         self.client = Chatty()
         self._flow = None
+        self._counted = 1  # the user its extra streams count against
         self.skipped = 0
 
     async def send(self, text_data: str = "", **_: Any) -> None:
