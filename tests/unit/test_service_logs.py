@@ -182,10 +182,12 @@ async def test_a_services_download_merges_as_it_reads_and_skips_the_empty_ends_o
     assert logs.open == 0
 
 
-async def test_a_process_that_has_no_model_yet_waits_for_its_first_listing(scripted: ScriptedLogs) -> None:
+async def test_a_process_that_has_no_model_yet_waits_for_its_first_listing(
+    scripted: ScriptedLogs, static_model: Any
+) -> None:
     from visualizer.asgi import application
 
-    watcher = runtime.swarm().watcher
+    watcher = static_model
     listed = watcher.snapshot
     watcher.snapshot = Snapshot(seq=0, status=Status(state="connecting"))  # a process just started
     cookie = await sync_to_async(_cookie)()
