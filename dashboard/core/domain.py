@@ -110,6 +110,8 @@ class Service:
     configs: tuple[SecretRef, ...] = ()
     # what each task asks of its node (Resources.Reservations): CPU cores, memory bytes; 0: nothing
     reservations: tuple[float, int] = (0.0, 0)
+    # UpdateStatus.StartedAt: when the current (or last) update or rollback began; "" if none
+    update_started_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,7 @@ def parse_service(raw: JSON) -> Service:
         desired_tasks=_int(status.get("DesiredTasks")),
         update_state=_str(update.get("State")),
         update_message=_str(update.get("Message")),
+        update_started_at=_str(update.get("StartedAt")),
         labels=labels,
         ports=_ports(as_dict(raw.get("Endpoint"))),
         created_at=_str(raw.get("CreatedAt")),

@@ -200,7 +200,7 @@ def _update(service: Service, *, now: datetime, update_stuck: timedelta) -> Prob
     if state in ROLLED_BACK:
         detail = f"update {state.replace('_', ' ')}{message}"
     elif state == "updating":
-        since = docker_time(service.updated_at)
+        since = docker_time(service.update_started_at or service.updated_at)
         if since is None or now - since <= update_stuck:
             return None
         detail = f"still updating after {int((now - since).total_seconds() // 60)} min{message}"

@@ -205,6 +205,11 @@ _verdicts: dict[Standing, tuple[float, asyncio.Future[Ending | None]]] = {}
 VERDICTS_KEPT = 10_000  # standings remembered; the oldest are forgotten first
 
 
+def _retrieve(future: asyncio.Future[Ending | None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 async def shared_verdict(standing: Standing, *, fresh: bool = False) -> Ending | None:
     loop = asyncio.get_running_loop()
     now = loop.time()
@@ -212,6 +217,9 @@ async def shared_verdict(standing: Standing, *, fresh: bool = False) -> Ending |
     # shared for a third of a round: a change no signal saw is still found within ~1.3 rounds
     if fresh or hit is None or hit[1].get_loop() is not loop or now - hit[0] >= SESSION_RECHECK_SECONDS / 3:
         hit = (now, asyncio.ensure_future(database_sync_to_async(verdict)(standing)))
+        # a failure is re-raised to each waiter; if none is left to take it (all cancelled), asyncio
+        # would log "exception was never retrieved" when the future is forgotten
+        hit[1].add_done_callback(_retrieve)
         _verdicts.pop(standing, None)
         _verdicts[standing] = hit
         while len(_verdicts) > VERDICTS_KEPT:

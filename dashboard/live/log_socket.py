@@ -62,24 +62,43 @@ open_sockets: dict[int, int] = {}
 # counted with the sockets against LOG_SOCKETS_PER_PROCESS, as each holds a connection of the log
 # client's pool all the same
 extra_streams = 0
+extra_by_user: dict[int, int] = {}  # the same, by the user whose socket holds them
 
 
 def _open_count() -> int:
     return sum(open_sockets.values()) + extra_streams
 
 
-def take_stream() -> bool:
-    """One more Docker log stream for a socket that already holds one, if the process has room."""
+def user_share() -> int:
+    """The log streams one user may hold (sockets and their extra streams): half the process's, so
+    that one user's service pages cannot take every stream of the process."""
+    return max(int(settings.LOG_SOCKETS_PER_USER), int(settings.LOG_SOCKETS_PER_PROCESS) // 2)
+
+
+def _user_count(user_id: int) -> int:
+    return open_sockets.get(user_id, 0) + extra_by_user.get(user_id, 0)
+
+
+def take_stream(user_id: int) -> str | None:
+    """One more Docker log stream for a user's socket that already holds one; or why not, counting nothing."""
     global extra_streams
     if _open_count() >= int(settings.LOG_SOCKETS_PER_PROCESS):
-        return False
+        return "the server's log connections are all in use (LOG_SOCKETS_PER_PROCESS)"
+    if _user_count(user_id) >= user_share():
+        return f"your log streams are at their share of the server's ({user_share()}, half of LOG_SOCKETS_PER_PROCESS)"
     extra_streams += 1
-    return True
+    extra_by_user[user_id] = extra_by_user.get(user_id, 0) + 1
+    return None
 
 
-def give_stream() -> None:
+def give_stream(user_id: int) -> None:
     global extra_streams
     extra_streams = max(0, extra_streams - 1)
+    left = extra_by_user.get(user_id, 0) - 1
+    if left > 0:
+        extra_by_user[user_id] = left
+    else:
+        extra_by_user.pop(user_id, None)
 
 
 def claim(user_id: int) -> str | None:
@@ -89,6 +108,8 @@ def claim(user_id: int) -> str | None:
         return f"too many log streams: at most {per_user} at once per user; close another log panel"
     if _open_count() >= per_process:
         return f"too many log streams on this server (at most {per_process}); try again later"
+    if _user_count(user_id) >= user_share():
+        return f"too many log streams: at most {user_share()} at once per user; close a service's logs"
     open_sockets[user_id] = open_sockets.get(user_id, 0) + 1
     return None
 

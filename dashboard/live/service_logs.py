@@ -9,7 +9,9 @@ its place. A line later than that goes out when it comes (its timestamp says whe
 Bounded as a task's log socket is (dashboard.live.log_socket, whose counts, caps and frames this
 socket shares): one socket per service counted against LOG_SOCKETS_PER_USER and _PER_PROCESS,
 at most SERVICE_LOG_TASKS task streams (the newest tasks), at most MAX_LINES_PER_SECOND and
-MAX_BYTES_PER_SECOND in all, and at most MAX_HELD_LINES waiting in the heap. Tasks that start later
+MAX_BYTES_PER_SECOND in all, and at most MAX_HELD_LINES and MAX_HELD_BYTES waiting in the heap
+(a line that finds it full is skipped and counted, as a task's socket skips: a page on a slow link
+cannot make the server hold more), of which one flush sends at most FLUSH_LINES and FLUSH_BYTES. Tasks that start later
 (a scale, an update) are joined as the model shows them; a followed task that ends is let go.
 Each line travels as ``[stream, ts, "name.slot@node", text]`` (a fifth ``1``: cut at 64 KiB).
 """
@@ -21,7 +23,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import time
 from typing import Any
 
 from django.conf import settings
@@ -34,10 +35,19 @@ from dashboard.live import log_socket
 
 REORDER_SECONDS = 1.0
 MAX_HELD_LINES = 5000
+MAX_HELD_BYTES = 4 << 20  # of line text and prefix
+FLUSH_LINES = 2000
+FLUSH_BYTES = 1 << 20
 TAIL_PER_TASK = 200
+LINE_OVERHEAD = 64  # what a held line costs besides its text and prefix
 CHECK_SECONDS = 1.0  # how often the model is asked for new and ended tasks
 
 log = logging.getLogger(__name__)
+
+
+def _now() -> float:
+    """The loop's clock (monotonic; a test fast-forwards it)."""
+    return asyncio.get_running_loop().time()
 
 
 def sort_key(ts: str) -> str:
@@ -51,28 +61,50 @@ def sort_key(ts: str) -> str:
 class Reorder:
     """Lines from several streams, out in timestamp order once each has waited ``window`` seconds."""
 
-    def __init__(self, window: float, max_held: int) -> None:
+    def __init__(self, window: float, max_held: int, max_bytes: int = MAX_HELD_BYTES) -> None:
         self.window = window
         self.max_held = max_held
-        self._heap: list[tuple[str, int, float, list[Any]]] = []
+        self.max_bytes = max_bytes
+        self.held_bytes = 0
+        self._heap: list[tuple[str, int, float, int, list[Any]]] = []
         self._seq = itertools.count()
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def push(self, ts: str, line: list[Any], arrived: float) -> None:
-        heapq.heappush(self._heap, (sort_key(ts), next(self._seq), arrived, line))
+    def full(self) -> bool:
+        """Whether a further line must be skipped: the heap holds all it may."""
+        return len(self._heap) >= self.max_held or self.held_bytes >= self.max_bytes
 
-    def ready(self, now: float) -> list[list[Any]]:
-        """The lines due: the earliest first, for as long as the earliest has waited its window
-        (or the heap holds more than it may)."""
-        out = []
-        while self._heap and (self._heap[0][2] <= now - self.window or len(self._heap) > self.max_held):
-            out.append(heapq.heappop(self._heap)[3])
+    def push(self, ts: str, line: list[Any], arrived: float, size: int = 0) -> None:
+        heapq.heappush(self._heap, (sort_key(ts), next(self._seq), arrived, size, line))
+        self.held_bytes += size
+
+    def ready(self, now: float, max_lines: int = FLUSH_LINES, max_bytes: int = FLUSH_BYTES) -> list[list[Any]]:
+        """The lines due, at most ``max_lines`` and about ``max_bytes``: the earliest first, for as
+        long as the earliest has waited its window (or the heap is full)."""
+        out: list[list[Any]] = []
+        taken = 0
+        while self._heap and len(out) < max_lines and taken < max_bytes:
+            over = len(self._heap) > self.max_held or self.held_bytes > self.max_bytes
+            if self._heap[0][2] > now - self.window and not over:
+                break
+            taken += self._pop(out)
         return out
 
-    def drain(self) -> list[list[Any]]:
-        return [heapq.heappop(self._heap)[3] for _ in range(len(self._heap))]
+    def drain(self, max_lines: int = FLUSH_LINES, max_bytes: int = FLUSH_BYTES) -> list[list[Any]]:
+        """The earliest lines, due or not (the stream ends), at most as many as ready() gives."""
+        out: list[list[Any]] = []
+        taken = 0
+        while self._heap and len(out) < max_lines and taken < max_bytes:
+            taken += self._pop(out)
+        return out
+
+    def _pop(self, out: list[list[Any]]) -> int:
+        *_, size, line = heapq.heappop(self._heap)
+        self.held_bytes -= size
+        out.append(line)
+        return size
 
 
 def log_tasks(model: Snapshot, service_id: str, limit: int) -> list[Task]:
@@ -93,7 +125,8 @@ def prefix(model: Snapshot, task: Task) -> str:
 class ServiceLogsConsumer(log_socket.LogConsumer):
     async def connect(self) -> None:
         service_id = str(self.scope["url_route"]["kwargs"]["service_id"])
-        found = valid_id(service_id) and service_id in runtime.swarm().watcher.snapshot.services
+        # a process just started has no model yet: wait for its first listing (bounded), not 4404
+        found = valid_id(service_id) and service_id in (await runtime.swarm().first_sync(timeout=5)).snapshot.services
         if await self.open_for("service", found):
             self.reader = asyncio.create_task(self._run(service_id), name=f"service-logs-{service_id[:12]}")
 
@@ -118,14 +151,15 @@ class _Merger:
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.ended_at: dict[str, float] = {}  # a followed task the model says has ended -> when it was seen
         self.notices: list[str] = []
+        self.user_id = consumer._counted or 0  # whose share its extra streams count against
         self.crowded = False  # told the page that the process has no room for more streams
         self.skipped = 0
-        self.window_start, self.in_window, self.bytes_in_window = time.monotonic(), 0, 0
+        self.window_start, self.in_window, self.bytes_in_window = _now(), 0, 0
 
     async def run(self) -> None:
         check_at = 0.0
         while True:
-            now = time.monotonic()
+            now = _now()
             if now >= check_at:
                 check_at = now + CHECK_SECONDS
                 model = runtime.swarm().watcher.snapshot
@@ -133,8 +167,11 @@ class _Merger:
                     break
                 self._join(model, now)
             await asyncio.sleep(log_socket.BATCH_SECONDS)
-            await self._flush(self.heap.ready(time.monotonic()))
-        await self._flush(self.heap.drain())
+            await self._flush(self.heap.ready(_now()))
+        for _ in range(MAX_HELD_LINES):  # each takes one line at least; the readers may still add
+            if not len(self.heap):
+                break
+            await self._flush(self.heap.drain())
         await self.consumer._send({"type": "end", "reason": "the service was removed", "cut": False})
 
     def _join(self, model: Snapshot, now: float) -> None:
@@ -147,13 +184,11 @@ class _Merger:
                 break
             # the socket's count holds one stream; every further one needs room in the process
             extra = reading > 0
-            if extra and not log_socket.take_stream():
+            why = log_socket.take_stream(self.user_id) if extra else None
+            if why is not None:
                 if not self.crowded:
                     self.crowded = True
-                    self.notices.append(
-                        "not every task's log is read: the server's log connections are all in use "
-                        "(LOG_SOCKETS_PER_PROCESS); the others join when some close"
-                    )
+                    self.notices.append(f"not every task's log is read: {why}; the others join when some close")
                 break
             reading += 1
             follow = task.state not in FINAL_STATES
@@ -181,12 +216,15 @@ class _Merger:
                 if line.cut and not line.text:
                     continue
                 last_ts = line.ts or last_ts  # a piece of a long line goes with the line it continues
+                if self.heap.full():  # the page reads slower than the tasks write
+                    self.skipped += 1
+                    continue
                 if not self._admit(len(line.text)):
                     continue
                 item: list[Any] = [line.stream, line.ts or last_ts, name, line.text]
                 if line.split:
                     item.append(1)
-                self.heap.push(last_ts, item, time.monotonic())
+                self.heap.push(last_ts, item, _now(), len(line.text) + len(name) + LINE_OVERHEAD)
         except LogsUnavailable as e:
             self.notices.append(f"{name}: {e}")
         except DockerProblem as e:
@@ -197,10 +235,10 @@ class _Merger:
         finally:
             self.ended_at.pop(task_id, None)
             if extra:
-                log_socket.give_stream()
+                log_socket.give_stream(self.user_id)
 
     def _admit(self, size: int) -> bool:
-        now = time.monotonic()
+        now = _now()
         if now - self.window_start >= 1:
             self.window_start, self.in_window, self.bytes_in_window = now, 0, 0
         if self.in_window >= log_socket.MAX_LINES_PER_SECOND or self.bytes_in_window >= log_socket.MAX_BYTES_PER_SECOND:

@@ -8,16 +8,19 @@ swarm socket says the model moved. One renderer, on the server: the page's scrip
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.gzip import GZipMiddleware
 from django.shortcuts import render
 
 from dashboard import runtime
 from dashboard.core.model import Snapshot
 from dashboard.live import views
 from dashboard.live.protocol import page_version
+
+_GZIP = GZipMiddleware(lambda request: HttpResponse())  # its process_response alone, for the live parts
 
 
 async def snapshot() -> Snapshot:
@@ -41,7 +44,10 @@ async def page(
     if request.GET.get("fragment") == "live":
         response = render(request, live_template, context)
         response["Cache-Control"] = "no-store"
-        return response
+        # fetched again on every model change (a matrix is large): compressed. The live parts carry no
+        # CSRF token or other secret of the session (BREACH needs one beside reflected input), and
+        # Django's gzip pads each response with random bytes against length guessing all the same
+        return cast(HttpResponse, _GZIP.process_response(request, response))  # the same response, compressed
     context["page_version"] = page_version()
     context["status"] = model.status
     context["initial"] = {

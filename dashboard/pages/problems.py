@@ -1,7 +1,8 @@
 """Problems first: the page (live), the list as JSON for the grid's panel, and the count in the bar.
 
-The list is dashboard.core.problems over the live model, computed once per model (by its seq) and
-shared by every page and viewer that asks, so that a bar on every page costs a lookup, not a pass
+The list is dashboard.core.problems over the live model, computed once per model and per
+CLOCK_BUCKET_SECONDS (a stuck update and the failure window depend on the time as well as the model)
+and shared by every page and viewer that asks, so that a bar on every page costs a lookup, not a pass
 over 20,000 tasks. Signed-in users only: the list names tasks, nodes and Docker's error texts.
 """
 
@@ -20,21 +21,26 @@ from dashboard.core import problems as core
 from dashboard.core.model import Snapshot
 from dashboard.pages import live_page
 
-_cache: tuple[int, int, list[core.Problem]] | None = None  # (id of the model, its seq, its problems)
+CLOCK_BUCKET_SECONDS = 30
+
+# (the model itself, not its id: a freed model's id is reused; the clock's bucket; its problems)
+_cache: tuple[Snapshot, int, list[core.Problem]] | None = None
 
 
 def of(model: Snapshot) -> list[core.Problem]:
     global _cache
-    if _cache is not None and _cache[0] == id(model) and _cache[1] == model.seq:
+    now = live_page.now()
+    bucket = int(now.timestamp() // CLOCK_BUCKET_SECONDS)
+    if _cache is not None and _cache[0] is model and _cache[1] == bucket:
         return _cache[2]
     found = core.find(
         model,
-        now=live_page.now(),
+        now=now,
         window=live_page.failed_window(),
         failures=settings.PROBLEMS_FAILURES,
         update_stuck=timedelta(minutes=settings.PROBLEMS_UPDATE_MINUTES),
     )
-    _cache = (id(model), model.seq, found)
+    _cache = (model, bucket, found)
     return found
 
 

@@ -9,10 +9,12 @@ and again when the model says the service changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
+import itertools
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -23,12 +25,13 @@ from django.views.decorators.http import require_GET
 from dashboard import runtime
 from dashboard.core import matrix
 from dashboard.core.docker import DockerProblem, LogsUnavailable
+from dashboard.core.docker.logs import LogLine
 from dashboard.core.domain import Service, Task, valid_id
 from dashboard.core.model import Snapshot, counts
 from dashboard.core.service_detail import parse_service_detail, update_progress
 from dashboard.live.service_logs import log_tasks, prefix, sort_key
 from dashboard.live.wire import labels_json
-from dashboard.pages import downloads, live_page, matrix_render
+from dashboard.pages import downloads, live_page, matrix_filter, matrix_render
 from dashboard.pages.nav import MAX_QUERY_CHARS
 from dashboard.pages.nodes import task_row
 from dashboard.pages.tasks import LOG_DOWNLOAD_LINES, docker_failure, secret_keys
@@ -37,25 +40,43 @@ TASKS_SHOWN = 300  # a service's tasks listed on its page (current first, then i
 
 log = logging.getLogger(__name__)
 
-# service id -> its UpdateStatus.StartedAt as its page last read it: the live part's progress counts from it
-_update_started: dict[str, str] = {}
-UPDATES_KEPT = 1024
+
+# the matrices drawn lately: every page open on /services/ asks again on each model change, most
+# with the same query: (the model itself, the clock's bucket, q) -> (its HTML, rows shown, rows in all)
+_drawn: list[tuple[Snapshot, int, str, tuple[str, int, int]]] = []
+DRAWN_KEPT = 16
+CLOCK_BUCKET_SECONDS = 30  # a cell's failures are those within the window: they age with the clock
+
+
+def drawn_matrix(model: Snapshot, query: str) -> tuple[str, int, int]:
+    """The matrix of ``model`` under ``query`` as HTML, with how many services it shows and has."""
+    now = live_page.now()
+    bucket = int(now.timestamp() // CLOCK_BUCKET_SECONDS)
+    for held, at, q, found in _drawn:
+        if held is model and at == bucket and q == query:
+            return found
+    whole = matrix.build(model, now=now, window=live_page.failed_window())
+    built = matrix_filter.narrow(whole, query) if query.strip() else whole
+    html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
+    found = (html, sum(len(s.rows) for s in built.stacks), sum(len(s.rows) for s in whole.stacks))
+    _drawn[:] = [d for d in _drawn if d[0] is model]  # an older model's are of no more use: let it go
+    _drawn.insert(0, (model, bucket, query, found))
+    del _drawn[DRAWN_KEPT:]
+    return found
 
 
 @require_GET
 async def services_page(request: HttpRequest) -> HttpResponse:
     model = await live_page.snapshot()
-    whole = matrix.build(model, now=live_page.now(), window=live_page.failed_window())
     query = request.GET.get("q", "")[:MAX_QUERY_CHARS]
-    built = matrix.narrow(whole, query) if query.strip() else whole
-    html = matrix_render.table(built, services_url=reverse("services"), nodes_url=reverse("nodes"))
+    html, shown, total = drawn_matrix(model, query)
     # every value in it is escaped by dashboard.pages.matrix_render
     context = {
         "matrix_html": mark_safe(html),  # noqa: S308
         "window": settings.SWARM_FAILED_TASKS_MINUTES,
         "filtered": bool(query.strip()),
-        "shown": sum(len(s.rows) for s in built.stacks),
-        "total": sum(len(s.rows) for s in whole.stacks),
+        "shown": shown,
+        "total": total,
         "filter_here": True,
     }
     return await live_page.page(
@@ -67,13 +88,13 @@ def _slot(task: Task) -> str:
     return str(task.slot).zfill(6) if task.slot is not None else task.node_id
 
 
-def live_context(model: Snapshot, service: Service, started: str) -> dict[str, Any]:
+def live_context(model: Snapshot, service: Service) -> dict[str, Any]:
     """What moves on a service's page: its counts, its update and the update's progress, its tasks."""
     tasks = [t for t in model.tasks.values() if t.service_id == service.id]
     # by slot, and in a slot the task Docker wants running first, then the rest newest first
     tasks.sort(key=lambda t: (_slot(t), t.desired_state != "running", _desc(t.status_at)))
     running, desired = counts(model).get(service.id, (0, None))
-    done, total = update_progress(service, tasks, started)
+    done, total = update_progress(service, tasks, service.update_started_at)  # any process's model has it
     return {
         "s": service,
         "running": running,
@@ -99,21 +120,21 @@ async def service_page(request: HttpRequest, service_id: str) -> HttpResponse:
         found = model.services.get(service_id)
         if found is None:
             return HttpResponse("no such service", status=404, content_type="text/plain")
-        context = live_context(model, found, _update_started.get(service_id, ""))
+        context = live_context(model, found)
         return await live_page.page(request, "", "dashboard/service_live.html", model, "services", context)
+    if service_id not in model.services and model.status.state == "live":
+        # the live model lists every service: one it has not is not worth a request to Docker
+        return HttpResponse("no such service", status=404, content_type="text/plain")
     try:
         raw = await runtime.swarm().client.service_inspect(service_id)
     except DockerProblem as e:
         return docker_failure(e, "service")
     detail = parse_service_detail(raw, secret_keys())
-    _update_started[service_id] = detail.update_started
-    while len(_update_started) > UPDATES_KEPT:
-        del _update_started[next(iter(_update_started))]
     service = model.services.get(service_id, detail.service)
     context = {
         "d": detail,
         "labels": sorted(labels_json(detail.service.labels).items()),
-        **live_context(model, service, detail.update_started),
+        **live_context(model, service),
     }
     response = await live_page.page(
         request, "dashboard/service.html", "dashboard/service_live.html", model, "services", context
@@ -136,11 +157,8 @@ async def service_logs_download(request: HttpRequest, service_id: str) -> HttpRe
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            merged, notes = await _read_all(tasks, names)
-            for note in notes:
-                yield f"# {note}\n".encode()
-            for line in merged:
-                yield line
+            async for data in _merged(tasks, names):
+                yield data
         finally:
             slot.release()
 
@@ -150,32 +168,55 @@ async def service_logs_download(request: HttpRequest, service_id: str) -> HttpRe
     return response
 
 
-async def _read_all(tasks: list[Task], names: dict[str, str]) -> tuple[list[bytes], list[str]]:
-    """Each task's lines read to the end, at most LOG_DOWNLOAD_MAX_BYTES in all; merged by timestamp.
-    Each task's own lines come in order, so a merge of the sorted lists is the whole order."""
+async def _merged(tasks: list[Task], names: dict[str, str]) -> AsyncIterator[bytes]:
+    """Each task's lines to the end, merged by timestamp as they are read, at most
+    LOG_DOWNLOAD_MAX_BYTES in all. Each task's own lines come in order, so holding the next line of
+    each (a heap of one line per task) is the whole merge: nothing more is held."""
     client = runtime.swarm().logs_client
-    budget = [settings.LOG_DOWNLOAD_MAX_BYTES]
-    notes: list[str] = []
+    budget = settings.LOG_DOWNLOAD_MAX_BYTES
     tail = max(1, LOG_DOWNLOAD_LINES // max(1, len(tasks)))
+    streams = {t.id: cast("AsyncGenerator[LogLine]", client.task_logs(t.id, follow=False, tail=tail)) for t in tasks}
+    last_ts = dict.fromkeys(streams, "")
+    heap: list[tuple[str, int, str, bytes]] = []
+    notes: list[str] = []
+    order = itertools.count()
 
-    async def read(task: Task) -> list[tuple[str, bytes]]:
-        out: list[tuple[str, bytes]] = []
-        last_ts = ""
+    async def pull(task_id: str) -> None:
+        """The task's next line into the heap (none when its stream ended or broke)."""
+        name = names[task_id]
         try:
-            async for line in client.task_logs(task.id, follow=False, tail=tail):
-                last_ts = line.ts or last_ts
-                data = f"{line.ts or last_ts} {names[task.id]} {line.stream} {line.text}\n".encode()
-                if len(data) > budget[0]:
-                    notes.append(f"{names[task.id]}: cut: LOG_DOWNLOAD_MAX_BYTES is {settings.LOG_DOWNLOAD_MAX_BYTES}")
-                    break
-                budget[0] -= len(data)
-                out.append((sort_key(last_ts), data))
+            while True:
+                try:
+                    line = await anext(streams[task_id])
+                except StopAsyncIteration:
+                    return
+                if line.cut and not line.text:  # the empty end of a cut line
+                    continue
+                last_ts[task_id] = line.ts or last_ts[task_id]  # a long line's pieces go with the line
+                data = f"{last_ts[task_id]} {name} {line.stream} {line.text}\n".encode()
+                heapq.heappush(heap, (sort_key(last_ts[task_id]), next(order), task_id, data))
+                return
         except (LogsUnavailable, DockerProblem) as e:
-            notes.append(f"{names[task.id]}: {e}")
+            notes.append(f"{name}: {e}")
         except Exception as e:
-            log.exception("the log download of task %s failed", task.id)
-            notes.append(f"{names[task.id]}: the log stream failed ({type(e).__name__})")
-        return out
+            log.exception("the log download of task %s failed", task_id)
+            notes.append(f"{name}: the log stream failed ({type(e).__name__})")
 
-    per_task = await asyncio.gather(*(read(t) for t in tasks))
-    return [data for _, data in heapq.merge(*per_task, key=lambda item: item[0])], notes
+    try:
+        await asyncio.gather(*(pull(task_id) for task_id in streams))
+        while heap or notes:
+            while notes:
+                yield f"# {notes.pop(0)}\n".encode()
+            if not heap:
+                break
+            _, _, task_id, data = heapq.heappop(heap)
+            if len(data) > budget:
+                yield f"# cut: LOG_DOWNLOAD_MAX_BYTES is {settings.LOG_DOWNLOAD_MAX_BYTES}\n".encode()
+                break
+            budget -= len(data)
+            yield data
+            await pull(task_id)
+    finally:
+        for stream in streams.values():
+            with contextlib.suppress(Exception):  # one stream's failure to close must not keep the others open
+                await stream.aclose()

@@ -23,6 +23,8 @@
 export const MAX_QUERY_CHARS = 500; // as dashboard/pages/nav.py cuts q=
 export const MAX_TERMS = 20; // the rest of a longer query is left out
 export const KEYS = ["service", "stack", "node", "state", "label", "image"];
+// the spaces between terms: these six, as query.py says (JS's \s and Python's isspace differ beyond them)
+const SPACES = " \t\n\r\f\v";
 
 /**
  * @typedef {object} Term
@@ -39,11 +41,11 @@ export const KEYS = ["service", "stack", "node", "state", "label", "image"];
 export function parseQuery(text) {
   /** @type {Term[]} */
   const terms = [];
-  const re = /(-?)(?:([a-z]+):)?(?:"([^"]*)"?|(\S*))/giy;
+  const re = /(-?)(?:([a-z]+):)?(?:"([^"]*)"?|([^ \t\n\r\f\v]*))/giy;
   const src = text.slice(0, MAX_QUERY_CHARS);
   let i = 0;
   while (i < src.length && terms.length < MAX_TERMS) {
-    if (/\s/.test(src[i])) { i += 1; continue; }
+    if (SPACES.includes(src[i])) { i += 1; continue; }
     re.lastIndex = i;
     const m = re.exec(src);
     if (!m || re.lastIndex === i) break; // cannot happen: a non-space is always taken
@@ -60,11 +62,34 @@ export function parseQuery(text) {
   return terms.filter((t) => t.value !== "");
 }
 
-// a keyed term's value: whole, case-insensitive, * for any characters
-/** @param {string} value */
+/**
+ * A keyed term's value, matched whole: case-insensitive, * for any characters. Linear in the text
+ * (no regular expression: "a*a*a*…b" must not backtrack): the parts between the stars are found in
+ * order, the first at the start and the last at the end.
+ * @param {string} value
+ * @returns {{ test: (text: string) => boolean }}
+ */
 export function glob(value) {
-  const body = value.split("*").map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*");
-  return new RegExp(`^${body}$`, "is");
+  const parts = value.toLowerCase().split("*"); // runs of * give empty parts, which are found at once
+  const first = parts[0];
+  const last = parts[parts.length - 1];
+  return {
+    test(text) {
+      const s = text.toLowerCase();
+      if (parts.length === 1) return s === first;
+      if (s.length < first.length + last.length || !s.startsWith(first) || !s.endsWith(last)) return false;
+      let i = first.length;
+      const end = s.length - last.length;
+      for (let k = 1; k < parts.length - 1; k++) {
+        const part = parts[k];
+        if (!part) continue;
+        const at = s.indexOf(part, i);
+        if (at < 0 || at + part.length > end) return false;
+        i = at + part.length;
+      }
+      return true;
+    },
+  };
 }
 
 // "registry:5000/team/web:1.25@sha256:…" -> the names image: tries

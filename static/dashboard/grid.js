@@ -8,6 +8,7 @@ import {
 import { keyOf, keyed, setKey } from "./keyed.js";
 import { matchText, matcher, parseQuery } from "./filter.js";
 import { filterField, keepInUrl, keysDialog, roving } from "./keys.js";
+import { problemsFollow } from "./problems.js";
 
 /** @import { Changes, SwarmNode, Service, Task } from "./live.js" */
 
@@ -254,7 +255,7 @@ function columnOrder() {
   /** @type {Map<string, string[]>} */
   const per = new Map();
   for (const n of nodes) {
-    const value = (n.labels && n.labels[group]) || "";
+    const value = (n.labels && Object.hasOwn(n.labels, group) && n.labels[group]) || ""; // group=__proto__ is a name too
     const col = column(n.id).sec;
     if (col.dataset.band !== value) col.dataset.band = value;
     const ids = per.get(value);
@@ -495,6 +496,7 @@ function syncStatus() {
 /** @param {Changes} changes */
 function render(changes) {
   if (!live.installed) return; // the server's first paint stays until the model is here
+  problemsFollow(model.seq);
   const full = changes.full;
   const now = Date.now();
   // the counts first: they must follow every frame's changes, whatever happens to the DOM below

@@ -180,9 +180,6 @@ function showEnded(code, reason) {
   box.replaceChildren(`${text} This page no longer follows the swarm. `, link);
 }
 
-// Per service: the tasks really running on live nodes and the tasks desired, as the server's
-// state.counts (Docker's own count would include tasks on a dead node). Kept up to date from each
-// frame's changes, so a task change costs a few map updates, not a pass over every task.
 /**
  * A packed model's tasks: by column (``task_fields`` and one list of values per field, what the
  * server sends: alike values together compress far better) or, when their shapes differ, as rows.
@@ -204,6 +201,9 @@ export function packedTasks(body) {
   return tasks;
 }
 
+// Per service: the tasks really running on live nodes and the tasks desired, as the server's
+// state.counts (Docker's own count would include tasks on a dead node). Kept up to date from each
+// frame's changes, so a task change costs a few map updates, not a pass over every task.
 export class Tally {
   /** @param {Iterable<Task>} tasks */
   constructor(tasks = []) {

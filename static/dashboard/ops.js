@@ -6,69 +6,71 @@
 // At most one fetch runs at a time and they are MIN_GAP apart: a burst of patches costs one fetch.
 import { byId } from "./draw.js";
 import { LiveSwarm } from "./live.js";
+import { paced } from "./paced.js";
+import { problemsFollow } from "./problems.js";
 
 const MIN_GAP = 500; // ms between two fetches of the live part
 const initial = JSON.parse(byId("initial").textContent || "{}");
 let shownSeq = Number(byId("live").dataset.seq || 0);
-let fetching = false;
-let again = false;
-let lastAt = 0;
 
-/** @param {number} ms */
-const pause = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+/** @param {string} text the trouble; "" when the last fetch went well */
+function trouble(text) {
+  const banner = byId("banner");
+  banner.hidden = !text;
+  if (banner.textContent !== text) banner.textContent = text;
+}
 
 /** @param {string} fragment "" for the whole page */
 async function fetchPage(fragment) {
   const url = new URL(location.href);
   if (fragment) url.searchParams.set("fragment", fragment);
-  const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-  if (!response.ok) {
-    const banner = byId("banner");
-    banner.hidden = false;
-    banner.textContent = response.status === 404 ? "This is gone from the swarm." : `The page could not be updated (${response.status}).`;
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+  } catch {
+    trouble("The page could not be updated: the server is not answering. The next change tries again.");
     return null;
   }
-  return new DOMParser().parseFromString(await response.text(), "text/html");
+  if (!response.ok) {
+    trouble(response.status === 404 ? "This is gone from the swarm." : `The page could not be updated (${response.status}).`);
+    return null;
+  }
+  const text = await response.text().catch(() => null);
+  if (text === null) { trouble("The page could not be updated: the answer broke off."); return null; }
+  trouble(""); // a later success clears an earlier failure's banner
+  return new DOMParser().parseFromString(text, "text/html");
 }
 
 // the scroll positions of the live part's scrolled boxes (a wide matrix), kept across a swap
 /** @param {Element} root */
 const scrolled = (root) => [...root.querySelectorAll(".matrix-wrap")];
 
-async function refresh() {
-  if (fetching) { again = true; return; }
-  fetching = true;
-  try {
-    await pause(Math.max(0, lastAt + MIN_GAP - Date.now()));
-    lastAt = Date.now();
-    const doc = await fetchPage("live");
-    const fresh = doc && doc.getElementById("live");
-    const shown = byId("live");
-    // fetched one at a time, so the last one is the newest (a new leader's model may count from lower)
-    if (fresh) {
-      const positions = scrolled(shown).map((box) => [box.scrollLeft, box.scrollTop]);
-      const specChanged = fresh.dataset.updatedAt !== shown.dataset.updatedAt;
-      shown.replaceWith(fresh);
-      scrolled(fresh).forEach((box, i) => { if (positions[i]) [box.scrollLeft, box.scrollTop] = positions[i]; });
-      shownSeq = Number(fresh.dataset.seq || 0);
-      document.body.dataset.shownSeq = String(shownSeq);
-      // a service's spec is read from Docker: the page reads it again once the model says it changed
-      if (specChanged && document.getElementById("spec")) {
-        const spec = (await fetchPage(""))?.getElementById("spec");
-        if (spec) byId("spec").replaceWith(spec);
-      }
+const refresh = paced(async () => {
+  const doc = await fetchPage("live");
+  const fresh = doc && doc.getElementById("live");
+  const shown = byId("live");
+  // fetched one at a time, so the last one is the newest (a new leader's model may count from lower)
+  if (fresh) {
+    const positions = scrolled(shown).map((box) => [box.scrollLeft, box.scrollTop]);
+    const specChanged = fresh.dataset.updatedAt !== shown.dataset.updatedAt;
+    shown.replaceWith(fresh);
+    scrolled(fresh).forEach((box, i) => { if (positions[i]) [box.scrollLeft, box.scrollTop] = positions[i]; });
+    shownSeq = Number(fresh.dataset.seq || 0);
+    document.body.dataset.shownSeq = String(shownSeq);
+    // a service's spec is read from Docker: the page reads it again once the model says it changed
+    if (specChanged && document.getElementById("spec")) {
+      const spec = (await fetchPage(""))?.getElementById("spec");
+      if (spec) byId("spec").replaceWith(spec);
     }
-  } finally {
-    fetching = false;
-    if (again) { again = false; refresh(); }
   }
-}
+}, MIN_GAP);
 
 const live = new LiveSwarm({
   initial,
   heartbeatSeconds: initial.heartbeatSeconds,
   onFrame: () => {
     document.body.dataset.seq = String(live.model.seq);
+    problemsFollow(live.model.seq);
     if (live.model.seq !== shownSeq) refresh();
   },
   onConnection: () => {

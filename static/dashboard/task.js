@@ -50,6 +50,10 @@ function bindReveal(root) {
   }
 }
 
+const RECONNECT_FIRST = 1000; // ms before the first try to open a log stream again
+const RECONNECT_MAX = 15000;
+const RECONNECT_TRIES = 20; // then the stream stays closed: the page's own socket says why
+
 /**
  * Follows a log socket into a panel's .logs section: a task's (lines [stream, ts, text, split?]) or,
  * with `merged`, a service's (lines [stream, ts, "name.slot@node", text, split?]).
@@ -113,9 +117,8 @@ export function followLogs(panel, path, merged = false) {
     }
   });
 
-  const socket = new WebSocket(socketUrl(path));
-  socket.addEventListener("open", following);
-  socket.addEventListener("message", (event) => {
+  /** @param {MessageEvent} event */
+  function received(event) {
     const msg = JSON.parse(event.data);
     if (msg.type === "lines") {
       /** @type {HTMLElement[]} */
@@ -139,10 +142,31 @@ export function followLogs(panel, path, merged = false) {
       finished = true;
       say("error", msg.error);
     }
-  });
-  socket.addEventListener("close", () => {
-    if (!closed && !finished) say("closed", "the log stream closed");
-  });
+  }
+
+  // a server restart or a dropped connection (not a close the server gave a reason for, 4xxx):
+  // open it again after a backoff; the server sends the tail again, so the lines start over
+  /** @type {WebSocket} */
+  let socket;
+  let backoff = RECONNECT_FIRST;
+  let tries = 0;
+  function open() {
+    socket = new WebSocket(socketUrl(path));
+    socket.addEventListener("open", () => { backoff = RECONNECT_FIRST; following(); });
+    socket.addEventListener("message", (event) => {
+      if (tries) { tries = 0; box.replaceChildren(); } // the tail again, after a reconnect
+      received(event);
+    });
+    socket.addEventListener("close", (event) => {
+      if (closed || finished) return;
+      if (event.code >= 4000 || tries >= RECONNECT_TRIES) { say("closed", "the log stream closed"); return; }
+      tries += 1;
+      say("waiting", `the log stream closed: trying again in ${Math.round(backoff / 1000)} s`);
+      setTimeout(() => { if (!closed) open(); }, backoff);
+      backoff = Math.min(backoff * 2, RECONNECT_MAX);
+    });
+  }
+  open();
   return () => { closed = true; socket.close(); };
 }
 

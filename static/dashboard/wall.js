@@ -391,7 +391,7 @@ function bands() {
   /** @type {Map<string, SwarmNode[]>} */
   const per = new Map();
   for (const n of nodes) {
-    const value = (n.labels && n.labels[options.group]) || "";
+    const value = (n.labels && Object.hasOwn(n.labels, options.group) && n.labels[options.group]) || ""; // group=__proto__ is a name too
     const list = per.get(value);
     if (list) list.push(n); else per.set(value, [n]);
   }

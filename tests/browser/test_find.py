@@ -15,6 +15,7 @@ from tests.browser.test_grid import service, wait_boxes
 from tests.lab import IMAGE, Lab, Swarm
 
 HIDDEN_WHEN_DONE = {"shutdown", "complete", "remove", "failed", "rejected"}  # no task of these tests fails
+OTHER_IMAGE = "local/findme:1"  # the lab's image under another name
 ZONES = {"swarm-n2": "z-a", "swarm-n3": "z-b"}  # swarm-n1 has no zone: its band comes last
 
 MATCHING = """() => [...document.querySelectorAll('#grid [data-task-id][data-match="true"]')]
@@ -74,7 +75,10 @@ async def test_each_filter_term_narrows_to_exactly_the_tasks_docker_says_match(
     _, db_id = await service(
         swarm, "f-db", replicas=2, extra=("--label", "com.docker.stack.namespace=fshop", "--label", "tier=data")
     )
-    other, other_id = await service(swarm, "f-other", replicas=2)
+    # another name for the lab's image on every node: image: must tell services apart
+    for i in range(1, lab.nodes + 1):
+        await asyncio.to_thread(lab.docker, "tag", IMAGE, OTHER_IMAGE, node=i)
+    other, other_id = await service(swarm, "f-other", replicas=2, image=OTHER_IMAGE)
     for sid, n in ((web_id, 3), (db_id, 2), (other_id, 2)):
         await wait_boxes(page, sid, "running", n)
     truth = await asyncio.to_thread(Truth, lab)
@@ -87,10 +91,13 @@ async def test_each_filter_term_narrows_to_exactly_the_tasks_docker_says_match(
         "label:tier=front": truth.where(lambda t, s, n: label(s, "tier") == "front"),
         "label:zone=z-b": truth.where(lambda t, s, n: label(n, "zone") == "z-b"),
         f"image:{IMAGE.split('/')[-1]}": truth.where(lambda t, s, n: IMAGE in t["Spec"]["ContainerSpec"]["Image"]),
+        "image:findme": truth.where(lambda t, s, n: OTHER_IMAGE in t["Spec"]["ContainerSpec"]["Image"]),
         other[:10]: truth.where(lambda t, s, n: other[:10] in s["Spec"]["Name"]),
         "stack:fshop -node:swarm-n2": truth.where(lambda t, s, n: stack(s) == "fshop" and host(n) != "swarm-n2"),
     }
     assert cases["stack:fshop"] and len(cases["stack:fshop"]) < len(truth.tasks)
+    assert len(cases["image:findme"]) == 2 and cases["image:busybox:1"]  # image: tells them apart
+    assert not set(cases["image:findme"]) & set(cases["image:busybox:1"])
     for q, want in cases.items():
         await page.fill("#filter", q)  # as typed: every keystroke narrows the page
         await page.wait_for_function(SHOWS, arg=want, timeout=5000)

@@ -193,9 +193,24 @@ async def test_problems_list_a_failing_a_pending_and_an_orphaned_task(
     assert href is not None and href.startswith("/tasks/")
     assert failing and pending  # names used by the swarm fixture's cleanup
     await assert_accessible(page, "the problems")
-    # the bar counts them on every page, and the grid may ask for them as JSON
+    # the bar counts them on every page, live: this page's bar was drawn before they came
+    await page.wait_for_function(
+        """() => {
+            const count = document.querySelector('#nav-problems .count');
+            const total = document.querySelector('#live h2 .muted');
+            return count && total && count.textContent === total.textContent && Number(count.dataset.problems) >= 4;
+        }""",
+        timeout=WAIT,
+    )
     api = await page.evaluate("async () => (await (await fetch('/api/problems')).json())")
     assert {p["kind"] for p in api["problems"]} >= {"failing", "pending", "orphaned", "node-down"}
+    # and the grid has a strip of the newest, each a link, the rest behind "N more"
+    await page.goto(f"{dashboard.url}/")
+    await page.wait_for_selector("#problems-strip li a", timeout=WAIT)
+    links = await page.eval_on_selector_all("#problems-strip li a", "as => as.map((a) => a.getAttribute('href'))")
+    assert 1 <= len(links) <= 5 and all(href.startswith(("/services/", "/tasks/", "/nodes/")) for href in links)
+    assert await page.get_attribute("#problems-strip > a", "href") == "/problems/"
+    await assert_accessible(page, "the grid with its problems")
 
 
 async def test_the_pages_work_under_the_real_csp_on_a_phone(

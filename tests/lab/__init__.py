@@ -179,6 +179,7 @@ class Swarm:
         command: tuple[str, ...] = ("sleep", "100000"),
         extra: tuple[str, ...] = (),
         detach: bool = True,
+        image: str = IMAGE,
     ) -> str:
         name = self.name(stem)
         args = [
@@ -196,7 +197,7 @@ class Swarm:
             args += ["--mode", "global"]
         elif replicas is not None:
             args += ["--replicas", str(replicas)]
-        args += [*extra, IMAGE, *command]
+        args += [*extra, image, *command]
         self.services.append(name)
         self.lab.docker(*args)
         return name

@@ -11,7 +11,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from dashboard import access
+from dashboard.core.domain import parse_service
 from dashboard.core.model import Snapshot, Status
+from dashboard.pages import services
 from tests.unit.fakedocker import node, service, task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,3 +106,39 @@ def test_a_services_live_part_shows_its_update_and_progress_from_the_model_alone
     text = signed_in().get("/services/s1/?fragment=live").content.decode()
     assert 'data-update-state="rollback_started"' in text and "0 of 2 tasks updated" in text and "boom" in text
     assert 'data-task-id="t1"' in text and HOSTILE not in text
+
+
+def test_an_updates_progress_counts_from_the_models_start_in_any_process(model: Any) -> None:
+    # the start comes with the model (UpdateStatus.StartedAt), not from a page this process served before
+    snapshot = model.snapshot
+    updating = dataclasses.replace(
+        snapshot.services["s1"], update_state="updating", update_started_at="2026-11-30T11:00:00Z"
+    )
+    fresh = dataclasses.replace(snapshot.tasks["t1"], created_at="2026-11-30T11:00:05Z")
+    model.snapshot = Snapshot.build(
+        seq=9, status=snapshot.status, nodes=snapshot.nodes, services=[updating], tasks=[fresh]
+    )
+    text = signed_in().get("/services/s1/?fragment=live").content.decode()
+    assert "1 of 2 tasks updated" in text
+    raw = {
+        "ID": "s1",
+        "Spec": {"Name": "web"},
+        "UpdateStatus": {"State": "updating", "StartedAt": "2026-11-30T11:00:00Z"},
+    }
+    assert parse_service(raw).update_started_at == "2026-11-30T11:00:00Z"
+
+
+def test_the_live_matrix_is_drawn_once_per_model_and_query_and_sent_compressed(model: Any) -> None:
+    client = signed_in()
+    fragment = client.get("/services/?fragment=live", HTTP_ACCEPT_ENCODING="gzip")
+    assert fragment["Content-Encoding"] == "gzip"  # fetched again on every change by every open page
+    whole = client.get("/services/", HTTP_ACCEPT_ENCODING="gzip")
+    assert not whole.has_header("Content-Encoding")  # the whole page has the CSRF token: BREACH
+    assert "csrfmiddlewaretoken" in whole.content.decode()
+    snapshot = model.snapshot
+    assert services.drawn_matrix(snapshot, "stack:shop") is services.drawn_matrix(snapshot, "stack:shop")
+
+
+def test_a_service_the_live_model_does_not_list_is_not_found_without_asking_docker(model: Any) -> None:
+    # no Docker behind this model (its endpoint does not exist): a request to it would answer 502/503
+    assert signed_in().get("/services/nope/").status_code == 404

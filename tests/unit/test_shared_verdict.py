@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -65,3 +66,30 @@ async def test_it_forgets_the_oldest_standings_past_its_bound(
     for standing in standings:
         await guard.shared_verdict(standing)
     assert list(guard._verdicts) == standings[2:]
+
+
+async def test_a_failed_check_nobody_waits_for_is_not_logged_as_never_retrieved(
+    asked: list[Standing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def failing(standing: Standing) -> Ending | None:
+        started.set()
+        await release.wait()
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(guard, "database_sync_to_async", lambda _: failing)
+    unhandled: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    waiter = asyncio.ensure_future(guard.shared_verdict(ALICE))
+    await started.wait()
+    waiter.cancel()  # its socket closed: nobody takes the failure
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    _, shared = guard._verdicts.pop(ALICE)
+    release.set()  # it fails once its waiter has gone
+    await asyncio.wait([shared])
+    del shared, waiter
+    gc.collect()
+    assert [c for c in unhandled if "never retrieved" in str(c.get("message"))] == []
