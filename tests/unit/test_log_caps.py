@@ -101,9 +101,9 @@ async def test_it_closes_a_log_socket_when_its_user_signs_out(following: list[An
     socket = WebsocketCommunicator(application, f"/ws/tasks/{TASK}/logs", headers=[ORIGIN, (b"cookie", cookie)])
     assert (await socket.connect(timeout=5))[0]
     await sync_to_async(client.logout)()
-    said = json.loads(await socket.receive_from(timeout=2))
+    said = json.loads(await socket.receive_from(timeout=10))
     assert said == {"type": "error", "error": "you signed out"}
-    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
+    assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": 4401}
     await socket.disconnect()
 
 
@@ -112,5 +112,5 @@ async def test_it_refuses_a_log_socket_without_a_session_with_a_reason(static_mo
 
     socket = WebsocketCommunicator(application, f"/ws/tasks/{TASK}/logs", headers=[ORIGIN])
     assert (await socket.connect(timeout=5))[0]
-    assert json.loads(await socket.receive_from(timeout=2)) == {"type": "error", "error": "sign in to read task logs"}
-    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
+    assert json.loads(await socket.receive_from(timeout=10)) == {"type": "error", "error": "sign in to read task logs"}
+    assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": 4401}
