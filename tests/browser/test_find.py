@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -144,6 +145,14 @@ BANDS = """() => [...document.querySelectorAll('#grid > .band, #grid > section.n
 async def test_grouping_by_a_node_label_makes_one_band_per_value(lab: Lab, page: Any, zones: dict[str, str]) -> None:
     ids = lab.node_ids()
     base = page.url.split("?")[0]
+    # the labels reach the model by the node's event: the first paint is judged once they have
+    deadline = time.monotonic() + 10
+    while True:
+        nodes = (await (await page.request.get(f"{base}api/snapshot")).json())["nodes"]
+        if {n["hostname"]: n["labels"].get("zone", "") for n in nodes} == {"swarm-n1": "", **zones}:
+            break
+        assert time.monotonic() < deadline, f"the dashboard's model has no zones 10 s after Docker: {nodes}"
+        await asyncio.sleep(0.1)
     await page.goto(f"{base}?group=zone")
     want = [
         ["band", "z-a", "zone=z-a"], ["node", ids["swarm-n2"], "z-a"],
