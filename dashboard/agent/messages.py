@@ -54,7 +54,9 @@ class TaskContainer(TypedDict):
     container_id: str
     running: bool
     health: Health  # "" without a healthcheck
-    output: str  # the last health check's output (its tail, MAX_OUTPUT_CHARS), "" without one
+    # the last health check's output: its last whole lines (MAX_OUTPUT_CHARS), after "…\n" when
+    # cut (dashboard.agent.output); "" without one
+    output: str
     oom_killed: bool  # State.OOMKilled
     exit_code: int | None  # None while running
 

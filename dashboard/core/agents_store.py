@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dashboard.agent.messages import AgentMessage
+from dashboard.agent.output import whole_lines
 from dashboard.core.domain import Node, Task
 
 MAX_AGENTS = 5000  # nodes with a live agent: a swarm has fewer
@@ -93,7 +94,7 @@ class AgentKnowledge:
         if message["type"] == "inventory":
             self._forget_outputs(node_id, agent)
             agent.tasks = {
-                c["task_id"]: TaskWord(c["service_id"], c["health"], c["output"], c["oom_killed"], now)
+                c["task_id"]: TaskWord(c["service_id"], c["health"], whole_lines(c["output"]), c["oom_killed"], now)
                 for c in message["tasks"][:MAX_TASKS_PER_AGENT]
             }
             for task_id, word in agent.tasks.items():
@@ -108,7 +109,7 @@ class AgentKnowledge:
             word.said_at = now
             action = message["action"]
             if action == "health_status":
-                word.health, word.output = message["health"], message["output"]
+                word.health, word.output = message["health"], whole_lines(message["output"])
                 self._output(node_id, message["task_id"], word)
             elif action == "oom":
                 word.oom_killed = True
