@@ -57,7 +57,7 @@ class Watcher(Follower, Refresher, AgentSide):
         self.syncs = 0  # full syncs done: a session that made one worked, and backoff starts over
         self.agents = AgentKnowledge(ttl=self.settings.agent_ttl)
         self._usage_subscribers: list[UsageSubscriber] = []
-        self._awaiting: dict[str, tuple[str, float]] = {}
+        self._awaiting: dict[str, dict[str, float]] = {}
 
     # --- what others use ----------------------------------------------------------------------
 
