@@ -8,9 +8,9 @@ word, re-listed from a manager after every event an agent reports (``said`` retu
 re-list).
 
 An agent is live from its hello until it goes (its socket closes) or nothing is heard of it for
-``ttl`` seconds (the process that held its socket died: no goodbye ever comes). With every ready
-node covered, the periodic /tasks reconcile may relax (``reconcile_period``). Pure: the caller
-gives the time.
+``ttl`` seconds (the process that held its socket died: no goodbye ever comes). With every node
+that should run one covered (ready, not drained), the periodic /tasks reconcile may relax
+(``reconcile_period``). Pure: the caller gives the time.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dashboard.core.domain import Node, Task
 
 MAX_AGENTS = 5000  # nodes with a live agent: a swarm has fewer
 MAX_TASKS_PER_AGENT = 5000  # task containers remembered per agent, the oldest word dropped first
-RELAX_FACTOR = 4.0  # the reconcile's period, multiplied, while every ready node has a live agent
+RELAX_FACTOR = 4.0  # the reconcile's period, multiplied, while every ready, undrained node has a live agent
 
 
 @dataclass(slots=True)
@@ -48,12 +48,19 @@ class Agent:
     usage: dict[str, tuple[float, int, int]] = field(default_factory=dict)  # task -> cpu, memory, limit
     node_usage: tuple[float, float, int, int] | None = None  # cpu, cpus, memory, memory total
     usage_at: float = 0.0
+    sample_at: float = -1.0  # the agent's own time of its latest sample (its parts share it)
+
+
+def covered(node: Node) -> bool:
+    """Is this node one an agent should run on? Ready, and not drained: Docker removes a drained
+    node's tasks, the agents' global service's too."""
+    return node.state == "ready" and node.availability != "drain"
 
 
 def reconcile_period(base: float, nodes: Iterable[Node], live: Iterable[str], factor: float = RELAX_FACTOR) -> float:
-    """The reconcile's period: relaxed while every ready node has a live agent (agents' events then
-    say what a re-list would find), ``base`` the moment one ready node has none."""
-    ready = {n.id for n in nodes if n.state == "ready"}
+    """The reconcile's period: relaxed while every node an agent should run on has a live one
+    (agents' events then say what a re-list would find), ``base`` the moment one has none."""
+    ready = {n.id for n in nodes if covered(n)}
     return base * factor if ready and ready <= set(live) else base
 
 
@@ -118,7 +125,13 @@ class AgentKnowledge:
                 self._output(node_id, message["task_id"], word)
             return {message["service_id"]}, True
         # stats: not the model's (a low-rate channel of its own), only proof of life
-        agent.usage = {u["task_id"]: (u["cpu"], u["memory"], u["memory_limit"]) for u in message["tasks"]}
+        # a sample too large for one message comes in parts with the same ``at``: they add up
+        rows = {u["task_id"]: (u["cpu"], u["memory"], u["memory_limit"]) for u in message["tasks"]}
+        if message["at"] == agent.sample_at and len(agent.usage) + len(rows) <= MAX_TASKS_PER_AGENT:
+            agent.usage.update(rows)
+        else:
+            agent.usage = rows
+        agent.sample_at = message["at"]
         node = message["node"]
         agent.node_usage = (node["cpu"], node["cpus"], node["memory"], node["memory_total"])
         agent.usage_at = now
@@ -157,6 +170,11 @@ class AgentKnowledge:
     def drain_outputs(self) -> dict[str, tuple[str, str, str] | None]:
         changed, self.outputs_changed = self.outputs_changed, {}
         return changed
+
+    def restore_outputs(self, drained: Mapping[str, tuple[str, str, str] | None]) -> None:
+        """Take back what a failed write drained, for the next drain: a change since is newer and stays."""
+        if self.track_outputs:
+            self.outputs_changed = {**drained, **self.outputs_changed}
 
     # --- what the model shows -------------------------------------------------------------------
 

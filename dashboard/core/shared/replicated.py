@@ -196,9 +196,11 @@ class Replicated:
                     await asyncio.sleep(self.shared.beat_every)
 
         async def usage(frame: UsageFrame) -> None:
+            outputs = watcher.agents.drain_outputs()
             try:
-                await self.relay.publish(frame, watcher.agents.drain_outputs())
-            except Exception as e:  # the next frame goes, a few seconds later
+                await self.relay.publish(frame, outputs)
+            except Exception as e:  # the next frame goes, a few seconds later, with these outputs
+                watcher.agents.restore_outputs(outputs)
                 log.warning("a usage frame could not be written: %s", e)
 
         with contextlib.suppress(Exception):
