@@ -12,18 +12,25 @@ import aiohttp
 
 from dashboard.agent.config import MIN_STATS_EVERY, AgentSettings
 from dashboard.agent.messages import (
+    AGENT_CLOSE_BUSY,
     AGENT_CLOSE_PROTOCOL,
     AGENT_CLOSE_REPLACED,
     AGENT_CLOSE_TOKEN,
     MAX_MESSAGE_BYTES,
+    MESSAGES_BURST,
+    MESSAGES_PER_SECOND,
     AgentMessage,
     Hello,
 )
 from dashboard.agent.wire import encode
+from dashboard.live.budget import Bucket
 
 WELCOME_SECONDS = 10.0  # a dashboard that accepted the socket but says nothing is as good as gone
 HEARTBEAT_SECONDS = 20.0  # aiohttp pings; a dashboard that stops answering them is noticed
 MAX_STATS_EVERY = 3600.0
+# the agent's own pace: half of what the dashboard takes (hello and the welcome's round trip aside)
+PACE_BURST = MESSAGES_BURST // 2
+PACE_PER_SECOND = MESSAGES_PER_SECOND / 2
 
 
 class LinkFailed(Exception):
@@ -47,18 +54,26 @@ def refusal(code: int, where: str) -> str:
         )
     if code == AGENT_CLOSE_PROTOCOL:
         return f"the dashboard at {where} refused a message of this agent (close {code}): is it another version?"
+    if code == AGENT_CLOSE_BUSY:
+        return f"the dashboard at {where} took no more of this agent's messages (close {code}): saying hello anew"
     if code == AGENT_CLOSE_REPLACED:
         return f"another agent said hello for this node to {where} (close {code}): is a second agent running here?"
     return f"the dashboard at {where} closed the link (close {code})"
 
 
 class Link:
-    """An open, welcomed link. ``send`` is safe from several tasks (frames never interleave)."""
+    """An open, welcomed link. ``send`` is safe from several tasks (frames never interleave), and
+    paced below what the dashboard takes (PACE_BURST, then PACE_PER_SECOND)."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, where: str, stats_every: float) -> None:
         self.ws, self.where, self.stats_every = ws, where, stats_every
         self._sending = asyncio.Lock()
         self.sent_bytes = 0
+        self.pace = Bucket(PACE_BURST, PACE_PER_SECOND, asyncio.get_running_loop().time)
+
+    def behind(self, waiting: int, within: float = 1.0) -> bool:
+        """Would ``waiting`` messages take longer than ``within`` seconds at this pace?"""
+        return waiting > self.pace.available() + within * self.pace.per_second
 
     async def send(self, message: AgentMessage) -> None:
         text = encode(message)
@@ -66,6 +81,10 @@ class Link:
         if size > MAX_MESSAGE_BYTES:  # the builders fit every message; this is the last guard
             raise ValueError(f"a {message['type']} message of {size} bytes is over {MAX_MESSAGE_BYTES}")
         async with self._sending:
+            delay = self.pace.wait()
+            if delay > 0:  # a hair longer: the token is surely there then, whatever the clock's resolution
+                await asyncio.sleep(delay + 0.001)
+            self.pace.take()
             try:
                 await self.ws.send_str(text)
             except (aiohttp.ClientError, ConnectionError, RuntimeError) as e:

@@ -23,6 +23,12 @@ MAX_OUTPUT_CHARS = 2000  # a health check's output, its tail (Docker keeps 4 KiB
 AGENT_CLOSE_TOKEN = 4401  # no token, or not the dashboard's
 AGENT_CLOSE_PROTOCOL = 4400  # a malformed message, or one of a protocol the dashboard does not speak
 AGENT_CLOSE_REPLACED = 4409  # another agent said hello for the same node
+AGENT_CLOSE_BUSY = 4429  # more messages than the dashboard takes (MESSAGES_BURST, then MESSAGES_PER_SECOND)
+
+# what the dashboard takes of one agent: a burst, then a rate; an agent paces itself well below
+# (dashboard.agent.link), and sends a fresh inventory instead of events it is too far behind on
+MESSAGES_BURST = 1000
+MESSAGES_PER_SECOND = 100.0
 
 EventAction = Literal["start", "die", "oom", "kill", "health_status", "destroy"]
 Health = Literal["healthy", "unhealthy", "starting", ""]

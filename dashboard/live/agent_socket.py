@@ -7,7 +7,8 @@ else (no page reads it). A browser always sends an Origin, an agent never does: 
 is refused, so that no page of any site can make a visitor's browser talk to this endpoint.
 
 Every message is parsed (dashboard.core.agents) before anything else sees it; a malformed one closes
-the socket with AGENT_CLOSE_PROTOCOL and changes nothing. The first must be ``hello``: the node it
+the socket with AGENT_CLOSE_PROTOCOL and changes nothing; more messages than MESSAGES_BURST, then
+MESSAGES_PER_SECOND, close it with AGENT_CLOSE_BUSY. The first must be ``hello``: the node it
 names is what the socket speaks for from then on, and a later hello for the same node (on any
 process) replaces this socket (AGENT_CLOSE_REPLACED). What the agent says goes to the swarm's
 watcher, wherever it runs (dashboard.core.registry.Swarm.agent_said).
@@ -26,19 +27,19 @@ from django.conf import settings
 
 from dashboard import runtime
 from dashboard.agent.messages import (
+    AGENT_CLOSE_BUSY,
     AGENT_CLOSE_PROTOCOL,
     AGENT_CLOSE_REPLACED,
     AGENT_CLOSE_TOKEN,
     AGENT_PATH,
+    MESSAGES_BURST,
+    MESSAGES_PER_SECOND,
     Welcome,
 )
 from dashboard.core.agents import AgentProtocolError, parse_message
 from dashboard.live.budget import Bucket
 
 log = logging.getLogger(__name__)
-
-MESSAGES_BURST = 1000  # a restart of every container of a node at once: a few events each
-MESSAGES_PER_SECOND = 100.0
 
 
 def announce() -> None:
@@ -101,9 +102,13 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self._closed or self._budget is None:
             return
         text = text_data if text_data is not None else ""
+        if not self._budget.take():
+            # not malformed, too many: the agent learns which (it paces itself below this)
+            log.warning("agent socket of node %s from %s closed: more than %g messages a second",
+                        self.node_id or "?", self.peer, MESSAGES_PER_SECOND)  # fmt: skip
+            await self._refuse(AGENT_CLOSE_BUSY)
+            return
         try:
-            if not self._budget.take():
-                raise AgentProtocolError(f"more than {MESSAGES_PER_SECOND:g} messages a second")
             message = parse_message(text_data if text_data is not None else (bytes_data or b""))
             if not self.node_id and message["type"] != "hello":
                 raise AgentProtocolError(f"the first message must be hello, not {message['type']}")
