@@ -75,10 +75,16 @@ async def _usage(swarm: Swarm, frame: UsageFrame) -> None:
     to_pages(swarm, frame)
 
 
+async def _resend(conn: str) -> None:
+    from dashboard.live.agent_socket import ask_resend
+
+    await ask_resend(conn)
+
+
 def registry() -> Registry:
     global _registry
     if _registry is None:
-        _registry = Registry(configs(), on_patch=_to_group, on_model=_new_model, on_usage=_usage)
+        _registry = Registry(configs(), on_patch=_to_group, on_model=_new_model, on_usage=_usage, on_resend=_resend)
     return _registry
 
 

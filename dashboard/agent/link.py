@@ -1,12 +1,14 @@
 """The agent's websocket to the dashboard (aiohttp's client): dial out, authenticate with the bearer
-token on the handshake, say hello, read the welcome. The dashboard sends nothing after it; a close
-code says why it refused (messages.AGENT_CLOSE_*). The token is in no log line and no error."""
+token on the handshake, say hello, read the welcome. After it, a ``resend`` from the dashboard asks
+for a fresh inventory, and a close code says why it refused (messages.AGENT_CLOSE_*). The token is
+in no log line and no error."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
+from collections.abc import Callable
 
 import aiohttp
 
@@ -91,18 +93,29 @@ class Link:
                 raise LinkFailed(f"the link to {self.where} broke while sending ({type(e).__name__})") from None
         self.sent_bytes += size
 
-    async def closed(self) -> LinkFailed:
-        """Reads until the dashboard closes the link (it sends nothing after the welcome); the reason."""
+    async def closed(self, resend: Callable[[], None] = lambda: None) -> LinkFailed:
+        """Reads until the dashboard closes the link; the reason. A ``resend`` calls ``resend``."""
         while True:
             msg = await self.ws.receive()
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
                 return _closed(self.ws, self.where)
             if msg.type == aiohttp.WSMsgType.ERROR:
                 return LinkFailed(f"the link to {self.where} failed: {type(self.ws.exception()).__name__}")
+            if msg.type == aiohttp.WSMsgType.TEXT and _kind(msg.data) == "resend":
+                resend()
             # anything else from the dashboard is not in the protocol: ignored, never acted upon
 
     async def close(self) -> None:
         await self.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+
+
+def _kind(text: str) -> str | None:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    kind = message.get("type") if isinstance(message, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _closed(ws: aiohttp.ClientWebSocketResponse, where: str) -> LinkFailed:

@@ -3,8 +3,12 @@
 The agent dials out (the dashboard never connects to nodes) and speaks first: ``hello``, then an
 ``inventory`` of the swarm task containers its daemon runs now (listed *after* subscribing to the
 daemon's events, so that nothing between the two is missed), then ``event`` as they happen and
-``stats`` every ``stats_every`` seconds. The dashboard answers ``hello`` with ``welcome`` and sends
-nothing else; it closes the socket with AGENT_CLOSE_* codes when it refuses the agent.
+``stats`` every ``stats_every`` seconds. The dashboard answers ``hello`` with ``welcome``; later it
+may send ``resend`` (a new leader, or one that forgot the agent after its ttl, knows nothing of what
+it said of health and OOM kills): the agent answers with a fresh ``inventory``. An agent of before
+``resend`` ignores it, as it ignores anything else the dashboard sends (no new protocol number: the
+dashboard sends it only to agents it already took). The dashboard closes the socket with
+AGENT_CLOSE_* codes when it refuses the agent.
 
 An agent's word is a hint: an event makes the dashboard re-list that task's service at once (truth
 still comes from a manager's API); health, OOM kills and resource use are kept only for tasks that
@@ -50,6 +54,12 @@ class Welcome(TypedDict):
 
     type: Literal["welcome"]
     stats_every: float  # seconds between two stats messages
+
+
+class Resend(TypedDict):
+    """Dashboard -> agent, at any time after the welcome: send a fresh inventory."""
+
+    type: Literal["resend"]
 
 
 class TaskContainer(TypedDict):

@@ -51,7 +51,7 @@ class Agent:
         self.changed = asyncio.Event()  # an event, a new epoch or an overflow waits for the link
         self.epoch = 0
         self.pending: deque[Event] = deque()
-        self.overflowed = False
+        self.overflowed = False  # a fresh inventory is due: events were dropped, or the dashboard asked
         self.backoff_cap = backoff_cap
 
     # --- the daemon side -----------------------------------------------------------------------
@@ -156,9 +156,14 @@ class Agent:
         assert self.identity is not None
         rounds = stats_rounds(self.daemon, NodeTotals.from_info(self.identity.info), link, self.subscribed)
         try:
-            raise await _first(link.closed(), self._serve(link), rounds)
+            raise await _first(link.closed(resend=self.resend), self._serve(link), rounds)
         finally:
             await link.close()
+
+    def resend(self) -> None:
+        """The dashboard asked for a fresh inventory (a new leader knows nothing of this node yet)."""
+        self.overflowed = True
+        self.changed.set()
 
     async def _serve(self, link: Link) -> LinkFailed:
         """Inventory on every new epoch (and first), events in between; returns only by raising."""

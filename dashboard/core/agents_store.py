@@ -73,6 +73,10 @@ class AgentKnowledge:
         # kept only for a drainer (a leader passing them on through Redis), else they would pile up
         self.track_outputs = False
         self.outputs_changed: dict[str, tuple[str, str, str] | None] = {}
+        # node -> the socket of an agent heard of without its hello (a new leader's first word of it,
+        # or an agent back after its ttl): what it said of health and OOM kills before is not here,
+        # and agents send an inventory only after hello - so it is asked for one (``take_unheard``)
+        self.unheard: dict[str, str] = {}
 
     # --- what agents say ------------------------------------------------------------------------
 
@@ -92,6 +96,7 @@ class AgentKnowledge:
             if len(self.agents) >= MAX_AGENTS:
                 return set(), False
             agent = self.agents[node_id] = Agent(conn=conn, hostname="", heard_at=now)
+            self.unheard[node_id] = conn
             fresh = True
         elif agent.conn != conn:
             return set(), False
@@ -99,6 +104,7 @@ class AgentKnowledge:
             fresh = False
         agent.heard_at = now
         if message["type"] == "inventory":
+            self.unheard.pop(node_id, None)
             self._forget_outputs(node_id, agent)
             agent.tasks = {
                 c["task_id"]: TaskWord(c["service_id"], c["health"], whole_lines(c["output"]), c["oom_killed"], now)
@@ -136,6 +142,11 @@ class AgentKnowledge:
         agent.node_usage = (node["cpu"], node["cpus"], node["memory"], node["memory_total"])
         agent.usage_at = now
         return set(), fresh
+
+    def take_unheard(self) -> dict[str, str]:
+        """The agents to ask for an inventory (node -> socket), each once."""
+        unheard, self.unheard = self.unheard, {}
+        return unheard
 
     def gone(self, node_id: str, conn: str) -> bool:
         """The socket ``conn`` closed; True when it was the node's agent (it is no longer live)."""

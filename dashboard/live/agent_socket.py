@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard import runtime
@@ -34,6 +35,7 @@ from dashboard.agent.messages import (
     AGENT_PATH,
     MESSAGES_BURST,
     MESSAGES_PER_SECOND,
+    Resend,
     Welcome,
 )
 from dashboard.core.agents import AgentProtocolError, parse_message
@@ -68,6 +70,11 @@ def token_admits(scope: dict[str, Any], token: str | None) -> bool:
 
 def group_of(node_id: str) -> str:
     return f"agent.{node_id}"
+
+
+async def ask_resend(conn: str) -> None:
+    """Ask the agent on socket ``conn`` (a channel name, on any process) for a fresh inventory."""
+    await get_channel_layer().send(conn, {"type": "agent.resend"})
 
 
 class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -132,6 +139,11 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await runtime.swarm().agent_said(self.node_id, self.channel_name, message, text)
         except Exception as e:  # Redis away: this word is lost, the reconcile still catches what it said
             log.warning("a message of the node agent of %s could not reach the watcher: %s", self.node_id, e)
+
+    async def agent_resend(self, event: dict[str, Any]) -> None:
+        """The watcher heard of this agent without its hello (a new leader; back after its ttl)."""
+        if self.node_id and not self._closed:
+            await self.send(text_data=json.dumps(Resend(type="resend")))
 
     async def agent_replaced(self, event: dict[str, Any]) -> None:
         if event.get("conn") != self.channel_name and not self._closed:

@@ -24,6 +24,7 @@ from dashboard.core.watch.base import WatchState, clock
 log = logging.getLogger(__name__)
 
 UsageSubscriber = Callable[[UsageFrame], Awaitable[None]]
+ResendAsker = Callable[[str], Awaitable[None]]  # asks the agent on this socket for a fresh inventory
 AWAIT_FOR = 3.0  # seconds a manager gets to learn what an agent said ended (a cut-off worker never tells it)
 MAX_AWAITED = 1000  # tasks awaited per service, and services awaited
 
@@ -32,6 +33,8 @@ class AgentSide(WatchState):
     agents: AgentKnowledge
     snapshot: Snapshot
     _usage_subscribers: list[UsageSubscriber]
+    _resend_askers: list[ResendAsker]
+    _asking: set[asyncio.Task[None]]
     _awaiting: dict[str, dict[str, float]]  # service -> its tasks an agent said ended -> until when awaited
 
     def agent_said(self, node_id: str, conn: str, message: AgentMessage) -> None:
@@ -48,6 +51,19 @@ class AgentSide(WatchState):
             self._dirty.agents = True
         if hinted or changed:
             self._wake.set()
+        for conn in self.agents.take_unheard().values():
+            self._ask_resend(conn)
+
+    def subscribe_resend(self, asker: ResendAsker) -> None:
+        """``asker(socket)`` asks that socket's agent for a fresh inventory (messages.Resend):
+        called for an agent heard of without its hello (this watcher's first word of it)."""
+        self._resend_askers.append(asker)
+
+    def _ask_resend(self, conn: str) -> None:
+        for asker in self._resend_askers:
+            task = asyncio.get_running_loop().create_task(_ask(asker, conn), name="agent-resend")
+            self._asking.add(task)
+            task.add_done_callback(self._asking.discard)
 
     def agent_gone(self, node_id: str, conn: str) -> None:
         if self.agents.gone(node_id, conn):
@@ -118,3 +134,10 @@ class AgentSide(WatchState):
                     await subscriber(frame)
                 except Exception:
                     log.exception("a usage subscriber failed")
+
+
+async def _ask(asker: ResendAsker, conn: str) -> None:
+    try:
+        await asker(conn)
+    except Exception as e:  # the agent keeps what it has; its next reconnect says hello and all
+        log.warning("an agent could not be asked for its inventory: %s", e)
