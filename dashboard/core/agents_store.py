@@ -45,6 +45,7 @@ class Agent:
     hostname: str
     heard_at: float
     tasks: dict[str, TaskWord] = field(default_factory=dict)
+    marked: set[str] = field(default_factory=set)  # tasks whose word is health or an OOM kill: what fold shows
     usage: dict[str, tuple[float, int, int]] = field(default_factory=dict)  # task -> cpu, memory, limit
     node_usage: tuple[float, float, int, int] | None = None  # cpu, cpus, memory, memory total
     usage_at: float = 0.0
@@ -69,6 +70,7 @@ class AgentKnowledge:
         self.ttl = ttl
         self.agents: dict[str, Agent] = {}
         self._folded: dict[str, tuple[str, bool]] = {}  # task -> (health, oom_killed) as last folded
+        self._cache: dict[str, tuple[Task, str, bool, Task]] = {}  # task -> Docker's, the word, as shown
         # health outputs changed since the last drain: task -> (node, health, output), None: forget it;
         # kept only for a drainer (a leader passing them on through Redis), else they would pile up
         self.track_outputs = False
@@ -110,16 +112,16 @@ class AgentKnowledge:
                 c["task_id"]: TaskWord(c["service_id"], c["health"], whole_lines(c["output"]), c["oom_killed"], now)
                 for c in message["tasks"][:MAX_TASKS_PER_AGENT]
             }
+            agent.marked = {t for t, word in agent.tasks.items() if word.health or word.oom_killed}
             for task_id, word in agent.tasks.items():
                 self._output(node_id, task_id, word)
             return {c["service_id"] for c in message["tasks"]}, True
         if message["type"] == "event":
-            known = agent.tasks.get(message["task_id"])
-            if known is None:
-                known = agent.tasks[message["task_id"]] = TaskWord(message["service_id"])
-                self._bound(agent)
-            word = known
+            task_id = message["task_id"]
+            word = agent.tasks.get(task_id) or TaskWord(message["service_id"])
             word.said_at = now
+            agent.tasks[task_id] = word
+            self._bound(agent)
             action = message["action"]
             if action == "health_status":
                 word.health, word.output = message["health"], whole_lines(message["output"])
@@ -129,6 +131,10 @@ class AgentKnowledge:
             elif action == "destroy":  # the container is gone: its health with it, its OOM kill is history
                 word.health, word.output = "", ""
                 self._output(node_id, message["task_id"], word)
+            if word.health or word.oom_killed:
+                agent.marked.add(task_id)
+            else:
+                agent.marked.discard(task_id)
             return {message["service_id"]}, True
         # stats: not the model's (a low-rate channel of its own), only proof of life
         # a sample too large for one message comes in parts with the same ``at``: they add up
@@ -168,6 +174,7 @@ class AgentKnowledge:
         if len(agent.tasks) > MAX_TASKS_PER_AGENT:
             oldest = min(agent.tasks, key=lambda t: agent.tasks[t].said_at)
             del agent.tasks[oldest]
+            agent.marked.discard(oldest)
 
     def _output(self, node_id: str, task_id: str, word: TaskWord) -> None:
         if self.track_outputs:
@@ -204,7 +211,8 @@ class AgentKnowledge:
         changed since the last fold (for a diff that compares only touched tasks)."""
         folded: dict[str, tuple[str, bool]] = {}
         for node_id, agent in self.agents.items():
-            for task_id, word in agent.tasks.items():
+            for task_id in agent.marked:
+                word = agent.tasks[task_id]
                 task = tasks.get(task_id)
                 if task is not None and task.node_id == node_id and (word.health or word.oom_killed):
                     folded[task_id] = (word.health, word.oom_killed)
@@ -212,10 +220,22 @@ class AgentKnowledge:
         self._folded = folded
         if folded:
             new_tasks = dict(tasks)
+            cache: dict[str, tuple[Task, str, bool, Task]] = {}
             for task_id, (health, oom) in folded.items():
                 task = tasks[task_id]
-                new_tasks[task_id] = dataclasses.replace(task, health=health or task.health, oom_killed=oom)
+                hit = self._cache.get(task_id)
+                # a publish folds thousands of healthchecked tasks: each is rebuilt only when
+                # Docker's task or the agent's word on it changed
+                if hit is not None and hit[1] == health and hit[2] == oom and (hit[0] is task or hit[0] == task):
+                    shown = hit[3]
+                else:
+                    shown = dataclasses.replace(task, health=health or task.health, oom_killed=oom)
+                cache[task_id] = (task, health, oom, shown)
+                new_tasks[task_id] = shown
+            self._cache = cache
             tasks = new_tasks
+        else:
+            self._cache = {}
         if self.agents or any(n.agent for n in nodes.values()):
             nodes = {i: n if n.agent == (i in self.agents) else dataclasses.replace(n, agent=i in self.agents)
                      for i, n in nodes.items()}  # fmt: skip

@@ -9,8 +9,8 @@ from dashboard.agent.stats import split_stats
 from dashboard.agent.wire import encode
 from dashboard.core.agents import parse_message
 from dashboard.core.agents_store import AgentKnowledge, reconcile_period
-from tests.unit.fakedocker import node
-from tests.unit.test_agent_hub import EVENT, HELLO, _msg
+from tests.unit.fakedocker import node, task
+from tests.unit.test_agent_hub import CONTAINER, EVENT, HELLO, _msg
 
 
 def _stats(at: float, count: int, cpu: float = 0.1234) -> dict[str, Any]:
@@ -53,3 +53,18 @@ def test_a_drained_node_runs_no_agent_and_does_not_keep_the_reconcile_from_relax
     nodes = [node("n1"), node("n2"), node("n3", availability="drain"), node("n4", availability="pause")]
     assert reconcile_period(8, nodes, {"n1", "n2", "n4"}) == 32
     assert reconcile_period(8, nodes, {"n1", "n2"}) == 8  # a paused node keeps its tasks, its agent too
+
+
+def test_a_publish_rebuilds_only_the_tasks_whose_docker_task_or_agents_word_changed() -> None:
+    store = AgentKnowledge(ttl=15)
+    tasks = {"t1": task("t1", "s1", "n1"), "t2": task("t2", "s1", "n1")}
+    store.said("n1", "a", _msg(HELLO), 0)
+    store.said("n1", "a", _msg({"type": "inventory", "tasks": [CONTAINER, CONTAINER | {"task_id": "t2"}]}), 1)
+    _, first, _ = store.fold({}, tasks)
+    _, again, touched = store.fold({}, tasks)
+    assert again["t1"] is first["t1"] and again["t2"] is first["t2"] and touched == set()
+X
+    tasks["t2"] = task("t2", "s1", "n1", state="failed")  # Docker's t2 changed
+    _, third, touched = store.fold({}, tasks)
+    assert third["t1"].health == "unhealthy" and third["t2"].state == "failed" and touched == {"t1"}
+    assert third["t1"] is not first["t1"] and third["t2"] is not first["t2"]
