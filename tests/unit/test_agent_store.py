@@ -63,7 +63,7 @@ def test_a_publish_rebuilds_only_the_tasks_whose_docker_task_or_agents_word_chan
     _, first, _ = store.fold({}, tasks)
     _, again, touched = store.fold({}, tasks)
     assert again["t1"] is first["t1"] and again["t2"] is first["t2"] and touched == set()
-X
+    store.said("n1", "a", _msg(EVENT), 2)  # t1's word changed: unhealthy
     tasks["t2"] = task("t2", "s1", "n1", state="failed")  # Docker's t2 changed
     _, third, touched = store.fold({}, tasks)
     assert third["t1"].health == "unhealthy" and third["t2"].state == "failed" and touched == {"t1"}
