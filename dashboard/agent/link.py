@@ -55,7 +55,10 @@ def refusal(code: int, where: str) -> str:
             "must hold the token the dashboard was given"
         )
     if code == AGENT_CLOSE_PROTOCOL:
-        return f"the dashboard at {where} refused a message of this agent (close {code}): is it another version?"
+        return (
+            f"the dashboard at {where} refused a message of this agent (close {code}): is it another version, "
+            "or is this node not (yet) one of the swarm the dashboard watches? (its log says which)"
+        )
     if code == AGENT_CLOSE_BUSY:
         return f"the dashboard at {where} took no more of this agent's messages (close {code}): saying hello anew"
     if code == AGENT_CLOSE_REPLACED:

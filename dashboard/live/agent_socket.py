@@ -121,6 +121,13 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 raise AgentProtocolError(f"the first message must be hello, not {message['type']}")
             if self.node_id and message["type"] == "hello":
                 raise AgentProtocolError("a second hello on one socket")
+            if message["type"] == "hello":
+                # the token is shared: it must not let anyone speak for a node the swarm does not
+                # have (a node that just joined is in the model after the next listing: the agent
+                # tries again with backoff). Before the first listing there is nothing to check.
+                nodes = runtime.swarm().watcher.snapshot.nodes
+                if nodes and message["node_id"] not in nodes:
+                    raise AgentProtocolError(f"hello.node_id {message['node_id']}: not a node of this swarm (yet)")
         except AgentProtocolError as e:
             log.warning("agent socket of node %s from %s refused: %s", self.node_id or "?", self.peer, e)
             await self._refuse(AGENT_CLOSE_PROTOCOL)

@@ -203,6 +203,9 @@ async def test_only_the_token_admits_an_agent_and_a_hostile_message_changes_noth
             assert await hostile.closed_with() == AGENT_CLOSE_PROTOCOL
         await seen.until("the agent gone", lambda: not seen.model["nodes"][n2].get("agent"), 5)
         assert seen.task(task["ID"]) == before and before["health"] == ""
+    # the token is shared: it does not let anyone speak for a node the swarm does not have
+    async with agent(dash, BEARER, hello("nosuchnode0000000000000000")) as stranger:
+        assert await stranger.closed_with() == AGENT_CLOSE_PROTOCOL
     # more messages than the dashboard takes: told apart from a malformed one (the agent paces itself)
     async with agent(dash, BEARER, hello(n2)) as flood:
         await flood.ws.receive(timeout=5)  # the welcome
@@ -214,6 +217,7 @@ async def test_only_the_token_admits_an_agent_and_a_hostile_message_changes_noth
     log = dash.log.read_text()
     assert TOKEN not in log and TOKEN[:-1] not in log, "the token was logged"
     assert "refused: no or wrong token" in log and "event.exit_code: expected a whole number" in log
+    assert "not a node of this swarm" in log
 
 
 async def test_an_agent_speaks_for_its_own_node_only_and_its_word_reaches_the_pages(

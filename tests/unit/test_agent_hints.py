@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_agent_hub import DIED, _msg, agent_on_n2, two_nodes
+from tests.unit.test_agent_hub import DIED, HELLO, _msg, agent_on_n2, two_nodes
 
 FOLLOW = 3.5  # seconds: longer than the watcher awaits a manager's word (agent_side.AWAIT_FOR)
 
@@ -48,3 +48,13 @@ async def test_an_event_that_cannot_end_a_task_of_this_node_relists_at_most_once
 async def test_the_exit_of_a_task_running_on_the_agents_node_is_followed_until_it_is_awaited_no_longer() -> None:
     relists = await relists_after(DIED | {"task_id": "t2"})
     assert 10 < relists <= 35  # every refresher.AWAIT_INTERVAL for agent_side.AWAIT_FOR seconds, then no more
+
+
+@pytest.mark.looptime
+@pytest.mark.asyncio(loop_scope="function")
+async def test_an_agent_of_a_node_the_swarm_does_not_have_is_not_heard() -> None:
+    docker = two_nodes()
+    async with agent_on_n2(docker) as watcher:
+        watcher.agent_said("n9", "x", _msg(HELLO | {"node_id": "n9"}))
+        watcher.agent_said("n9", "x", _msg(DIED | {"task_id": "t2"}))
+        assert watcher.agents.live() == {"n2"}

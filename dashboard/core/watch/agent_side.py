@@ -38,7 +38,10 @@ class AgentSide(WatchState):
     _awaiting: dict[str, dict[str, float]]  # service -> its tasks an agent said ended -> until when awaited
 
     def agent_said(self, node_id: str, conn: str, message: AgentMessage) -> None:
-        """One message of the agent on ``node_id`` (socket ``conn``), already parsed."""
+        """One message of the agent on ``node_id`` (socket ``conn``), already parsed. An agent of a
+        node the model does not have is not heard (so agents are as many as nodes at most)."""
+        if self._nodes and node_id not in self._nodes and node_id not in self.agents.agents:
+            return
         services, changed = self.agents.said(node_id, conn, message, clock())
         hinted = False
         for service_id in services & set(self._services):  # an id the model has none of is no hint
