@@ -150,7 +150,7 @@ async def open_link(session: aiohttp.ClientSession, settings: AgentSettings, hel
             heartbeat=HEARTBEAT_SECONDS,
             ssl=settings.ssl_context() or True,
             max_msg_size=MAX_MESSAGE_BYTES,
-            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            timeout=aiohttp.ClientWSTimeout(ws_close=1.0),  # SIGTERM ends the agent within about a second
         )
     except aiohttp.WSServerHandshakeError as e:
         if e.status in (401, 403):
