@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from dashboard.agent.messages import AgentMessage
 from dashboard.agent.output import whole_lines
 from dashboard.core.domain import Node, Task
+from dashboard.core.model import ACTIVE_STATES
 
 MAX_AGENTS = 5000  # nodes with a live agent: a swarm has fewer
 MAX_TASKS_PER_AGENT = 5000  # task containers remembered per agent, the oldest word dropped first
@@ -214,8 +215,11 @@ class AgentKnowledge:
             for task_id in agent.marked:
                 word = agent.tasks[task_id]
                 task = tasks.get(task_id)
-                if task is not None and task.node_id == node_id and (word.health or word.oom_killed):
-                    folded[task_id] = (word.health, word.oom_killed)
+                if task is not None and task.node_id == node_id:
+                    # an oom event may be a child process's: the task was OOM-killed only if it ended
+                    oom = word.oom_killed and task.state not in ACTIVE_STATES
+                    if word.health or oom:
+                        folded[task_id] = (word.health, oom)
         touched = {t for t in folded.keys() | self._folded.keys() if folded.get(t) != self._folded.get(t)}
         self._folded = folded
         if folded:

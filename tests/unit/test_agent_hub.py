@@ -132,7 +132,7 @@ def _msg(message: dict[str, Any]) -> Any:
 
 def test_it_folds_an_agents_word_only_into_its_own_nodes_tasks_that_exist() -> None:
     store = AgentKnowledge(ttl=15)
-    tasks = {"t1": task("t1", "s1", "n1"), "t2": task("t2", "s1", "n2")}
+    tasks = {"t1": task("t1", "s1", "n1", state="failed"), "t2": task("t2", "s1", "n2")}
     nodes = {"n1": node("n1"), "n2": node("n2")}
     store.said("n1", "a", _msg(HELLO), 0)
     # t2 runs on n2: the agent of n1 cannot say anything of it; t9 does not exist
@@ -242,6 +242,10 @@ async def test_it_publishes_health_and_oom_of_the_agents_own_node_and_which_node
         watcher.agent_said("n1", "a", _msg(EVENT))  # t1 runs on n1: unhealthy
         watcher.agent_said("n1", "a", _msg(EVENT | {"task_id": "t2"}))  # t2 runs on n2: ignored
         watcher.agent_said("n1", "a", _msg(EVENT | {"action": "oom", "health": "", "output": ""}))
+        snapshot = await watcher.wait_for(lambda s: s.tasks["t1"].health == "unhealthy", 1)
+        assert not snapshot.tasks["t1"].oom_killed  # a child process's OOM kill, perhaps: t1 runs on
+        docker.tasks["t1"] = task("t1", "s1", "n1", slot=1, state="failed")
+        watcher.agent_said("n1", "a", _msg(DIED))
         snapshot = await watcher.wait_for(lambda s: s.tasks["t1"].oom_killed, 1)
         assert snapshot.tasks["t1"].health == "unhealthy" and snapshot.tasks["t2"].health == ""
         assert snapshot.nodes["n1"].agent and not snapshot.nodes["n2"].agent
