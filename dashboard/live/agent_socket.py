@@ -20,6 +20,8 @@ import asyncio
 import hmac
 import json
 import logging
+import math
+import time
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -68,6 +70,24 @@ def token_admits(scope: dict[str, Any], token: str | None) -> bool:
     return hmac.compare_digest(value.strip().encode(), token.encode())
 
 
+REFUSALS_LOGGED_EVERY = 60.0  # seconds: one line per peer, the rest counted (a misconfigured swarm retries)
+MAX_PEERS_COUNTED = 1000
+_refusals: dict[str, tuple[float, int]] = {}  # peer -> when its last refusal was logged, refused since
+
+
+def log_refusal(peer: str, why: str, now: float) -> None:
+    """A refused handshake, logged once per peer per REFUSALS_LOGGED_EVERY with the count of the rest."""
+    logged_at, since = _refusals.get(peer, (-math.inf, 0))
+    if now - logged_at < REFUSALS_LOGGED_EVERY:
+        _refusals[peer] = (logged_at, since + 1)
+        return
+    if peer not in _refusals and len(_refusals) >= MAX_PEERS_COUNTED:
+        _refusals.clear()
+    _refusals[peer] = (now, 0)
+    more = f" ({since} more refused since the last line)" if since else ""
+    log.warning("agent socket from %s refused: %s%s", peer, why, more)
+
+
 def group_of(node_id: str) -> str:
     return f"agent.{node_id}"
 
@@ -91,12 +111,12 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         # accepted, then closed: an agent learns the close code (a refused handshake is a bare 403)
         await self.accept()
         if _header(self.scope, b"origin") is not None:
-            log.warning("agent socket from %s refused: a browser's handshake (it sent an Origin)", self.peer)
+            log_refusal(self.peer, "a browser's handshake (it sent an Origin)", time.monotonic())
             await self._refuse(AGENT_CLOSE_TOKEN)
             return
         if not token_admits(self.scope, settings.AGENT_TOKEN):
             why = "agents are off (AGENT_TOKEN is not set)" if not settings.AGENT_TOKEN else "no or wrong token"
-            log.warning("agent socket from %s refused: %s", self.peer, why)
+            log_refusal(self.peer, why, time.monotonic())
             await self._refuse(AGENT_CLOSE_TOKEN)
             return
         self._budget = Bucket(MESSAGES_BURST, MESSAGES_PER_SECOND, asyncio.get_running_loop().time)

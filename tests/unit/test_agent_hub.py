@@ -335,3 +335,20 @@ async def test_without_a_token_agents_are_off_and_the_log_says_so(settings: Any)
         agent_socket.log.removeHandler(handler)
     assert said[0] == "node agents are off: AGENT_TOKEN is not set, /ws/agent refuses every agent"
     assert "refused: agents are off (AGENT_TOKEN is not set)" in said[1] and "anything" not in " ".join(said)
+
+
+def test_refused_handshakes_are_logged_once_a_minute_per_peer_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    from dashboard.live import agent_socket
+
+    agent_socket._refusals.clear()
+    with caplog.at_level(logging.WARNING, logger="dashboard.live.agent_socket"):
+        for second in range(0, 60, 5):  # an agent with a wrong token retries every 5 s
+            agent_socket.log_refusal("10.0.0.7", "no or wrong token", 1000.0 + second)
+        agent_socket.log_refusal("10.0.0.8", "no or wrong token", 1001.0)
+        agent_socket.log_refusal("10.0.0.7", "no or wrong token", 1060.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "agent socket from 10.0.0.7 refused: no or wrong token",
+        "agent socket from 10.0.0.8 refused: no or wrong token",
+        "agent socket from 10.0.0.7 refused: no or wrong token (11 more refused since the last line)",
+    ]
