@@ -308,6 +308,9 @@ def test_a_short_agent_token_is_refused_at_start_and_a_file_is_read(tmp_path: Pa
     short = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN="too-short")
     assert short.returncode != 0 and "AGENT_TOKEN: at least 16 characters" in short.stderr
     assert "too-short" not in short.stderr  # the token is never echoed, even a refused one
+    # what no agent would send (it travels in a header) is refused the same way as by the agent
+    spaced = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN="a token with spaces in it")
+    assert spaced.returncode != 0 and "printable ASCII characters without spaces" in spaced.stderr
     token = tmp_path / "token"
     token.write_text("a-token-read-from-a-docker-secret\n")
     from_file = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN_FILE=str(token))

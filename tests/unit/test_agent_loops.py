@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from dashboard.agent import link as agent_link
 from dashboard.agent import run
 from dashboard.agent.backoff import Backoff
 from dashboard.agent.config import AgentSettings
 from dashboard.agent.daemon import Identity, NodeDaemon
-from dashboard.agent.link import Link, LinkRefused
+from dashboard.agent.link import Link
 from dashboard.agent.messages import MESSAGES_BURST, MESSAGES_PER_SECOND, AgentMessage, Event, TaskContainer
 from dashboard.core.docker import Endpoint
 from dashboard.live.budget import Bucket
@@ -125,9 +126,12 @@ async def test_a_refused_token_is_retried_with_backoff_and_never_logged(
     attempts: list[float] = []
     loop = asyncio.get_running_loop()
 
+    class Refused:  # the socket as the dashboard left it: closed with 4401
+        close_code = 4401
+
     async def refuse(*args: Any) -> None:
         attempts.append(loop.time())
-        raise LinkRefused(4401, "the dashboard at ws://127.0.0.1:9/ws/agent refused this agent's token (close 4401)")
+        raise agent_link._closed(Refused(), SETTINGS.describe())  # type: ignore[arg-type] - the real message's path
 
     agent = known_agent(FakeDaemon())
     monkeypatch.setattr(agent, "_session", refuse)

@@ -63,8 +63,9 @@ def test_it_reads_the_token_from_a_docker_secret_file(env: pytest.MonkeyPatch, t
     [
         ({"AGENT_TOKEN": ""}, "set AGENT_TOKEN or AGENT_TOKEN_FILE"),
         ({"AGENT_TOKEN_FILE": "/nonexistent/token"}, "set AGENT_TOKEN or AGENT_TOKEN_FILE, not both"),
-        ({"AGENT_TOKEN": "two words"}, "printable ASCII"),
-        ({"AGENT_TOKEN": "t\u00f6ken"}, "printable ASCII"),
+        ({"AGENT_TOKEN": "two words, long enough to pass"}, "printable ASCII"),
+        ({"AGENT_TOKEN": "t\u00f6ken-long-enough-to-pass"}, "printable ASCII"),
+        ({"AGENT_TOKEN": "too-short"}, "at least 16 characters"),
         ({"AGENT_DASHBOARD_URL": ""}, "set AGENT_DASHBOARD_URL"),
         ({"AGENT_STATS_EVERY": "0.1"}, "at least 1.0"),
         ({"AGENT_STATS_EVERY": "often"}, "expected a number"),
