@@ -70,22 +70,46 @@ def token_admits(scope: dict[str, Any], token: str | None) -> bool:
     return hmac.compare_digest(value.strip().encode(), token.encode())
 
 
-REFUSALS_LOGGED_EVERY = 60.0  # seconds: one line per peer, the rest counted (a misconfigured swarm retries)
-MAX_PEERS_COUNTED = 1000
-_refusals: dict[str, tuple[float, int]] = {}  # peer -> when its last refusal was logged, refused since
+class OncePerMinute:
+    """What happens again and again (an agent with a wrong token retries for ever), logged once a
+    minute per key with the count of the rest."""
+
+    def __init__(self, every: float = 60.0, most: int = 1000) -> None:
+        self.every, self.most = every, most
+        self._keys: dict[str, tuple[float, int]] = {}  # key -> when it was last logged, how often since
+
+    def note(self, key: str, now: float) -> int | None:
+        """None: counted, not to be logged now; else log it, with this many since the last line."""
+        logged_at, since = self._keys.get(key, (-math.inf, 0))
+        if now - logged_at < self.every:
+            self._keys[key] = (logged_at, since + 1)
+            return None
+        if key not in self._keys and len(self._keys) >= self.most:
+            self._keys.clear()
+        self._keys[key] = (now, 0)
+        return since
+
+
+_refusals = OncePerMinute()  # per peer
+_replacements = OncePerMinute()  # per node
 
 
 def log_refusal(peer: str, why: str, now: float) -> None:
-    """A refused handshake, logged once per peer per REFUSALS_LOGGED_EVERY with the count of the rest."""
-    logged_at, since = _refusals.get(peer, (-math.inf, 0))
-    if now - logged_at < REFUSALS_LOGGED_EVERY:
-        _refusals[peer] = (logged_at, since + 1)
-        return
-    if peer not in _refusals and len(_refusals) >= MAX_PEERS_COUNTED:
-        _refusals.clear()
-    _refusals[peer] = (now, 0)
-    more = f" ({since} more refused since the last line)" if since else ""
-    log.warning("agent socket from %s refused: %s%s", peer, why, more)
+    since = _refusals.note(peer, now)
+    if since is not None:
+        more = f" ({since} more refused since the last line)" if since else ""
+        log.warning("agent socket from %s refused: %s%s", peer, why, more)
+
+
+def log_replaced(node_id: str, peer: str, now: float) -> None:
+    """A node's agent replaced by a newer socket: once is a restart; again and again, two agents
+    (or someone with the token) speak for the same node."""
+    since = _replacements.note(node_id, now)
+    if since == 0:
+        log.info("node agent of %s from %s replaced by a newer connection", node_id, peer)
+    elif since is not None:
+        log.warning("node agent of %s replaced %d more times within a minute (last from %s): are two agents "
+                    "running for this node, or is someone else speaking for it?", node_id, since + 1, peer)  # fmt: skip
 
 
 def group_of(node_id: str) -> str:
@@ -174,7 +198,7 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def agent_replaced(self, event: dict[str, Any]) -> None:
         if event.get("conn") != self.channel_name and not self._closed:
-            log.info("node agent of %s from %s replaced by a newer connection", self.node_id, self.peer)
+            log_replaced(self.node_id, self.peer, time.monotonic())
             await self._refuse(AGENT_CLOSE_REPLACED)
 
     async def disconnect(self, code: int) -> None:

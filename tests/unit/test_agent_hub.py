@@ -343,7 +343,7 @@ async def test_without_a_token_agents_are_off_and_the_log_says_so(settings: Any)
 def test_refused_handshakes_are_logged_once_a_minute_per_peer_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
     from dashboard.live import agent_socket
 
-    agent_socket._refusals.clear()
+    agent_socket._refusals = agent_socket.OncePerMinute()
     with caplog.at_level(logging.WARNING, logger="dashboard.live.agent_socket"):
         for second in range(0, 60, 5):  # an agent with a wrong token retries every 5 s
             agent_socket.log_refusal("10.0.0.7", "no or wrong token", 1000.0 + second)
@@ -355,3 +355,16 @@ def test_refused_handshakes_are_logged_once_a_minute_per_peer_with_a_count(caplo
         "agent socket from 10.0.0.8 refused: no or wrong token",
         "agent socket from 10.0.0.7 refused: no or wrong token (11 more refused since the last line)",
     ]
+
+
+def test_a_node_whose_agent_keeps_being_replaced_is_said_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    from dashboard.live import agent_socket
+
+    agent_socket._replacements = agent_socket.OncePerMinute()
+    with caplog.at_level(logging.INFO, logger="dashboard.live.agent_socket"):
+        for second in range(0, 60, 2):  # two agents for n1, each replacing the other
+            agent_socket.log_replaced("n1", "10.0.0.7", 1000.0 + second)
+        agent_socket.log_replaced("n1", "10.0.0.9", 1061.0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(caplog.records) == 2 and len(warnings) == 1
+    assert "node agent of n1 replaced 30 more times within a minute (last from 10.0.0.9)" in warnings[0]
