@@ -131,7 +131,7 @@ async def test_a_refused_token_is_retried_with_backoff_and_never_logged(
 
     async def refuse(*args: Any) -> None:
         attempts.append(loop.time())
-        raise agent_link._closed(Refused(), SETTINGS.describe())  # type: ignore[arg-type] - the real message's path
+        raise agent_link._closed(Refused(), SETTINGS.describe())  # type: ignore[arg-type]  # the real message path
 
     agent = known_agent(FakeDaemon())
     monkeypatch.setattr(agent, "_session", refuse)
