@@ -83,9 +83,13 @@ class AgentKnowledge:
 
     # --- what agents say ------------------------------------------------------------------------
 
-    def said(self, node_id: str, conn: str, message: AgentMessage, now: float) -> tuple[set[str], bool]:
+    def said(
+        self, node_id: str, conn: str, message: AgentMessage, now: float, *, room: int = MAX_TASKS_PER_AGENT
+    ) -> tuple[set[str], bool]:
         """Take one (parsed) message: the services whose tasks to re-list, and whether the model's
-        agent side may have changed (publish it). A word from a replaced socket is ignored."""
+        agent side may have changed (publish it). A word from a replaced socket is ignored. At most
+        ``room`` task containers' words are kept for the node (the watcher: its tasks, and a margin)."""
+        room = min(room, MAX_TASKS_PER_AGENT)
         agent = self.agents.get(node_id)
         if message["type"] == "hello":
             if agent is None and len(self.agents) >= MAX_AGENTS:
@@ -111,7 +115,7 @@ class AgentKnowledge:
             self._forget_outputs(node_id, agent)
             agent.tasks = {
                 c["task_id"]: TaskWord(c["service_id"], c["health"], whole_lines(c["output"]), c["oom_killed"], now)
-                for c in message["tasks"][:MAX_TASKS_PER_AGENT]
+                for c in message["tasks"][:room]
             }
             agent.marked = {t for t, word in agent.tasks.items() if word.health or word.oom_killed}
             for task_id, word in agent.tasks.items():
@@ -122,7 +126,7 @@ class AgentKnowledge:
             word = agent.tasks.get(task_id) or TaskWord(message["service_id"])
             word.said_at = now
             agent.tasks[task_id] = word
-            self._bound(agent)
+            self._bound(agent, room)
             action = message["action"]
             if action == "health_status":
                 word.health, word.output = message["health"], whole_lines(message["output"])
@@ -139,8 +143,8 @@ class AgentKnowledge:
             return {message["service_id"]}, True
         # stats: not the model's (a low-rate channel of its own), only proof of life
         # a sample too large for one message comes in parts with the same ``at``: they add up
-        rows = {u["task_id"]: (u["cpu"], u["memory"], u["memory_limit"]) for u in message["tasks"]}
-        if message["at"] == agent.sample_at and len(agent.usage) + len(rows) <= MAX_TASKS_PER_AGENT:
+        rows = {u["task_id"]: (u["cpu"], u["memory"], u["memory_limit"]) for u in message["tasks"][:room]}
+        if message["at"] == agent.sample_at and len(agent.usage) + len(rows) <= room:
             agent.usage.update(rows)
         else:
             agent.usage = rows
@@ -171,11 +175,12 @@ class AgentKnowledge:
             self.gone(node_id, self.agents[node_id].conn)
         return bool(stale)
 
-    def _bound(self, agent: Agent) -> None:
-        if len(agent.tasks) > MAX_TASKS_PER_AGENT:
-            oldest = min(agent.tasks, key=lambda t: agent.tasks[t].said_at)
-            del agent.tasks[oldest]
-            agent.marked.discard(oldest)
+    def _bound(self, agent: Agent, room: int) -> None:
+        excess = len(agent.tasks) - room
+        if excess > 0:  # the oldest words go first
+            for task_id in sorted(agent.tasks, key=lambda t: agent.tasks[t].said_at)[:excess]:
+                del agent.tasks[task_id]
+                agent.marked.discard(task_id)
 
     def _output(self, node_id: str, task_id: str, word: TaskWord) -> None:
         if self.track_outputs:

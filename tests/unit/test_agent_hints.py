@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_agent_hub import DIED, HELLO, _msg, agent_on_n2, two_nodes
+from dashboard.core.watch.agent_side import WORDS_MARGIN
+from tests.unit.test_agent_hub import CONTAINER, DIED, HELLO, _msg, agent_on_n2, two_nodes
 
 FOLLOW = 3.5  # seconds: longer than the watcher awaits a manager's word (agent_side.AWAIT_FOR)
 
@@ -58,3 +59,16 @@ async def test_an_agent_of_a_node_the_swarm_does_not_have_is_not_heard() -> None
         watcher.agent_said("n9", "x", _msg(HELLO | {"node_id": "n9"}))
         watcher.agent_said("n9", "x", _msg(DIED | {"task_id": "t2"}))
         assert watcher.agents.live() == {"n2"}
+
+
+@pytest.mark.looptime
+@pytest.mark.asyncio(loop_scope="function")
+async def test_an_agent_speaks_of_no_more_containers_than_its_node_has_tasks_and_a_margin() -> None:
+    docker = two_nodes()
+    async with agent_on_n2(docker) as watcher:
+        many = [CONTAINER | {"task_id": f"x{n}", "service_id": "s1"} for n in range(1000)]
+        watcher.agent_said("n2", "a", _msg({"type": "inventory", "tasks": many}))
+        for n in range(1000, 1100):
+            watcher.agent_said("n2", "a", _msg(DIED | {"task_id": f"x{n}", "action": "start"}))
+        words = watcher.agents.agents["n2"].tasks
+        assert len(words) == 1 + WORDS_MARGIN and "x1099" in words  # n2 has one task: t2

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from dashboard.agent.messages import AgentMessage
-from dashboard.core.agents_store import AgentKnowledge, TaskWord, reconcile_period
+from dashboard.core.agents_store import MAX_TASKS_PER_AGENT, AgentKnowledge, TaskWord, reconcile_period
 from dashboard.core.agents_usage import UsageFrame
 from dashboard.core.domain import Task
 from dashboard.core.model import ACTIVE_STATES, Snapshot
@@ -27,6 +27,7 @@ UsageSubscriber = Callable[[UsageFrame], Awaitable[None]]
 ResendAsker = Callable[[str], Awaitable[None]]  # asks the agent on this socket for a fresh inventory
 AWAIT_FOR = 3.0  # seconds a manager gets to learn what an agent said ended (a cut-off worker never tells it)
 MAX_AWAITED = 1000  # tasks awaited per service, and services awaited
+WORDS_MARGIN = 100  # task containers an agent may speak of beyond its node's tasks in the model
 
 
 class AgentSide(WatchState):
@@ -42,7 +43,10 @@ class AgentSide(WatchState):
         node the model does not have is not heard (so agents are as many as nodes at most)."""
         if self._nodes and node_id not in self._nodes and node_id not in self.agents.agents:
             return
-        services, changed = self.agents.said(node_id, conn, message, clock())
+        # words of at most as many containers as the node has tasks, and a few the managers have not
+        # listed yet: more are no node's truth
+        room = self._tasks.count_on(node_id) + WORDS_MARGIN if self._nodes else MAX_TASKS_PER_AGENT
+        services, changed = self.agents.said(node_id, conn, message, clock(), room=room)
         hinted = False
         for service_id in services & set(self._services):  # an id the model has none of is no hint
             self._dirty.service_tasks.add(service_id)
