@@ -25,7 +25,7 @@ MAX_MESSAGE_BYTES = 256 * 1024  # a stats message for ~1,000 containers; anythin
 MAX_OUTPUT_CHARS = 2000  # a health check's output, its tail (Docker keeps 4 KiB)
 
 AGENT_CLOSE_TOKEN = 4401  # no token, or not the dashboard's
-AGENT_CLOSE_PROTOCOL = 4400  # a malformed message, or one of a protocol the dashboard does not speak
+AGENT_CLOSE_PROTOCOL = 4400  # a malformed message, one of another protocol, a hello for a node the swarm lacks
 AGENT_CLOSE_REPLACED = 4409  # another agent said hello for the same node
 AGENT_CLOSE_BUSY = 4429  # more messages than the dashboard takes (MESSAGES_BURST, then MESSAGES_PER_SECOND)
 

@@ -8,10 +8,12 @@ is refused, so that no page of any site can make a visitor's browser talk to thi
 
 Every message is parsed (dashboard.core.agents) before anything else sees it; a malformed one closes
 the socket with AGENT_CLOSE_PROTOCOL and changes nothing; more messages than MESSAGES_BURST, then
-MESSAGES_PER_SECOND, close it with AGENT_CLOSE_BUSY. The first must be ``hello``: the node it
-names is what the socket speaks for from then on, and a later hello for the same node (on any
-process) replaces this socket (AGENT_CLOSE_REPLACED). What the agent says goes to the swarm's
-watcher, wherever it runs (dashboard.core.registry.Swarm.agent_said).
+MESSAGES_PER_SECOND, close it with AGENT_CLOSE_BUSY. The first must be ``hello``, for a node of the
+swarm (the token is shared: it does not let anyone invent a node): the node it names is what the
+socket speaks for from then on, and a later hello for the same node (on any process) replaces this
+socket (AGENT_CLOSE_REPLACED). What the agent says goes to the swarm's watcher, wherever it runs
+(dashboard.core.registry.Swarm.agent_said); the watcher may ask it for a fresh inventory (``resend``,
+through the channel layer: ask_resend).
 """
 
 from __future__ import annotations
