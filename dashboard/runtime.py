@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard.core.agents_usage import UsageFrame
@@ -76,9 +77,9 @@ async def _usage(swarm: Swarm, frame: UsageFrame) -> None:
 
 
 async def _resend(conn: str) -> None:
-    from dashboard.live.agent_socket import ask_resend
-
-    await ask_resend(conn)
+    """Ask the node agent on socket ``conn`` (a channel name, on any process) for a fresh inventory
+    (dashboard.live.agent_socket.AgentConsumer.agent_resend)."""
+    await get_channel_layer().send(conn, {"type": "agent.resend"})
 
 
 def registry() -> Registry:

@@ -13,7 +13,7 @@ swarm (the token is shared: it does not let anyone invent a node): the node it n
 socket speaks for from then on, and a later hello for the same node (on any process) replaces this
 socket (AGENT_CLOSE_REPLACED). What the agent says goes to the swarm's watcher, wherever it runs
 (dashboard.core.registry.Swarm.agent_said); the watcher may ask it for a fresh inventory (``resend``,
-through the channel layer: ask_resend).
+through the channel layer: dashboard.runtime).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import time
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard import runtime
@@ -116,11 +115,6 @@ def log_replaced(node_id: str, peer: str, now: float) -> None:
 
 def group_of(node_id: str) -> str:
     return f"agent.{node_id}"
-
-
-async def ask_resend(conn: str) -> None:
-    """Ask the agent on socket ``conn`` (a channel name, on any process) for a fresh inventory."""
-    await get_channel_layer().send(conn, {"type": "agent.resend"})
 
 
 class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
