@@ -6,12 +6,12 @@ import sys
 
 
 def main() -> None:
-    if sys.argv[1:] == ["agent"]:
+    if sys.argv[1:2] == ["agent"]:
         # the node agent runs on every node with none of the dashboard's settings, secrets or
-        # database, and without Django's apps (dashboard.agent.main)
+        # database, and without Django's apps (dashboard.agent.main); it refuses any argument
         from dashboard.agent.main import main as agent
 
-        sys.exit(agent())
+        sys.exit(agent(sys.argv[2:]))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "visualizer.settings")
     from django.core.management import execute_from_command_line
 

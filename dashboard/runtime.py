@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from dashboard.core.agents_usage import UsageFrame
@@ -75,10 +76,16 @@ async def _usage(swarm: Swarm, frame: UsageFrame) -> None:
     to_pages(swarm, frame)
 
 
+async def _resend(conn: str) -> None:
+    """Ask the node agent on socket ``conn`` (a channel name, on any process) for a fresh inventory
+    (dashboard.live.agent_socket.AgentConsumer.agent_resend)."""
+    await get_channel_layer().send(conn, {"type": "agent.resend"})
+
+
 def registry() -> Registry:
     global _registry
     if _registry is None:
-        _registry = Registry(configs(), on_patch=_to_group, on_model=_new_model, on_usage=_usage)
+        _registry = Registry(configs(), on_patch=_to_group, on_model=_new_model, on_usage=_usage, on_resend=_resend)
     return _registry
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard.agent.config import token_problem as agent_token_problem
 from visualizer.env import env_bool, env_float, env_int, env_list, env_networks, env_optional, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -245,9 +246,8 @@ PROBLEMS_SHOWN = env_int("PROBLEMS_SHOWN", 200, minimum=1)
 # Node agents (`manage.py agent`, one per node) dial in at /ws/agent with this shared token (or the
 # content of AGENT_TOKEN_FILE); without one the endpoint refuses every agent.
 AGENT_TOKEN = env_optional("AGENT_TOKEN")
-AGENT_TOKEN_MIN_CHARS = 16
-if AGENT_TOKEN is not None and len(AGENT_TOKEN) < AGENT_TOKEN_MIN_CHARS:
-    raise ImproperlyConfigured(f"AGENT_TOKEN: at least {AGENT_TOKEN_MIN_CHARS} characters (e.g. openssl rand -hex 32)")
+if AGENT_TOKEN is not None and (_agent_token_problem := agent_token_problem(AGENT_TOKEN)) is not None:
+    raise ImproperlyConfigured(_agent_token_problem)  # the agent's own check: no token one would refuse
 AGENT_STATS_EVERY = env_float("AGENT_STATS_EVERY", 5.0, minimum=1.0)
 # while every ready node has a live agent, the reconcile of /tasks runs this many times less often
 AGENT_RECONCILE_RELAX = env_float("AGENT_RECONCILE_RELAX", 4.0, minimum=1.0)

@@ -14,6 +14,7 @@ from dashboard.agent.messages import AGENT_PATH
 from visualizer.env import env_float, env_optional
 
 MIN_STATS_EVERY = 1.0  # seconds; the dashboard's welcome may ask for another period
+MIN_TOKEN_CHARS = 16
 MAX_TOKEN_CHARS = 4096
 
 
@@ -65,15 +66,24 @@ def dashboard_url(raw: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def token_problem(token: str) -> str | None:
+    """What is wrong with an agent token, the same for the agent and the dashboard (which must not
+    accept a token no agent would send); None when nothing is."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"AGENT_TOKEN: at least {MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 32)"
+    if len(token) > MAX_TOKEN_CHARS or not all("!" <= c <= "~" for c in token):
+        # it travels in an HTTP header: spaces, control characters or non-ASCII would break or split it
+        return f"AGENT_TOKEN: expected up to {MAX_TOKEN_CHARS} printable ASCII characters without spaces"
+    return None
+
+
 def _token() -> str:
     token = env_optional("AGENT_TOKEN")
     if token is None:
         raise AgentSettingsError("set AGENT_TOKEN or AGENT_TOKEN_FILE (the token the dashboard expects from agents)")
-    if len(token) > MAX_TOKEN_CHARS or not all("!" <= c <= "~" for c in token):
-        # it travels in an HTTP header: spaces, control characters or non-ASCII would break or split it
-        raise AgentSettingsError(
-            f"AGENT_TOKEN: expected up to {MAX_TOKEN_CHARS} printable ASCII characters without spaces"
-        )
+    problem = token_problem(token)
+    if problem is not None:
+        raise AgentSettingsError(problem)
     return token
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from dashboard.agent.messages import MAX_MESSAGE_BYTES, MAX_OUTPUT_CHARS, Event, EventAction, Health, TaskContainer
+from dashboard.agent.output import tail
 from dashboard.agent.wire import size
 from dashboard.core.docker import Event as DockerEvent
 from dashboard.core.domain import JSON, as_dict, valid_id
@@ -27,12 +28,8 @@ def _str(raw: Any) -> str:
     return raw if isinstance(raw, str) else ""
 
 
-def tail(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
-    return text[-limit:] if len(text) > limit else text
-
-
 def health_of(state: JSON) -> tuple[Health, str]:
-    """A container's health and its last check's output (tail), from the inspect's ``State``."""
+    """A container's health and its last check's output (its last whole lines), from the inspect's ``State``."""
     health = as_dict(state.get("Health"))
     status = _str(health.get("Status"))
     if status not in HEALTH or status == "":
@@ -126,7 +123,8 @@ def event_message(event: DockerEvent, output: str = "") -> Event | None:
 def fit_inventory(tasks: list[TaskContainer], *, limit: int = MAX_MESSAGE_BYTES) -> list[TaskContainer]:
     """The inventory's entries shortened to fit one message of ``limit`` bytes: health outputs cut
     to shorter tails first (they are most of its size), then, on a node with more containers than
-    one message holds, stopped containers' entries dropped before running ones'."""
+    one message holds, stopped containers' entries dropped before running ones'. Outputs are cut at a
+    line boundary (dashboard.agent.output) so that no secret is cut from the key that names it."""
     message = {"type": "inventory", "tasks": tasks}
     keep = MAX_OUTPUT_CHARS
     while size(message) > limit and keep > 0:

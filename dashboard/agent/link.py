@@ -1,29 +1,38 @@
 """The agent's websocket to the dashboard (aiohttp's client): dial out, authenticate with the bearer
-token on the handshake, say hello, read the welcome. The dashboard sends nothing after it; a close
-code says why it refused (messages.AGENT_CLOSE_*). The token is in no log line and no error."""
+token on the handshake, say hello, read the welcome. After it, a ``resend`` from the dashboard asks
+for a fresh inventory, and a close code says why it refused (messages.AGENT_CLOSE_*). The token is
+in no log line and no error."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
+from collections.abc import Callable
 
 import aiohttp
 
 from dashboard.agent.config import MIN_STATS_EVERY, AgentSettings
 from dashboard.agent.messages import (
+    AGENT_CLOSE_BUSY,
     AGENT_CLOSE_PROTOCOL,
     AGENT_CLOSE_REPLACED,
     AGENT_CLOSE_TOKEN,
     MAX_MESSAGE_BYTES,
+    MESSAGES_BURST,
+    MESSAGES_PER_SECOND,
     AgentMessage,
     Hello,
 )
 from dashboard.agent.wire import encode
+from dashboard.live.budget import Bucket
 
 WELCOME_SECONDS = 10.0  # a dashboard that accepted the socket but says nothing is as good as gone
 HEARTBEAT_SECONDS = 20.0  # aiohttp pings; a dashboard that stops answering them is noticed
 MAX_STATS_EVERY = 3600.0
+# the agent's own pace: half of what the dashboard takes (hello and the welcome's round trip aside)
+PACE_BURST = MESSAGES_BURST // 2
+PACE_PER_SECOND = MESSAGES_PER_SECOND / 2
 
 
 class LinkFailed(Exception):
@@ -46,19 +55,30 @@ def refusal(code: int, where: str) -> str:
             "must hold the token the dashboard was given"
         )
     if code == AGENT_CLOSE_PROTOCOL:
-        return f"the dashboard at {where} refused a message of this agent (close {code}): is it another version?"
+        return (
+            f"the dashboard at {where} refused a message of this agent (close {code}): is it another version, "
+            "or is this node not (yet) one of the swarm the dashboard watches? (its log says which)"
+        )
+    if code == AGENT_CLOSE_BUSY:
+        return f"the dashboard at {where} took no more of this agent's messages (close {code}): saying hello anew"
     if code == AGENT_CLOSE_REPLACED:
         return f"another agent said hello for this node to {where} (close {code}): is a second agent running here?"
     return f"the dashboard at {where} closed the link (close {code})"
 
 
 class Link:
-    """An open, welcomed link. ``send`` is safe from several tasks (frames never interleave)."""
+    """An open, welcomed link. ``send`` is safe from several tasks (frames never interleave), and
+    paced below what the dashboard takes (PACE_BURST, then PACE_PER_SECOND)."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse, where: str, stats_every: float) -> None:
         self.ws, self.where, self.stats_every = ws, where, stats_every
         self._sending = asyncio.Lock()
         self.sent_bytes = 0
+        self.pace = Bucket(PACE_BURST, PACE_PER_SECOND, asyncio.get_running_loop().time)
+
+    def behind(self, waiting: int, within: float = 1.0) -> bool:
+        """Would ``waiting`` messages take longer than ``within`` seconds at this pace?"""
+        return waiting > self.pace.available() + within * self.pace.per_second
 
     async def send(self, message: AgentMessage) -> None:
         text = encode(message)
@@ -66,24 +86,39 @@ class Link:
         if size > MAX_MESSAGE_BYTES:  # the builders fit every message; this is the last guard
             raise ValueError(f"a {message['type']} message of {size} bytes is over {MAX_MESSAGE_BYTES}")
         async with self._sending:
+            delay = self.pace.wait()
+            if delay > 0:  # a hair longer: the token is surely there then, whatever the clock's resolution
+                await asyncio.sleep(delay + 0.001)
+            self.pace.take()
             try:
                 await self.ws.send_str(text)
             except (aiohttp.ClientError, ConnectionError, RuntimeError) as e:
                 raise LinkFailed(f"the link to {self.where} broke while sending ({type(e).__name__})") from None
         self.sent_bytes += size
 
-    async def closed(self) -> LinkFailed:
-        """Reads until the dashboard closes the link (it sends nothing after the welcome); the reason."""
+    async def closed(self, resend: Callable[[], None] = lambda: None) -> LinkFailed:
+        """Reads until the dashboard closes the link; the reason. A ``resend`` calls ``resend``."""
         while True:
             msg = await self.ws.receive()
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
                 return _closed(self.ws, self.where)
             if msg.type == aiohttp.WSMsgType.ERROR:
                 return LinkFailed(f"the link to {self.where} failed: {type(self.ws.exception()).__name__}")
+            if msg.type == aiohttp.WSMsgType.TEXT and _kind(msg.data) == "resend":
+                resend()
             # anything else from the dashboard is not in the protocol: ignored, never acted upon
 
     async def close(self) -> None:
         await self.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+
+
+def _kind(text: str) -> str | None:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    kind = message.get("type") if isinstance(message, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _closed(ws: aiohttp.ClientWebSocketResponse, where: str) -> LinkFailed:
@@ -115,7 +150,7 @@ async def open_link(session: aiohttp.ClientSession, settings: AgentSettings, hel
             heartbeat=HEARTBEAT_SECONDS,
             ssl=settings.ssl_context() or True,
             max_msg_size=MAX_MESSAGE_BYTES,
-            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            timeout=aiohttp.ClientWSTimeout(ws_close=1.0),  # SIGTERM ends the agent within about a second
         )
     except aiohttp.WSServerHandshakeError as e:
         if e.status in (401, 403):

@@ -20,10 +20,15 @@ from dashboard.core.docker import DockerProblem, Endpoint
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def main() -> int:
-    """Runs the agent until SIGTERM or SIGINT (0); a missing or invalid setting is one line on
-    stderr and exit code 2."""
+def main(args: list[str] | None = None) -> int:
+    """Runs the agent until SIGTERM or SIGINT (0); a missing or invalid setting, or any argument
+    (its settings are environment variables), is one line on stderr and exit code 2."""
     try:
+        if args:
+            raise AgentSettingsError(
+                f"unexpected arguments {' '.join(args)[:200]!r}: the agent's settings are environment variables "
+                "(AGENT_DASHBOARD_URL, AGENT_TOKEN or AGENT_TOKEN_FILE, ...)"
+            )
         level = os.environ.get("LOG_LEVEL", "") or "INFO"
         if level.upper() not in LEVELS:
             raise AgentSettingsError(f"LOG_LEVEL={level!r}: expected one of {', '.join(LEVELS)}")

@@ -3,8 +3,12 @@
 The agent dials out (the dashboard never connects to nodes) and speaks first: ``hello``, then an
 ``inventory`` of the swarm task containers its daemon runs now (listed *after* subscribing to the
 daemon's events, so that nothing between the two is missed), then ``event`` as they happen and
-``stats`` every ``stats_every`` seconds. The dashboard answers ``hello`` with ``welcome`` and sends
-nothing else; it closes the socket with AGENT_CLOSE_* codes when it refuses the agent.
+``stats`` every ``stats_every`` seconds. The dashboard answers ``hello`` with ``welcome``; later it
+may send ``resend`` (a new leader, or one that forgot the agent after its ttl, knows nothing of what
+it said of health and OOM kills): the agent answers with a fresh ``inventory``. An agent of before
+``resend`` ignores it, as it ignores anything else the dashboard sends (no new protocol number: the
+dashboard sends it only to agents it already took). The dashboard closes the socket with
+AGENT_CLOSE_* codes when it refuses the agent.
 
 An agent's word is a hint: an event makes the dashboard re-list that task's service at once (truth
 still comes from a manager's API); health, OOM kills and resource use are kept only for tasks that
@@ -21,8 +25,14 @@ MAX_MESSAGE_BYTES = 256 * 1024  # a stats message for ~1,000 containers; anythin
 MAX_OUTPUT_CHARS = 2000  # a health check's output, its tail (Docker keeps 4 KiB)
 
 AGENT_CLOSE_TOKEN = 4401  # no token, or not the dashboard's
-AGENT_CLOSE_PROTOCOL = 4400  # a malformed message, or one of a protocol the dashboard does not speak
+AGENT_CLOSE_PROTOCOL = 4400  # a malformed message, one of another protocol, a hello for a node the swarm lacks
 AGENT_CLOSE_REPLACED = 4409  # another agent said hello for the same node
+AGENT_CLOSE_BUSY = 4429  # more messages than the dashboard takes (MESSAGES_BURST, then MESSAGES_PER_SECOND)
+
+# what the dashboard takes of one agent: a burst, then a rate; an agent paces itself well below
+# (dashboard.agent.link), and sends a fresh inventory instead of events it is too far behind on
+MESSAGES_BURST = 1000
+MESSAGES_PER_SECOND = 100.0
 
 EventAction = Literal["start", "die", "oom", "kill", "health_status", "destroy"]
 Health = Literal["healthy", "unhealthy", "starting", ""]
@@ -46,6 +56,12 @@ class Welcome(TypedDict):
     stats_every: float  # seconds between two stats messages
 
 
+class Resend(TypedDict):
+    """Dashboard -> agent, at any time after the welcome: send a fresh inventory."""
+
+    type: Literal["resend"]
+
+
 class TaskContainer(TypedDict):
     """A swarm task's container on the agent's node, as its daemon has it now."""
 
@@ -54,7 +70,9 @@ class TaskContainer(TypedDict):
     container_id: str
     running: bool
     health: Health  # "" without a healthcheck
-    output: str  # the last health check's output (its tail, MAX_OUTPUT_CHARS), "" without one
+    # the last health check's output: its last whole lines (MAX_OUTPUT_CHARS), after "…\n" when
+    # cut (dashboard.agent.output); "" without one
+    output: str
     oom_killed: bool  # State.OOMKilled
     exit_code: int | None  # None while running
 

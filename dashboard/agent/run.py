@@ -8,8 +8,10 @@ missed) and sends that inventory, then the events that follow.
 
 While the dashboard is away nothing is kept: stats are not even sampled, and events are dropped,
 because the inventory sent on reconnect is the daemon's truth at that moment and replayed events
-would only be stale hints. A dashboard too slow to take the events overflows the outbox (bounded,
-newest kept); an overflow is answered the same way, with a fresh inventory.
+would only be stale hints. Messages go at a pace below what the dashboard takes (link.Link); more
+events waiting than a second of that pace sends (a node drained: hundreds of containers stop at
+once), or a dashboard too slow to take them (the outbox is bounded, newest kept), are answered the
+same way, with a fresh inventory.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Agent:
         self.changed = asyncio.Event()  # an event, a new epoch or an overflow waits for the link
         self.epoch = 0
         self.pending: deque[Event] = deque()
-        self.overflowed = False
+        self.overflowed = False  # a fresh inventory is due: events were dropped, or the dashboard asked
         self.backoff_cap = backoff_cap
 
     # --- the daemon side -----------------------------------------------------------------------
@@ -154,9 +156,14 @@ class Agent:
         assert self.identity is not None
         rounds = stats_rounds(self.daemon, NodeTotals.from_info(self.identity.info), link, self.subscribed)
         try:
-            raise await _first(link.closed(), self._serve(link), rounds)
+            raise await _first(link.closed(resend=self.resend), self._serve(link), rounds)
         finally:
             await link.close()
+
+    def resend(self) -> None:
+        """The dashboard asked for a fresh inventory (a new leader knows nothing of this node yet)."""
+        self.overflowed = True
+        self.changed.set()
 
     async def _serve(self, link: Link) -> LinkFailed:
         """Inventory on every new epoch (and first), events in between; returns only by raising."""
@@ -176,6 +183,10 @@ class Agent:
                 await link.send(Inventory(type="inventory", tasks=tasks))
                 log.info("dashboard: sent the inventory (%d task containers)", len(tasks))
             while self.pending and not self.overflowed and sent_epoch == self.epoch:
+                if link.behind(len(self.pending)):  # a burst past the pace: one inventory says it all
+                    self.overflowed = True
+                    self.changed.set()
+                    break
                 await link.send(self.pending.popleft())
             if not self.changed.is_set():
                 await self.changed.wait()

@@ -38,6 +38,7 @@ STALLED_AFTER_SECONDS = 30.0  # the event loop is called unresponsive when the t
 
 OnPatch = Callable[["Swarm", Snapshot, Patch], Awaitable[None]]
 OnModel = Callable[["Swarm", int, Snapshot], Awaitable[None]]
+OnResend = Callable[[str], Awaitable[None]]  # ask the node agent on this socket for a fresh inventory
 OnUsage = Callable[["Swarm", UsageFrame], Awaitable[None]]
 # what the views read: this process's own watcher, or its copy of the model a deployment shares
 Model = Watcher | Replicated
@@ -72,6 +73,7 @@ class Swarm:
         on_patch: OnPatch | None = None,
         on_model: OnModel | None = None,
         on_usage: OnUsage | None = None,
+        on_resend: OnResend | None = None,
     ) -> None:
         if not NAME.match(config.name):
             raise ValueError(f"swarm name {config.name!r}: lower-case letters, digits, - and _ only")
@@ -123,6 +125,8 @@ class Swarm:
                 await on_usage(self, frame)
 
         self.watcher.subscribe_usage(remember)
+        if on_resend is not None:
+            self.watcher.subscribe_resend(on_resend)
 
     # --- the node agents: their words go to the watcher, wherever it runs -------------------------
 
@@ -238,8 +242,9 @@ class Registry:
         on_patch: OnPatch | None = None,
         on_model: OnModel | None = None,
         on_usage: OnUsage | None = None,
+        on_resend: OnResend | None = None,
     ) -> None:
-        self._swarms = {c.name: Swarm(c, on_patch, on_model, on_usage) for c in configs}
+        self._swarms = {c.name: Swarm(c, on_patch, on_model, on_usage, on_resend) for c in configs}
         if not self._swarms:
             raise ValueError("no swarm configured")
         self._ticker: asyncio.Task[None] | None = None

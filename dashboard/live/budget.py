@@ -32,6 +32,11 @@ class Bucket:
             return True
         return False
 
+    def available(self) -> float:
+        """Tokens there now."""
+        self._refill()
+        return self._tokens
+
     def wait(self) -> float:
         """Seconds until a token is there (0: now)."""
         self._refill()

@@ -170,13 +170,18 @@ live.usage.listen(() => {
   for (const id of filled) columnBars(id);
 });
 
-// "agents on 2 of 3 nodes": nothing when no node has one
+// "agents on 2 of 3 nodes": of the nodes that should run one (ready, not drained: Docker stops a
+// drained node's agent too); nothing when no node has one
 function syncAgents() {
   let on = 0;
-  for (const n of model.nodes.values()) if (n.agent) on += 1;
+  let of = 0;
+  for (const n of model.nodes.values()) {
+    if (n.agent) on += 1;
+    if (n.agent || (n.state === "ready" && n.availability !== "drain")) of += 1;
+  }
   const out = byId("n-agents");
   out.hidden = on === 0;
-  setText("n-agents", on ? `agents on ${on} of ${model.nodes.size} nodes` : "");
+  setText("n-agents", on ? `agents on ${on} of ${of} nodes` : "");
 }
 
 /** @param {SwarmNode} n */

@@ -766,12 +766,13 @@ function renderHeader(groups) {
   setText("w-running", String(running));
   setText("w-desired", String(desired));
   byId("w-running").classList.toggle("bad", running < desired);
-  // "agents 2/3": nothing when no node has one
+  // "agents 2/3", of the nodes that should run one (ready, not drained); nothing when none has one
   const agents = nodes.filter((n) => n && n.agent).length;
+  const due = nodes.filter((n) => n && (n.agent || (n.state === "ready" && n.availability !== "drain"))).length;
   const out = byId("w-agents");
   out.hidden = agents === 0;
-  setText("w-agents", agents ? `agents ${agents}/${nodes.length}` : "");
-  out.classList.toggle("warn", agents > 0 && agents < nodes.length);
+  setText("w-agents", agents ? `agents ${agents}/${due}` : "");
+  out.classList.toggle("warn", agents > 0 && agents < due);
 }
 
 // new samples: only what this page shows, the boxes of full density and the tiles' bars

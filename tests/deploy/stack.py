@@ -207,21 +207,27 @@ class Stack:
         return last
 
     def wait_agents(
-        self, node: int, *, user: str = ADMIN, password: str | None = None, timeout: float = 90
+        self,
+        node: int,
+        expected: list[str],
+        *,
+        user: str = ADMIN,
+        password: str | None = None,
+        timeout: float = 90,
     ) -> list[str]:
-        """Until the dashboard at node says every lab node has a live agent (the stack's global service);
-        the nodes that have one. The agents dial out with backoff (up to 30 s between tries) while the
-        dashboard is not there yet."""
-        every = [f"swarm-n{n}" for n in range(1, self.lab.nodes + 1)]
+        """Until the dashboard at node says exactly the ``expected`` lab nodes (hostnames, sorted)
+        have a live agent (the stack's global service: a drained node runs none); the nodes that
+        have one. The agents dial out with backoff (up to 30 s between tries) while the dashboard is
+        not there yet."""
         last: dict[str, Any] = {}
 
         def covered() -> bool:
             nonlocal last
             last = self.probe(node, user=user, password=password)
-            return last.get("snapshot_agents") == every
+            return last.get("snapshot_agents") == expected
 
         try:
-            wait_until(covered, timeout=timeout, interval=2, what="an agent on every node")
+            wait_until(covered, timeout=timeout, interval=2, what=f"an agent on {', '.join(expected)}")
         except AssertionError as e:
             raise AssertionError(f"{e}: {last}\n{self.diagnosis()}") from None
         return list(last["snapshot_agents"])

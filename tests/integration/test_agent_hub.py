@@ -2,7 +2,7 @@
 scripted agent (an aiohttp websocket speaking dashboard.agent.messages) and page sockets.
 
 A bad token is refused with 4401 (and the token admits no page); a hostile message is refused with
-4400 and changes nothing; a container killed through a worker's daemon shows ended on a page within
+4400 and changes nothing, a flood with 4429; a container killed through a worker's daemon shows ended on a page within
 1 s of Docker with the production reconcile period (8 s), also when the agent's socket is held by a
 process that does not run the watcher (Redis); health is taken only for the agent's own node's tasks
 and shows in the task panel, masked; usage frames reach page sockets and the task's history."""
@@ -22,10 +22,12 @@ import pytest
 
 from bench.harness.daphne import Dashboard
 from dashboard.agent.messages import (
+    AGENT_CLOSE_BUSY,
     AGENT_CLOSE_PROTOCOL,
     AGENT_CLOSE_REPLACED,
     AGENT_CLOSE_TOKEN,
     AGENT_PATH,
+    MESSAGES_BURST,
     PROTOCOL,
 )
 from dashboard.core.model import FINAL_STATES
@@ -201,9 +203,21 @@ async def test_only_the_token_admits_an_agent_and_a_hostile_message_changes_noth
             assert await hostile.closed_with() == AGENT_CLOSE_PROTOCOL
         await seen.until("the agent gone", lambda: not seen.model["nodes"][n2].get("agent"), 5)
         assert seen.task(task["ID"]) == before and before["health"] == ""
+    # the token is shared: it does not let anyone speak for a node the swarm does not have
+    async with agent(dash, BEARER, hello("nosuchnode0000000000000000")) as stranger:
+        assert await stranger.closed_with() == AGENT_CLOSE_PROTOCOL
+    # more messages than the dashboard takes: told apart from a malformed one (the agent paces itself)
+    async with agent(dash, BEARER, hello(n2)) as flood:
+        await flood.ws.receive(timeout=5)  # the welcome
+        stats = {"type": "stats", "at": 1.0, "node": {"cpus": 2, "cpu": 0, "memory": 0, "memory_total": 1}, "tasks": []}
+        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            for _ in range(MESSAGES_BURST + 200):
+                await flood.say(stats)
+        assert await flood.closed_with() == AGENT_CLOSE_BUSY
     log = dash.log.read_text()
     assert TOKEN not in log and TOKEN[:-1] not in log, "the token was logged"
     assert "refused: no or wrong token" in log and "event.exit_code: expected a whole number" in log
+    assert "not a node of this swarm" in log
 
 
 async def test_an_agent_speaks_for_its_own_node_only_and_its_word_reaches_the_pages(

@@ -132,7 +132,7 @@ def _msg(message: dict[str, Any]) -> Any:
 
 def test_it_folds_an_agents_word_only_into_its_own_nodes_tasks_that_exist() -> None:
     store = AgentKnowledge(ttl=15)
-    tasks = {"t1": task("t1", "s1", "n1"), "t2": task("t2", "s1", "n2")}
+    tasks = {"t1": task("t1", "s1", "n1", state="failed"), "t2": task("t2", "s1", "n2")}
     nodes = {"n1": node("n1"), "n2": node("n2")}
     store.said("n1", "a", _msg(HELLO), 0)
     # t2 runs on n2: the agent of n1 cannot say anything of it; t9 does not exist
@@ -242,6 +242,10 @@ async def test_it_publishes_health_and_oom_of_the_agents_own_node_and_which_node
         watcher.agent_said("n1", "a", _msg(EVENT))  # t1 runs on n1: unhealthy
         watcher.agent_said("n1", "a", _msg(EVENT | {"task_id": "t2"}))  # t2 runs on n2: ignored
         watcher.agent_said("n1", "a", _msg(EVENT | {"action": "oom", "health": "", "output": ""}))
+        snapshot = await watcher.wait_for(lambda s: s.tasks["t1"].health == "unhealthy", 1)
+        assert not snapshot.tasks["t1"].oom_killed  # a child process's OOM kill, perhaps: t1 runs on
+        docker.tasks["t1"] = task("t1", "s1", "n1", slot=1, state="failed")
+        watcher.agent_said("n1", "a", _msg(DIED))
         snapshot = await watcher.wait_for(lambda s: s.tasks["t1"].oom_killed, 1)
         assert snapshot.tasks["t1"].health == "unhealthy" and snapshot.tasks["t2"].health == ""
         assert snapshot.nodes["n1"].agent and not snapshot.nodes["n2"].agent
@@ -304,6 +308,9 @@ def test_a_short_agent_token_is_refused_at_start_and_a_file_is_read(tmp_path: Pa
     short = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN="too-short")
     assert short.returncode != 0 and "AGENT_TOKEN: at least 16 characters" in short.stderr
     assert "too-short" not in short.stderr  # the token is never echoed, even a refused one
+    # what no agent would send (it travels in a header) is refused the same way as by the agent
+    spaced = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN="a token with spaces in it")
+    assert spaced.returncode != 0 and "printable ASCII characters without spaces" in spaced.stderr
     token = tmp_path / "token"
     token.write_text("a-token-read-from-a-docker-secret\n")
     from_file = manage("check", DATA_DIR=str(tmp_path), SECRET_KEY=KEY, AGENT_TOKEN_FILE=str(token))
@@ -331,3 +338,33 @@ async def test_without_a_token_agents_are_off_and_the_log_says_so(settings: Any)
         agent_socket.log.removeHandler(handler)
     assert said[0] == "node agents are off: AGENT_TOKEN is not set, /ws/agent refuses every agent"
     assert "refused: agents are off (AGENT_TOKEN is not set)" in said[1] and "anything" not in " ".join(said)
+
+
+def test_refused_handshakes_are_logged_once_a_minute_per_peer_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    from dashboard.live import agent_socket
+
+    agent_socket._refusals = agent_socket.OncePerMinute()
+    with caplog.at_level(logging.WARNING, logger="dashboard.live.agent_socket"):
+        for second in range(0, 60, 5):  # an agent with a wrong token retries every 5 s
+            agent_socket.log_refusal("10.0.0.7", "no or wrong token", 1000.0 + second)
+        agent_socket.log_refusal("10.0.0.8", "no or wrong token", 1001.0)
+        agent_socket.log_refusal("10.0.0.7", "no or wrong token", 1060.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "agent socket from 10.0.0.7 refused: no or wrong token",
+        "agent socket from 10.0.0.8 refused: no or wrong token",
+        "agent socket from 10.0.0.7 refused: no or wrong token (11 more refused since the last line)",
+    ]
+
+
+def test_a_node_whose_agent_keeps_being_replaced_is_said_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    from dashboard.live import agent_socket
+
+    agent_socket._replacements = agent_socket.OncePerMinute()
+    with caplog.at_level(logging.INFO, logger="dashboard.live.agent_socket"):
+        for second in range(0, 60, 2):  # two agents for n1, each replacing the other
+            agent_socket.log_replaced("n1", "10.0.0.7", 1000.0 + second)
+        agent_socket.log_replaced("n1", "10.0.0.9", 1061.0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(caplog.records) == 2 and len(warnings) == 1
+    assert "node agent of n1 replaced 30 more times within a minute (last from 10.0.0.9)" in warnings[0]

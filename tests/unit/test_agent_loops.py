@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from typing import Any
 
 import pytest
 
+from dashboard.agent import link as agent_link
 from dashboard.agent import run
 from dashboard.agent.backoff import Backoff
 from dashboard.agent.config import AgentSettings
 from dashboard.agent.daemon import Identity, NodeDaemon
-from dashboard.agent.link import LinkRefused
-from dashboard.agent.messages import AgentMessage, Event, TaskContainer
+from dashboard.agent.link import Link
+from dashboard.agent.messages import MESSAGES_BURST, MESSAGES_PER_SECOND, AgentMessage, Event, TaskContainer
 from dashboard.core.docker import Endpoint
+from dashboard.live.budget import Bucket
 
 pytestmark = [pytest.mark.looptime, pytest.mark.asyncio(loop_scope="function")]
 
@@ -58,6 +61,9 @@ class FakeLink:
     async def send(self, message: AgentMessage) -> None:
         self.sent.append(message)
         self.arrived.set()
+
+    def behind(self, waiting: int) -> bool:
+        return False
 
 
 def known_agent(daemon: NodeDaemon) -> run.Agent:
@@ -120,9 +126,12 @@ async def test_a_refused_token_is_retried_with_backoff_and_never_logged(
     attempts: list[float] = []
     loop = asyncio.get_running_loop()
 
+    class Refused:  # the socket as the dashboard left it: closed with 4401
+        close_code = 4401
+
     async def refuse(*args: Any) -> None:
         attempts.append(loop.time())
-        raise LinkRefused(4401, "the dashboard at ws://127.0.0.1:9/ws/agent refused this agent's token (close 4401)")
+        raise agent_link._closed(Refused(), SETTINGS.describe())  # type: ignore[arg-type]  # the real message path
 
     agent = known_agent(FakeDaemon())
     monkeypatch.setattr(agent, "_session", refuse)
@@ -152,3 +161,46 @@ async def test_an_unexpected_failure_is_logged_and_tried_again_not_the_end_of_th
         await agent.keep_linked(_iterations=3)
     assert calls == 3 and caplog.text.count("dashboard: unexpected failure") == 3
     assert "KeyError: 'an answer nobody expected'" in caplog.text
+
+
+class DashboardSide:
+    """The socket as the dashboard holds it: every message spends a token of its budget."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.budget = Bucket(MESSAGES_BURST, MESSAGES_PER_SECOND, loop.time)
+        self.types: list[str] = []
+        self.over_budget = 0
+        self.got = asyncio.Event()
+
+    async def send_str(self, text: str) -> None:
+        if not self.budget.take():
+            self.over_budget += 1
+        self.types.append(json.loads(text)["type"])
+        self.got.set()
+        await asyncio.sleep(0)
+
+
+async def test_a_burst_of_events_is_paced_below_the_dashboards_budget_and_what_is_behind_becomes_an_inventory() -> None:
+    daemon = FakeDaemon()
+    agent = known_agent(daemon)
+    dashboard = DashboardSide()
+    link = Link(dashboard, "ws://dashboard", 5.0)  # type: ignore[arg-type]
+    serving = asyncio.create_task(agent._serve(link))
+    try:
+        await agent._mark_subscribed(_set())
+        # a node drained: 250 containers stop at once, kill, die and destroy each, then more
+        for n in range(2000):
+            agent._put(event(n))
+            if n % 4 == 0:
+                await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):
+            while agent.pending:
+                dashboard.got.clear()
+                await dashboard.got.wait()
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+    assert dashboard.over_budget == 0, "the dashboard would have closed the link (4429)"
+    assert dashboard.types.count("inventory") >= 2 and daemon.inventories == dashboard.types.count("inventory")
+    assert dashboard.types.count("event") < 2000  # what was behind went as one inventory

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.agent.containers import EVENT_FILTERS, event_message, fit_inventory, listed, task_container
-from dashboard.agent.messages import MAX_MESSAGE_BYTES, MAX_OUTPUT_CHARS, TaskContainer
+from dashboard.agent.messages import MAX_MESSAGE_BYTES, TaskContainer
 from dashboard.agent.wire import size
 from dashboard.core.docker import parse_event
 
@@ -67,9 +67,9 @@ def test_die_carries_the_exit_code_and_health_status_the_new_status_and_output()
     assert died is not None
     assert (died["action"], died["task_id"], died["service_id"], died["exit_code"]) == ("die", TASK, SERVICE, 137)
     assert died["time_nano"] == 1795998123789242790 and died["container_id"] == CONTAINER
-    sick = event_message(parse_event(docker_event("health_status: unhealthy")), output="x" * 5000 + "disk full")
+    sick = event_message(parse_event(docker_event("health_status: unhealthy")), output="x" * 5000 + "\ndisk full")
     assert sick is not None and (sick["action"], sick["health"]) == ("health_status", "unhealthy")
-    assert len(sick["output"]) == MAX_OUTPUT_CHARS and sick["output"].endswith("disk full")
+    assert sick["output"] == "…\ndisk full"  # cut at a line boundary (test_agent_output)
     oom = event_message(parse_event(docker_event("oom")))
     assert oom is not None and (oom["action"], oom["exit_code"], oom["output"]) == ("oom", None, "")
 

@@ -63,8 +63,9 @@ def test_it_reads_the_token_from_a_docker_secret_file(env: pytest.MonkeyPatch, t
     [
         ({"AGENT_TOKEN": ""}, "set AGENT_TOKEN or AGENT_TOKEN_FILE"),
         ({"AGENT_TOKEN_FILE": "/nonexistent/token"}, "set AGENT_TOKEN or AGENT_TOKEN_FILE, not both"),
-        ({"AGENT_TOKEN": "two words"}, "printable ASCII"),
-        ({"AGENT_TOKEN": "t\u00f6ken"}, "printable ASCII"),
+        ({"AGENT_TOKEN": "two words, long enough to pass"}, "printable ASCII"),
+        ({"AGENT_TOKEN": "t\u00f6ken-long-enough-to-pass"}, "printable ASCII"),
+        ({"AGENT_TOKEN": "too-short"}, "at least 16 characters"),
         ({"AGENT_DASHBOARD_URL": ""}, "set AGENT_DASHBOARD_URL"),
         ({"AGENT_STATS_EVERY": "0.1"}, "at least 1.0"),
         ({"AGENT_STATS_EVERY": "often"}, "expected a number"),
@@ -90,11 +91,12 @@ def test_a_ca_file_that_is_not_pem_is_refused_at_start(env: pytest.MonkeyPatch, 
     assert load().ssl_context() is not None  # the system's CAs
 
 
-def run_agent(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_agent(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`manage.py agent` with nothing but ``env``: no SECRET_KEY, no database, DATA_DIR unwritable
     (the dashboard's settings would try to write a key there)."""
     return subprocess.run(
-        [sys.executable, "manage.py", "agent"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "manage.py", "agent", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=False,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DATA_DIR": "/proc/no-data-here", **env},
     )  # fmt: skip
 
@@ -112,3 +114,6 @@ def test_manage_py_agent_says_what_is_missing_in_one_line_and_exits_2(tmp_path: 
     assert (docker.returncode, docker.stderr.count("\n")) == (2, 1) and "DOCKER_HOST" in docker.stderr
     level = run_agent({"AGENT_DASHBOARD_URL": "ws://x", "AGENT_TOKEN": TOKEN, "LOG_LEVEL": "chatty"}, tmp_path)
     assert (level.returncode, level.stderr.count("\n")) == (2, 1) and "LOG_LEVEL" in level.stderr
+    # what the entrypoint passes on after `agent` reaches the agent (not Django), which refuses it
+    extra = run_agent({"AGENT_DASHBOARD_URL": "ws://x", "AGENT_TOKEN": TOKEN}, tmp_path, "--verbose")
+    assert (extra.returncode, extra.stderr.count("\n")) == (2, 1) and "unexpected arguments '--verbose'" in extra.stderr

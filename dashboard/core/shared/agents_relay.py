@@ -122,9 +122,12 @@ class AgentRelay:
 
     async def follow_usage(self, on_frame: Callable[[UsageFrame], Awaitable[None]], *, block: float = 5.0) -> None:
         """Every usage frame from now on, for ever; Redis away: try again."""
-        last: bytes | str = "$"
+        last: bytes | str | None = None
         while True:
             try:
+                if last is None:  # the newest entry's id, not "$": a frame between two reads is not lost
+                    newest: Any = await self.redis.xrevrange(self.usage_key, count=1)
+                    last = newest[0][0] if newest else "0-0"
                 answer: Any = await self.redis.xread({self.usage_key: last}, count=USAGE_KEPT, block=int(block * 1000))
             except (RedisError, OSError) as e:
                 log.warning("usage frames cannot be read: %s", e)

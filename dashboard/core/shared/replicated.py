@@ -33,7 +33,7 @@ from dashboard.core.shared.leader import lead
 from dashboard.core.shared.lease import Keys, Lease, Timing, hold
 from dashboard.core.shared.replica import Change, Follower, Publisher
 from dashboard.core.watch import Watcher, WatchSettings
-from dashboard.core.watch.agent_side import UsageSubscriber
+from dashboard.core.watch.agent_side import ResendAsker, UsageSubscriber
 from dashboard.core.watch.base import Subscriber, clock
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class Replicated:
         self.follower.subscribe(self._on_change)
         self.relay = AgentRelay(redis, keys)
         self._usage_subscribers: list[UsageSubscriber] = []
+        self._resend_askers: list[ResendAsker] = []
 
     # --- what the views read, as of a Watcher -----------------------------------------------------
 
@@ -147,6 +148,11 @@ class Replicated:
             return self.leader.agent_word(task)
         return await self.relay.word(task.id, task.node_id) if task.node_id else None
 
+    def subscribe_resend(self, asker: ResendAsker) -> None:
+        """For the leader's watcher, whichever process it runs in: the asker reaches any process's
+        socket (the channel layer)."""
+        self._resend_askers.append(asker)
+
     def subscribe_usage(self, subscriber: UsageSubscriber) -> None:
         """Every usage frame the leader makes, read back from Redis by this process."""
         self._usage_subscribers.append(subscriber)
@@ -181,6 +187,8 @@ class Replicated:
 
     async def _lead(self, epoch: int) -> None:
         watcher = self._new_watcher()
+        for asker in self._resend_askers:  # a new term knows no agent's word: each is asked again
+            watcher.subscribe_resend(asker)
         self.leader = watcher
         self._term_started = clock()
         self.terms += 1
@@ -196,9 +204,11 @@ class Replicated:
                     await asyncio.sleep(self.shared.beat_every)
 
         async def usage(frame: UsageFrame) -> None:
+            outputs = watcher.agents.drain_outputs()
             try:
-                await self.relay.publish(frame, watcher.agents.drain_outputs())
-            except Exception as e:  # the next frame goes, a few seconds later
+                await self.relay.publish(frame, outputs)
+            except Exception as e:  # the next frame goes, a few seconds later, with these outputs
+                watcher.agents.restore_outputs(outputs)
                 log.warning("a usage frame could not be written: %s", e)
 
         with contextlib.suppress(Exception):

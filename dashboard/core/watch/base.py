@@ -130,6 +130,10 @@ class TaskTable:
         self._by_service.get(task.service_id, set()).discard(task.id)
         self._by_node.get(task.node_id, set()).discard(task.id)
 
+    def count_on(self, node_id: str) -> int:
+        """Tasks the model has on this node (its history included)."""
+        return len(self._by_node.get(node_id, ()))
+
     def services_on(self, node_id: str) -> set[str]:
         return {self.items[i].service_id for i in self._by_node.get(node_id, ())}
 

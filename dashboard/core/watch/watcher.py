@@ -19,7 +19,7 @@ from dashboard.core.agents_store import AgentKnowledge
 from dashboard.core.docker import DaemonUnreachable, DockerClient, DockerProblem
 from dashboard.core.domain import Config, Node, Secret, Service
 from dashboard.core.model import ConnectionState, Snapshot, Status, advance
-from dashboard.core.watch.agent_side import AgentSide, UsageSubscriber
+from dashboard.core.watch.agent_side import AgentSide, ResendAsker, UsageSubscriber
 from dashboard.core.watch.base import Dirty, Subscriber, TaskTable, WatchSettings, clock, now_iso
 from dashboard.core.watch.follower import Follower
 from dashboard.core.watch.refresher import Refresher
@@ -57,7 +57,9 @@ class Watcher(Follower, Refresher, AgentSide):
         self.syncs = 0  # full syncs done: a session that made one worked, and backoff starts over
         self.agents = AgentKnowledge(ttl=self.settings.agent_ttl)
         self._usage_subscribers: list[UsageSubscriber] = []
-        self._awaiting: dict[str, tuple[str, float]] = {}
+        self._resend_askers: list[ResendAsker] = []
+        self._asking: set[asyncio.Task[None]] = set()
+        self._awaiting: dict[str, dict[str, float]] = {}
 
     # --- what others use ----------------------------------------------------------------------
 
