@@ -102,7 +102,12 @@ async def test_it_closes_a_log_socket_when_its_user_signs_out(following: list[An
     assert (await socket.connect(timeout=5))[0]
     await sync_to_async(client.logout)()
     said = json.loads(await socket.receive_from(timeout=10))
-    assert said == {"type": "error", "error": "you signed out"}
+    # the sign-out's signal says so at once; on a loaded machine the periodic recheck (every 3 s) may
+    # find the session gone first: either way the socket says why and closes
+    assert said in (
+        {"type": "error", "error": "you signed out"},
+        {"type": "error", "error": "your session has ended: sign in again"},
+    )
     assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": 4401}
     await socket.disconnect()
 
