@@ -1,5 +1,6 @@
 """What node agents add to the pages, in Chromium on the real lab with a real agent on every node
-(`manage.py agent`, each on its node's daemon): health marks and the check's output, "OOM killed",
+(`manage.py agent`, each on its node's daemon): a container killed on a worker shown ended within a
+second of Docker, health marks and the check's output, "OOM killed",
 CPU and memory bars per task and per node, the agent marks and their summary, the task panel's
 sparklines; and an agent killed: its node's mark goes within the agent TTL and the summary says so."""
 
@@ -17,8 +18,8 @@ import pytest
 
 from tests.agentdash import start_agent
 from tests.browser.axe import assert_accessible
-from tests.browser.conftest import Dashboard, signed_in
-from tests.browser.test_grid import service
+from tests.browser.conftest import Dashboard, follows_docker, signed_in
+from tests.browser.test_grid import RUNNING, service
 from tests.browser.wall_helpers import token_of, wall
 from tests.lab import Lab, Swarm, stop_process
 
@@ -88,6 +89,27 @@ async def test_it_marks_an_unhealthy_task_on_a_worker_and_shows_its_checks_outpu
     text = await health.text_content()
     assert "unhealthy" in text and "disk-is-full-42" in text, text
     assert "unknown here" not in text
+
+
+async def test_it_shows_a_container_killed_on_a_worker_ended_within_a_second_of_docker(
+    lab: Lab, swarm: Swarm, agent_page: Any
+) -> None:
+    """A manager's /events never says a worker's container died: its agent does, at once, and the
+    dashboard re-lists that service (the production reconcile would take up to its period)."""
+    name, sid = await service(swarm, "victim", extra=ON[2])
+    await follows_docker(agent_page, lambda: swarm.running(name) == 1, RUNNING, [sid, 1], what="the victim running")
+    task = next(t for t in await asyncio.to_thread(swarm.tasks, name) if t["Status"]["State"] == "running")
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    await asyncio.to_thread(lab.docker, "kill", container, node=2)  # through the worker's own daemon
+
+    def ended_in_docker() -> bool:
+        return bool(lab.api(f"/tasks/{task['ID']}")["Status"]["State"] != "running")
+
+    lag = await follows_docker(
+        agent_page, ended_in_docker, "(id) => (window.swarm.tasks.get(id) || {}).state !== 'running'", task["ID"],
+        within=1.0, what="the killed container's task ended",
+    )  # fmt: skip
+    print(f"\nthe page showed the worker's kill {lag:+.2f} s after Docker's manager")
 
 
 async def test_it_says_oom_killed_for_a_task_over_its_memory_limit(swarm: Swarm, agent_page: Any) -> None:
