@@ -46,8 +46,10 @@ function drawStrip(problems, total) {
   }
   const more = total - Math.min(problems.length, STRIP_SHOWN);
   const all = el("a", { href: `${basePath()}problems/` }, more > 0 ? `${more} more` : "all problems");
-  strip.replaceChildren(el("h2", { class: "strip-title" }, "Problems"), list, all);
-  strip.hidden = total === 0;
+  // always one line, there or not: a problem that comes or goes must not move the grid below it
+  if (total === 0) strip.replaceChildren(el("h2", { class: "strip-title" }, "Problems"), " ", el("span", { class: "none" }, "none"));
+  else strip.replaceChildren(el("h2", { class: "strip-title" }, "Problems"), list, all);
+  strip.classList.toggle("clear", total === 0);
 }
 
 const ask = paced(async () => {

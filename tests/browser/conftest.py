@@ -92,8 +92,11 @@ class Dashboard:
             self.env, self.port, self.log, ["--access-log", "/dev/null", "--websocket_timeout", "-1"]
         )
 
-    def stop(self) -> None:
-        stop_process(self.proc)
+    def stop(self, grace: float = 10) -> None:
+        t0 = time.monotonic()
+        stop_process(self.proc, grace=grace)
+        if time.monotonic() - t0 >= grace:  # it did not end on SIGTERM: say so, for whoever reads the log
+            print(f"\nthe dashboard did not end within {grace}s of SIGTERM and was killed", file=sys.stderr)
         self.proc = None
 
     def restart(self, **env: str) -> float:

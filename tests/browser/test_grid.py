@@ -174,7 +174,9 @@ async def test_it_rides_out_a_server_restart_without_an_alarm_and_shows_the_trut
     await page.evaluate(WATCH_ALARMS)
     await page.evaluate("window.__sameDocument = true")
     t0 = time.monotonic()
-    dashboard.stop()
+    # an upgrade's stop: what is asked of the page is to ride out a short absence, whatever ends the
+    # old process (its own graceful shutdown is tested with the lease: tests/integration/test_scale_out.py)
+    dashboard.stop(grace=3)
     try:
         await page.wait_for_selector('#conn[data-conn="reconnecting"]', timeout=5000)
         assert await page.is_hidden("#banner")
