@@ -11,17 +11,15 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import secrets
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from tests.deploy.images import Images
-from tests.deploy.stack import DB_LABEL, DEPLOY, WAITING, Stack
-from tests.lab import DOCKER, Lab, Swarm, wait_until
+from tests.deploy.stack import DB_LABEL, WAITING, Stack
+from tests.lab import Lab, Swarm, wait_until
 from tests.pagemodel import PageModel as Page
 
 RELAY = Path(__file__).with_name("relay.py")
@@ -42,12 +40,7 @@ class HAStack(Stack):
     def deploy(self, compose: Path | None = None) -> None:
         """`docker stack deploy`; once both replicas wait for their database, the node without a replica
         is labelled for PostgreSQL and Redis: draining a replica's node then moves neither."""
-        proc = subprocess.run(
-            [DOCKER, "-H", f"unix://{self.lab.sock(1)}", "stack", "deploy", "--resolve-image", "never",
-             "-c", str(compose or DEPLOY / self.compose), self.name],
-            capture_output=True, text=True, timeout=120, env={**os.environ, **self.variables},
-        )  # fmt: skip
-        assert proc.returncode == 0, f"stack deploy failed: {proc.stderr}"
+        self.stack_deploy(compose)
         nodes = wait_until(lambda: self.replica_nodes(waiting=True), timeout=120, interval=0.5,
                            what="both dashboard replicas to wait for their database")  # fmt: skip
         self.db_node = min(set(range(1, self.lab.nodes + 1)) - set(nodes))

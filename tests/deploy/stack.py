@@ -76,18 +76,22 @@ class Stack:
         """`docker stack deploy`, then the database's node: one the dashboard does not run on (so that
         draining the dashboard's node leaves the database be), labelled only once the dashboard's start
         is waiting for the database, as after a cold boot where the dashboard comes up first."""
-        proc = subprocess.run(
-            [DOCKER, "-H", f"unix://{self.lab.sock(1)}", "stack", "deploy", "--resolve-image", "never",
-             "-c", str(compose or DEPLOY / self.compose), self.name],
-            capture_output=True, text=True, timeout=120, env={**os.environ, **self.variables},
-        )  # fmt: skip
-        assert proc.returncode == 0, f"stack deploy failed: {proc.stderr}"
+        self.stack_deploy(compose)
         first = int(wait_until(lambda: self.running_node(self.service()), timeout=120, interval=0.5,
                                what="the dashboard's task to start"))  # fmt: skip
         wait_until(lambda: WAITING in self.logs(first), timeout=60, interval=0.5,
                    what="the dashboard to wait for its database")  # fmt: skip
         self.db_node = min(n for n in range(1, self.lab.nodes + 1) if n != first)
         self.lab.docker("node", "update", "--label-add", f"{DB_LABEL}=true", f"swarm-n{self.db_node}")
+
+    def stack_deploy(self, compose: Path | None = None) -> None:
+        """`docker stack deploy` of this stack's compose file (or ``compose``) with its variables."""
+        proc = subprocess.run(
+            [DOCKER, "-H", f"unix://{self.lab.sock(1)}", "stack", "deploy", "--resolve-image", "never",
+             "-c", str(compose or DEPLOY / self.compose), self.name],
+            capture_output=True, text=True, timeout=120, env={**os.environ, **self.variables},
+        )  # fmt: skip
+        assert proc.returncode == 0, f"stack deploy failed: {proc.stderr}"
 
     def running_node(self, service: str) -> int | None:
         """The node of the task of ``service`` whose container runs (healthy or not yet), when there is one."""
